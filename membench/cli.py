@@ -1,0 +1,126 @@
+"""The `membench` command. Each subcommand is one `add_*` function (parser + handler); the work
+itself is done by the library modules, imported lazily so `membench tasks` stays instant.
+User errors print one line on stderr and exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from membench.errors import MembenchError
+
+
+def add_tasks(sub) -> None:
+    parser = sub.add_parser("tasks", help="list task generators and named task instances")
+
+    def handler(args) -> int:
+        from rich.console import Console
+        from rich.table import Table
+
+        from membench import tasks
+        from membench.config import named_tasks
+
+        table = Table(title="Tasks (use the name with --task; override with --set key=value)")
+        for column in ("name", "generator", "parameters", "src/tgt len", "chance", "description"):
+            table.add_column(column)
+        for name, instance in sorted(named_tasks().items()):
+            generator = tasks.get(instance["task"])
+            params = generator.resolve(instance["params"])
+            src_len, tgt_len = generator.lengths(**params)
+            table.add_row(
+                name,
+                instance["task"],
+                ", ".join(f"{k}={v}" for k, v in params.items()),
+                f"{src_len}/{tgt_len}",
+                f"{generator.chance(**params):.3f}",
+                instance["description"],
+            )
+        Console().print(table)
+        return 0
+
+    parser.set_defaults(handler=handler)
+
+
+def add_train(sub) -> None:
+    parser = sub.add_parser("train", help="train one model on one task (one trial)")
+    parser.add_argument("--task", default="copy", help="task name (see `membench tasks`)")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="task parameter"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--factory", help="module:function building your own model")
+    model = parser.add_argument_group("model")
+    model.add_argument("--arch", choices=["encoder", "encoder_decoder"])
+    model.add_argument("--d-model", type=int)
+    model.add_argument("--n-layers", type=int)
+    model.add_argument("--n-heads", type=int)
+    model.add_argument("--d-ff", type=int)
+    model.add_argument("--dropout", type=float)
+    model.add_argument("--mem-tokens", type=int, help="memory tokens m (0: plain Transformer)")
+    model.add_argument("--controller", choices=["shared", "dedicated", "dedicated_shared"])
+    model.add_argument("--bottleneck", action="store_true", default=None)
+    train = parser.add_argument_group("training")
+    train.add_argument("--steps", type=int)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--lr", type=float)
+    train.add_argument("--warmup", type=int)
+    train.add_argument("--eval-every", type=int)
+    train.add_argument("--eval-size", type=int)
+    train.add_argument("--solve-threshold", type=float)
+    train.add_argument("--no-attention", dest="attention", action="store_false", default=None)
+    train.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--json", action="store_true", help="print the record as JSON on stdout")
+
+    def handler(args) -> int:
+        from membench.config import parse_assignment
+        from membench.train import make_spec, run_trial
+
+        model_keys = ("arch", "d_model", "n_layers", "n_heads", "d_ff", "dropout")
+        model_keys += ("mem_tokens", "controller", "bottleneck")
+        train_keys = ("steps", "batch_size", "lr", "warmup", "eval_every", "eval_size")
+        train_keys += ("solve_threshold", "attention", "device")
+        given = vars(args)
+        spec = make_spec(
+            task=args.task,
+            task_overrides=dict(parse_assignment(text) for text in args.set),
+            model={k: given[k] for k in model_keys if given[k] is not None},
+            train={k: given[k] for k in train_keys if given[k] is not None},
+            seed=args.seed,
+            factory=args.factory,
+        )
+        record = run_trial(spec, progress="bar")
+        if args.json:
+            print(json.dumps(record))
+        else:
+            from membench.train import print_summary
+
+            print_summary(record)
+        return 0 if record["status"] == "ok" else 1
+
+    parser.set_defaults(handler=handler)
+
+
+COMMANDS = [add_tasks, add_train]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="membench", description="Ablation benchmark suite for memory-token Transformers."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in COMMANDS:
+        add(sub)
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args) or 0
+    except MembenchError as err:
+        print(f"membench {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"membench {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,215 @@
+"""Typed configs (model, training, trial) and strict loading of YAML/dicts into them.
+
+Every loader reports problems as one line naming the file, the key path and the fix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from membench.errors import MembenchError
+from membench.registry import UnknownNameError, did_you_mean
+
+
+@dataclass
+class ModelConfig:
+    """The memory Transformer family; see the README's variant table."""
+
+    arch: str = "encoder"  # encoder | encoder_decoder
+    d_model: int = 64
+    n_layers: int = 2
+    n_heads: int = 4
+    d_ff: int = 256
+    dropout: float = 0.0
+    mem_tokens: int = 0  # m learned memory vectors prepended to the sequence
+    controller: str = "shared"  # shared | dedicated | dedicated_shared
+    bottleneck: bool = False  # sequence positions attend to memory only
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 2000
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup: int = 100
+    grad_clip: float = 1.0
+    eval_every: int = 100
+    eval_size: int = 512
+    solve_threshold: float = 0.99  # exact match that counts as solved; training stops there
+    attention: bool = True  # store the attention summary in the record
+    device: str = "auto"  # auto | cpu | cuda
+
+
+@dataclass
+class TrialSpec:
+    """Everything that determines a trial's result. Its hash is the trial id."""
+
+    task: str  # generator name
+    task_params: dict[str, int]
+    model: dict[str, Any]
+    train: dict[str, Any]
+    seed: int = 0
+    factory: str | None = None  # "module:function" for a user's own model
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def trial_id(self) -> str:
+        """Content hash of the spec: same spec, same id, wherever it runs. Device excluded."""
+        spec = self.to_dict()
+        spec["train"] = {k: v for k, v in spec["train"].items() if k != "device"}
+        blob = json.dumps(spec, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+CHOICES = {
+    "arch": ("encoder", "encoder_decoder"),
+    "controller": ("shared", "dedicated", "dedicated_shared"),
+    "device": ("auto", "cpu", "cuda"),
+}
+
+
+def build(cls, values: dict[str, Any] | None, where: str):
+    """A dataclass from a dict, strictly: unknown keys, wrong types and bad choices fail."""
+    values = dict(values or {})
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key, value in values.items():
+        if key not in fields:
+            raise MembenchError(
+                f"{where}: unknown key '{key}': {did_you_mean(key, list(fields))}"
+                f"known: {', '.join(fields)}"
+            )
+        values[key] = check_value(f"{where}.{key}", value, type(fields[key].default), key)
+    return cls(**values)
+
+
+def check_value(where: str, value: Any, kind: type, key: str) -> Any:
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
+        raise MembenchError(f"{where}: expected {kind.__name__}, got {value!r}")
+    if key in CHOICES and value not in CHOICES[key]:
+        raise MembenchError(
+            f"{where}: '{value}' is not one of {', '.join(CHOICES[key])}: "
+            f"{did_you_mean(value, list(CHOICES[key]))}".rstrip(": ")
+        )
+    if kind in (int, float) and value < 0:
+        raise MembenchError(f"{where}: must be >= 0, got {value}")
+    return value
+
+
+def model_config(values: dict[str, Any] | None, where: str = "model") -> ModelConfig:
+    config = build(ModelConfig, values, where)
+    for key in ("d_model", "n_layers", "n_heads", "d_ff"):
+        if getattr(config, key) < 1:
+            raise MembenchError(f"{where}.{key}: must be >= 1, got {getattr(config, key)}")
+    if config.d_model % config.n_heads:
+        raise MembenchError(
+            f"{where}: d_model ({config.d_model}) must be divisible by n_heads ({config.n_heads})"
+        )
+    if config.bottleneck and config.mem_tokens == 0:
+        raise MembenchError(
+            f"{where}.bottleneck: needs mem_tokens >= 1 (with no memory the sequence has no "
+            "path for information); set mem_tokens"
+        )
+    if config.controller != "shared" and config.mem_tokens == 0:
+        raise MembenchError(
+            f"{where}.controller: '{config.controller}' needs mem_tokens >= 1; set mem_tokens"
+        )
+    if not 0 <= config.dropout < 1:
+        raise MembenchError(f"{where}.dropout: must be in [0, 1), got {config.dropout}")
+    return config
+
+
+def train_config(values: dict[str, Any] | None, where: str = "train") -> TrainConfig:
+    config = build(TrainConfig, values, where)
+    for key in ("steps", "batch_size", "eval_every", "eval_size"):
+        if getattr(config, key) < 1:
+            raise MembenchError(f"{where}.{key}: must be >= 1, got {getattr(config, key)}")
+    if not 0 < config.solve_threshold <= 1:
+        raise MembenchError(f"{where}.solve_threshold: must be in (0, 1]")
+    return config
+
+
+# ---- named task instances (tasks/*.yaml) ----
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def task_dirs() -> list[Path]:
+    """Where named task instances are looked up: ./tasks, then the repository's tasks/."""
+    dirs = [Path.cwd() / "tasks", PACKAGE_ROOT / "tasks"]
+    return [d for i, d in enumerate(dirs) if d.is_dir() and d not in dirs[:i]]
+
+
+def read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise MembenchError(f"{path}: no such file") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark else ""
+        raise MembenchError(f"{path}:{line} is not valid YAML: {getattr(err, 'problem', err)}") from None
+
+
+def named_tasks() -> dict[str, dict[str, Any]]:
+    """Named task instances: {name: {"task": generator, "params": {...}, "description": ...}}."""
+    from membench import tasks
+
+    found: dict[str, dict[str, Any]] = {}
+    for name in tasks.names():
+        generator = tasks.get(name)
+        found[name] = {"task": name, "params": {}, "description": generator.description}
+    for directory in reversed(task_dirs()):
+        for path in sorted(directory.glob("*.yaml")):
+            data = read_yaml(path)
+            if not isinstance(data, dict) or "task" not in data:
+                raise MembenchError(f"{path}: a task instance needs a 'task' key (generator name)")
+            unknown = set(data) - {"task", "params", "description"}
+            if unknown:
+                raise MembenchError(
+                    f"{path}: unknown key '{sorted(unknown)[0]}': known: task, params, description"
+                )
+            found[path.stem] = {
+                "task": data["task"],
+                "params": dict(data.get("params") or {}),
+                "description": data.get("description", ""),
+                "path": str(path),
+            }
+    return found
+
+
+def resolve_task(name: str, overrides: dict[str, Any] | None = None) -> tuple[str, dict[str, int]]:
+    """(generator name, full parameters) for a named instance or generator plus overrides."""
+    from membench import tasks
+
+    instances = named_tasks()
+    if name not in instances:
+        known = sorted(instances)
+        raise MembenchError(
+            f"unknown task '{name}': {did_you_mean(name, known)}known: {', '.join(known)}"
+        )
+    instance = instances[name]
+    try:
+        generator = tasks.get(instance["task"])
+    except UnknownNameError as err:
+        raise MembenchError(f"{instance.get('path', name)}: {err}") from None
+    params = generator.resolve({**instance["params"], **(overrides or {})})
+    return instance["task"], params
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """'key=value' from the command line, the value read as YAML (so 32 is an int)."""
+    if "=" not in text:
+        raise MembenchError(f"--set '{text}': expected key=value, e.g. --set length=32")
+    key, raw = text.split("=", 1)
+    return key.strip(), yaml.safe_load(raw)

@@ -1,0 +1,17 @@
+"""Task generators (one file each) and named task instances (`tasks/*.yaml`)."""
+
+from membench.tasks import assoc_recall, copy, long_range_sum, sort  # noqa: F401  (registers)
+from membench.tasks.base import TASKS, Param, Task, register
+
+
+def names() -> list[str]:
+    """Registered task generator names."""
+    return TASKS.names()
+
+
+def get(name: str) -> Task:
+    """The task generator registered under `name` (did-you-mean on a miss)."""
+    return TASKS.get(name)
+
+
+__all__ = ["TASKS", "Param", "Task", "get", "names", "register"]

@@ -1,0 +1,93 @@
+"""What every task generator provides, and strict checking of its parameters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from membench.errors import MembenchError
+from membench.registry import Registry, did_you_mean
+
+
+@dataclass(frozen=True)
+class Param:
+    """An integer task parameter: default, inclusive lower bound, meaning."""
+
+    default: int
+    minimum: int
+    help: str
+
+
+class Task:
+    """A synthetic task generator.
+
+    Subclasses set `params` and implement `generate` (vectorised torch, deterministic for
+    a generator state), `vocab_size`, `lengths`, and `solve` (a plain-Python reference used in
+    tests). Token ids are in [0, vocab_size); models add their own special tokens.
+    """
+
+    name: str = ""
+    description: str = ""
+    params: dict[str, Param] = {}
+
+    def resolve(self, overrides: dict | None = None) -> dict[str, int]:
+        """Defaults filled in, overrides checked: unknown names and out-of-range values fail."""
+        values = {k: p.default for k, p in self.params.items()}
+        for key, value in (overrides or {}).items():
+            if key not in self.params:
+                known = sorted(self.params)
+                raise MembenchError(
+                    f"unknown parameter '{key}' for task '{self.name}': "
+                    f"{did_you_mean(key, known)}known: {', '.join(known)}"
+                )
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise MembenchError(
+                    f"task '{self.name}' parameter '{key}' must be an integer, got {value!r}"
+                )
+            values[key] = value
+        for key, value in values.items():
+            if value < self.params[key].minimum:
+                raise MembenchError(
+                    f"task '{self.name}' parameter '{key}' = {value} is out of range: "
+                    f"must be >= {self.params[key].minimum}"
+                )
+        self.check(values)
+        return values
+
+    def check(self, params: dict[str, int]) -> None:
+        """Constraints between parameters; raise MembenchError naming them."""
+
+    def generate(self, n: int, generator: torch.Generator, **params) -> tuple[torch.Tensor, ...]:
+        raise NotImplementedError
+
+    def vocab_size(self, **params) -> int:
+        raise NotImplementedError
+
+    def lengths(self, **params) -> tuple[int, int]:
+        """(source length, target length)."""
+        raise NotImplementedError
+
+    def output_vocab(self, **params) -> int:
+        """How many symbols a target position can take: uniform guessing scores 1/this."""
+        return self.vocab_size(**params)
+
+    def chance(self, **params) -> float:
+        """Token accuracy of uniform guessing over the target symbols."""
+        return 1.0 / self.output_vocab(**params)
+
+    def solve(self, src: list[int], **params) -> list[int]:
+        raise NotImplementedError
+
+
+TASKS: Registry[Task] = Registry("task")
+
+
+def register(cls: type[Task]) -> type[Task]:
+    """Class decorator: register one instance of the task under its `name`."""
+    TASKS.add(cls.name, cls())
+    return cls
+
+
+def randint(low: int, high: int, shape: tuple[int, ...], generator: torch.Generator):
+    return torch.randint(low, high, shape, generator=generator, device=generator.device)

@@ -1,0 +1,253 @@
+"""One trial: build the task and model, train, evaluate, and return a JSON-ready record.
+
+Pure of file I/O: the caller (CLI or sweep) decides where the record goes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import socket
+import time
+import traceback
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+import membench
+from membench import tasks
+from membench.config import TrialSpec, model_config, resolve_task, train_config
+
+EVAL_SEED = 2**31 - 1  # held-out examples come from their own stream, shared by every trial
+
+
+def make_spec(
+    task: str,
+    task_overrides: dict | None = None,
+    model: dict | None = None,
+    train: dict | None = None,
+    seed: int = 0,
+    factory: str | None = None,
+) -> TrialSpec:
+    """A validated, fully resolved spec (defaults filled in, so equal trials hash equal)."""
+    generator, params = resolve_task(task, task_overrides)
+    if factory:
+        resolved_model = dict(model or {})  # a user's model takes its own options
+    else:
+        resolved_model = dataclasses.asdict(model_config(model))
+    return TrialSpec(
+        task=generator,
+        task_params=params,
+        model=resolved_model,
+        train=dataclasses.asdict(train_config(train)),
+        seed=seed,
+        factory=factory,
+    )
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise membench.errors.MembenchError(
+            "train.device is 'cuda' but torch sees no GPU: use --device cpu or auto"
+        )
+    return torch.device(name)
+
+
+def lr_factor(step: int, warmup: int, total: int) -> float:
+    """Linear warmup, then cosine decay to 10% of the peak."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.1 + 0.45 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+@torch.no_grad()
+def evaluate(model, src: torch.Tensor, tgt: torch.Tensor, batch: int = 512) -> dict[str, float]:
+    """Token accuracy and exact match of `predict` (which never sees the targets)."""
+    model.eval()
+    correct = torch.cat(
+        [
+            model.predict(src[i : i + batch], tgt.shape[1]) == tgt[i : i + batch]
+            for i in range(0, len(src), batch)
+        ]
+    )
+    model.train()
+    return {
+        "token_accuracy": correct.float().mean().item(),
+        "exact_match": correct.all(dim=1).float().mean().item(),
+    }
+
+
+def build(spec: TrialSpec, device: torch.device):
+    """(task generator, model) for a spec, the model initialised from the spec's seed."""
+    from membench.models import build_model, load_factory
+
+    task = tasks.get(spec.task)
+    src_len, tgt_len = task.lengths(**spec.task_params)
+    vocab = task.vocab_size(**spec.task_params)
+    factory = load_factory(spec.factory) if spec.factory else build_model
+    torch.manual_seed(spec.seed)
+    model = factory(spec.model, vocab, src_len, tgt_len).to(device)
+    return task, model
+
+
+def train_loop(spec: TrialSpec, model, task, device, progress: Callable | None) -> dict[str, Any]:
+    """Train until the budget or the solve threshold; returns metrics and the learning curve."""
+    cfg = spec.train
+    data = torch.Generator(device=device).manual_seed(spec.seed)
+    held_out = torch.Generator(device=device).manual_seed(EVAL_SEED)
+    eval_src, eval_tgt = task.generate(cfg["eval_size"], held_out, **spec.task_params)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"]
+    )
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, cfg["warmup"], cfg["steps"])
+    )
+    curve, solved_at, step_flops, eval_seconds = [], None, 0.0, 0.0
+    start = time.perf_counter()
+    for step in range(1, cfg["steps"] + 1):
+        src, tgt = task.generate(cfg["batch_size"], data, **spec.task_params)
+        counter = torch.utils.flop_counter.FlopCounterMode(display=False) if step == 1 else None
+        with counter or contextlib.nullcontext():
+            logits = model(src, tgt)
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+        if counter is not None:
+            step_flops = float(counter.get_total_flops())
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
+        optimizer.step()
+        schedule.step()
+        if step % cfg["eval_every"] == 0 or step == cfg["steps"]:
+            loss_value = loss.item()
+            if not math.isfinite(loss_value):
+                raise FloatingPointError(f"loss became {loss_value} at step {step}")
+            tick = time.perf_counter()
+            scores = evaluate(model, eval_src, eval_tgt)
+            eval_seconds += time.perf_counter() - tick
+            point = {"step": step, "loss": loss_value, **scores}
+            curve.append(point)
+            if progress:
+                progress({**point, "steps": cfg["steps"]})
+            if scores["exact_match"] >= cfg["solve_threshold"]:
+                solved_at = step
+                break
+    seconds = time.perf_counter() - start
+    src_len, tgt_len = task.lengths(**spec.task_params)
+    trained_tokens = step * cfg["batch_size"] * (src_len + tgt_len)
+    final = curve[-1]
+    return {
+        "token_accuracy": final["token_accuracy"],
+        "exact_match": final["exact_match"],
+        "final_loss": final["loss"],
+        "solved": solved_at is not None,
+        "steps_to_solve": solved_at if solved_at is not None else cfg["steps"],
+        "steps_trained": step,
+        "train_flops": step_flops * step,
+        "train_seconds": seconds,
+        "eval_seconds": eval_seconds,
+        "tokens_per_second": trained_tokens / max(seconds - eval_seconds, 1e-9),
+        "curve": curve,
+    }
+
+
+def run_trial(spec: TrialSpec, progress: Callable | str | None = None) -> dict[str, Any]:
+    """Train one trial and return its record. Training errors (NaN loss, an exception in a user's
+    model) give status 'failed' with the error; an invalid spec raises MembenchError.
+
+    `progress`: None, "bar" (a rich progress bar on stderr), or a callable receiving a dict
+    (step, steps, loss, token_accuracy, exact_match) at each evaluation.
+    """
+    device = pick_device(spec.train["device"])
+    task = tasks.get(spec.task)
+    record: dict[str, Any] = {
+        "id": spec.trial_id(),
+        **spec.to_dict(),
+        "status": "ok",
+        "error": None,
+        "device": str(device),
+        "host": socket.gethostname(),
+        "versions": {"membench": membench.__version__, "torch": torch.__version__},
+        "start_time": now(),
+    }
+    bar = ProgressBar(spec) if progress == "bar" else None
+    try:
+        _, model = build(spec, device)
+        with bar or contextlib.nullcontext():
+            result = train_loop(spec, model, task, device, bar.update if bar else progress)
+        curve = result.pop("curve")
+        record["metrics"] = {
+            **result,
+            "params": sum(p.numel() for p in model.parameters()),
+            "chance": task.chance(**spec.task_params),
+        }
+        record["curve"] = curve
+    except membench.errors.MembenchError:
+        raise
+    except Exception as err:  # a failed trial is a result, not a crash of the sweep
+        record.update(status="failed", error=f"{type(err).__name__}: {err}")
+        record["traceback"] = traceback.format_exc(limit=-8)
+    record["end_time"] = now()
+    return record
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class ProgressBar:
+    """A rich progress bar on stderr (stdout stays clean for --json)."""
+
+    def __init__(self, spec: TrialSpec):
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("step {task.completed}/{task.total}"),
+            TextColumn("{task.fields[scores]}"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+        )
+        label = f"{spec.task} seed {spec.seed}"
+        self.bar = self.progress.add_task(label, total=spec.train["steps"], scores="")
+
+    def __enter__(self):
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.progress.stop()
+        return False
+
+    def update(self, point: dict[str, Any]) -> None:
+        scores = (
+            f"loss {point['loss']:.3f}  token acc {point['token_accuracy']:.3f}  "
+            f"exact {point['exact_match']:.3f}"
+        )
+        self.progress.update(self.bar, completed=point["step"], scores=scores)
+
+
+def print_summary(record: dict[str, Any]) -> None:
+    """A human-readable end-of-trial summary (for `membench train` without --json)."""
+    from rich.console import Console
+
+    console = Console()
+    if record["status"] != "ok":
+        console.print(f"[red]trial {record['id']} failed:[/red] {record['error']}")
+        return
+    m = record["metrics"]
+    solved = f"solved at step {m['steps_to_solve']}" if m["solved"] else "not solved"
+    console.print(
+        f"trial {record['id']}: {record['task']} {record['task_params']}  "
+        f"token accuracy {m['token_accuracy']:.3f} (chance {m['chance']:.3f})  "
+        f"exact match {m['exact_match']:.3f}  {solved}  loss {m['final_loss']:.4f}  "
+        f"params {m['params']:,}  {m['train_seconds']:.1f} s  {m['tokens_per_second']:,.0f} tok/s"
+    )
