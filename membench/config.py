@@ -158,7 +158,8 @@ def read_yaml(path: Path) -> Any:
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark else ""
-        raise MembenchError(f"{path}:{line} is not valid YAML: {getattr(err, 'problem', err)}") from None
+        problem = getattr(err, "problem", err)
+        raise MembenchError(f"{path}:{line} is not valid YAML: {problem}") from None
 
 
 def named_tasks() -> dict[str, dict[str, Any]]:
