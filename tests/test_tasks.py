@@ -1,0 +1,124 @@
+"""Each generator against its plain-Python reference solver, determinism and vocabulary bounds."""
+
+import pytest
+import torch
+
+from membench import tasks
+from membench.config import resolve_task
+from membench.errors import MembenchError
+from membench.tasks.long_range_sum import sum_width
+
+SETTINGS = {
+    "copy": [{}, {"length": 1, "vocab": 2}, {"length": 40, "vocab": 30}],
+    "sort": [{}, {"length": 1}, {"length": 33, "vocab": 3}],
+    "assoc_recall": [
+        {},
+        {"pairs": 1, "queries": 1, "key_vocab": 1, "value_vocab": 2},
+        {"pairs": 8, "queries": 8, "key_vocab": 8, "value_vocab": 5},
+        {"pairs": 10, "queries": 3, "key_vocab": 64, "value_vocab": 16},
+    ],
+    "long_range_sum": [{}, {"length": 1, "base": 2}, {"length": 16, "base": 10}],
+}
+
+
+def cases():
+    return [(name, params) for name, options in SETTINGS.items() for params in options]
+
+
+def test_the_four_tasks_are_registered():
+    assert tasks.names() == ["assoc_recall", "copy", "long_range_sum", "sort"]
+
+
+@pytest.mark.parametrize("name,overrides", cases())
+def test_generator_matches_reference_solver(name, overrides):
+    task = tasks.get(name)
+    params = task.resolve(overrides)
+    src, tgt = task.generate(300, torch.Generator().manual_seed(1), **params)
+    src_len, tgt_len = task.lengths(**params)
+    assert src.shape == (300, src_len) and tgt.shape == (300, tgt_len)
+    assert src.dtype == torch.long and tgt.dtype == torch.long
+    for row_src, row_tgt in zip(src.tolist(), tgt.tolist()):
+        assert task.solve(row_src, **params) == row_tgt
+
+
+@pytest.mark.parametrize("name,overrides", cases())
+def test_token_ids_stay_inside_the_vocabulary(name, overrides):
+    task = tasks.get(name)
+    params = task.resolve(overrides)
+    src, tgt = task.generate(500, torch.Generator().manual_seed(2), **params)
+    vocab = task.vocab_size(**params)
+    assert 0 <= int(src.min()) and int(src.max()) < vocab
+    assert 0 <= int(tgt.min()) and int(tgt.max()) < vocab
+
+
+@pytest.mark.parametrize("name", tasks.names())
+def test_same_seed_same_batch_different_seed_differs(name):
+    task = tasks.get(name)
+    params = task.resolve()
+    a = task.generate(64, torch.Generator().manual_seed(5), **params)
+    b = task.generate(64, torch.Generator().manual_seed(5), **params)
+    c = task.generate(64, torch.Generator().manual_seed(6), **params)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert not torch.equal(a[0], c[0])
+
+
+def test_assoc_recall_layout():
+    task = tasks.get("assoc_recall")
+    params = task.resolve({"pairs": 5, "queries": 3, "key_vocab": 9, "value_vocab": 4})
+    src, tgt = task.generate(200, torch.Generator().manual_seed(0), **params)
+    keys, values = src[:, 0:10:2], src[:, 1:10:2]
+    assert (keys < 9).all() and ((values >= 9) & (values < 13)).all()
+    assert (src[:, 10] == 13).all()  # SEP is the last id
+    assert all(len(set(row)) == 5 for row in keys.tolist())  # distinct keys
+    queries = src[:, 11:]
+    assert all(set(q) <= set(k) and len(set(q)) == 3 for q, k in zip(queries.tolist(), keys.tolist()))
+
+
+def test_long_range_sum_width_holds_the_largest_sum():
+    assert sum_width(8, 4) == 3  # 24 = 120 in base 4
+    assert sum_width(16, 10) == 3  # 144
+    assert sum_width(1, 2) == 1
+    assert sum_width(3, 2) == 2  # 3 = 11 in base 2
+    task = tasks.get("long_range_sum")
+    src = torch.full((1, 16), 9)
+    assert task.solve(src[0].tolist(), length=16, base=10) == [1, 4, 4]
+
+
+def test_chance_is_uniform_guessing_over_target_symbols():
+    assert tasks.get("copy").chance(length=16, vocab=8) == 1 / 8
+    assert tasks.get("assoc_recall").chance(pairs=4, queries=2, key_vocab=16, value_vocab=5) == 0.2
+    assert tasks.get("long_range_sum").chance(length=8, base=4) == 0.25
+
+
+@pytest.mark.parametrize(
+    "name,overrides,message",
+    [
+        ("copy", {"length": 0}, "parameter 'length' = 0 is out of range: must be >= 1"),
+        ("copy", {"vocab": 1}, "parameter 'vocab' = 1 is out of range: must be >= 2"),
+        ("copy", {"lenght": 3}, "unknown parameter 'lenght' for task 'copy': did you mean 'length'?"),
+        ("copy", {"length": "ten"}, "parameter 'length' must be an integer"),
+        ("assoc_recall", {"pairs": 20}, "'pairs' = 20 is out of range: keys are distinct"),
+        ("assoc_recall", {"queries": 0}, "'queries' = 0 is out of range: must be >= 1"),
+        ("assoc_recall", {"queries": 5}, "'queries' = 5 is out of range: queries are distinct keys"),
+        ("long_range_sum", {"base": 1}, "'base' = 1 is out of range: must be >= 2"),
+    ],
+)
+def test_invalid_parameters_name_the_parameter_and_range(name, overrides, message):
+    with pytest.raises(MembenchError, match=message.replace("?", r"\?").replace("(", r"\(")):
+        tasks.get(name).resolve(overrides)
+
+
+def test_named_instances_resolve_with_overrides():
+    assert resolve_task("copy") == ("copy", {"length": 16, "vocab": 8})
+    assert resolve_task("copy", {"length": 32}) == ("copy", {"length": 32, "vocab": 8})
+    assert resolve_task("assoc_recall_hard")[1]["pairs"] == 8
+    with pytest.raises(MembenchError, match="unknown task 'cpy': did you mean 'copy'"):
+        resolve_task("cpy")
+
+
+@pytest.mark.parametrize("name", tasks.names())
+def test_generators_run_on_the_generators_device(name):
+    task = tasks.get(name)
+    params = task.resolve()
+    src, tgt = task.generate(4, torch.Generator(device="cpu").manual_seed(0), **params)
+    assert src.device.type == "cpu" and tgt.device.type == "cpu"
