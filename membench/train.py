@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
 
 import membench
 from membench import tasks
@@ -113,7 +114,7 @@ def train_loop(spec: TrialSpec, model, task, device, progress: Callable | None) 
     start = time.perf_counter()
     for step in range(1, cfg["steps"] + 1):
         src, tgt = task.generate(cfg["batch_size"], data, **spec.task_params)
-        counter = torch.utils.flop_counter.FlopCounterMode(display=False) if step == 1 else None
+        counter = FlopCounterMode(display=False) if step == 1 else None
         with counter or contextlib.nullcontext():
             logits = model(src, tgt)
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1))

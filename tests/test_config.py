@@ -38,8 +38,13 @@ def test_train_config_accepts_int_for_float_and_rejects_bad_values():
 
 
 def spec(**changes):
-    base = dict(task="copy", task_params={"length": 16, "vocab": 8}, model={"d_model": 64},
-                train={"steps": 100, "device": "cpu"}, seed=0)
+    base = dict(
+        task="copy",
+        task_params={"length": 16, "vocab": 8},
+        model={"d_model": 64},
+        train={"steps": 100, "device": "cpu"},
+        seed=0,
+    )
     return TrialSpec(**{**base, **changes})
 
 

@@ -28,7 +28,10 @@ def test_unknown_name_suggests_the_closest():
         registry.add(name, name)
     with pytest.raises(UnknownNameError) as info:
         registry.get("cpy")
-    assert str(info.value) == "unknown task 'cpy': did you mean 'copy'? known: assoc_recall, copy, sort"
+    assert (
+        str(info.value)
+        == "unknown task 'cpy': did you mean 'copy'? known: assoc_recall, copy, sort"
+    )
 
 
 def test_unknown_name_without_close_match_lists_known():

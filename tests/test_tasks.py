@@ -71,7 +71,9 @@ def test_assoc_recall_layout():
     assert (src[:, 10] == 13).all()  # SEP is the last id
     assert all(len(set(row)) == 5 for row in keys.tolist())  # distinct keys
     queries = src[:, 11:]
-    assert all(set(q) <= set(k) and len(set(q)) == 3 for q, k in zip(queries.tolist(), keys.tolist()))
+    assert all(
+        set(q) <= set(k) and len(set(q)) == 3 for q, k in zip(queries.tolist(), keys.tolist())
+    )
 
 
 def test_long_range_sum_width_holds_the_largest_sum():
@@ -95,11 +97,19 @@ def test_chance_is_uniform_guessing_over_target_symbols():
     [
         ("copy", {"length": 0}, "parameter 'length' = 0 is out of range: must be >= 1"),
         ("copy", {"vocab": 1}, "parameter 'vocab' = 1 is out of range: must be >= 2"),
-        ("copy", {"lenght": 3}, "unknown parameter 'lenght' for task 'copy': did you mean 'length'?"),
+        (
+            "copy",
+            {"lenght": 3},
+            "unknown parameter 'lenght' for task 'copy': did you mean 'length'?",
+        ),
         ("copy", {"length": "ten"}, "parameter 'length' must be an integer"),
         ("assoc_recall", {"pairs": 20}, "'pairs' = 20 is out of range: keys are distinct"),
         ("assoc_recall", {"queries": 0}, "'queries' = 0 is out of range: must be >= 1"),
-        ("assoc_recall", {"queries": 5}, "'queries' = 5 is out of range: queries are distinct keys"),
+        (
+            "assoc_recall",
+            {"queries": 5},
+            "'queries' = 5 is out of range: queries are distinct keys",
+        ),
         ("long_range_sum", {"base": 1}, "'base' = 1 is out of range: must be >= 2"),
     ],
 )

@@ -1,0 +1,139 @@
+"""One trial end to end on tiny budgets: learning, determinism, failure records, the CLI."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from membench.errors import MembenchError
+from membench.train import lr_factor, make_spec, run_trial
+
+TINY = {"d_model": 32, "n_layers": 1, "n_heads": 2, "d_ff": 64}
+FAST = {"steps": 60, "eval_every": 20, "eval_size": 64, "attention": False, "device": "cpu"}
+
+
+def tiny_spec(**changes):
+    args = dict(task="copy", task_overrides={"length": 4, "vocab": 3}, model=TINY, train=FAST)
+    return make_spec(**{**args, **changes})
+
+
+def test_same_config_and_seed_give_identical_metrics():
+    torch.set_num_threads(1)
+    a, b = run_trial(tiny_spec()), run_trial(tiny_spec())
+    assert a["status"] == b["status"] == "ok"
+    for key in ("token_accuracy", "exact_match", "final_loss", "steps_to_solve", "params"):
+        assert a["metrics"][key] == b["metrics"][key]
+    assert a["curve"] == b["curve"]
+    c = run_trial(tiny_spec(seed=1))
+    assert c["curve"] != a["curve"]
+
+
+def test_record_carries_spec_metrics_and_versions():
+    record = run_trial(tiny_spec())
+    assert record["id"] == tiny_spec().trial_id()
+    assert record["task"] == "copy" and record["task_params"] == {"length": 4, "vocab": 3}
+    assert record["model"]["d_model"] == 32 and record["model"]["mem_tokens"] == 0
+    metrics = record["metrics"]
+    assert metrics["chance"] == pytest.approx(1 / 3)
+    assert metrics["params"] > 0 and metrics["train_flops"] > 0
+    assert 1 <= metrics["steps_to_solve"] <= 60
+    assert record["versions"]["torch"] == torch.__version__
+    assert [p["step"] for p in record["curve"]][:2] == [20, 40]
+    json.dumps(record)  # JSON-ready
+
+
+def test_learns_copy_above_chance():
+    spec = tiny_spec(
+        task_overrides={"length": 6, "vocab": 4},
+        model={"d_model": 32, "n_layers": 2, "n_heads": 2, "d_ff": 64},
+        train={**FAST, "steps": 400, "eval_every": 50, "lr": 3e-3},
+    )
+    record = run_trial(spec)
+    assert record["metrics"]["token_accuracy"] > 0.9
+    # early stop at the threshold: the solve step is where training stopped
+    if record["metrics"]["solved"]:
+        assert record["metrics"]["steps_trained"] == record["metrics"]["steps_to_solve"]
+
+
+def test_nan_loss_is_a_failed_record_not_a_crash():
+    record = run_trial(tiny_spec(train={**FAST, "lr": 1e30, "grad_clip": 1e30}))
+    assert record["status"] == "failed"
+    assert "loss became nan" in record["error"] or "inf" in record["error"]
+
+
+def test_a_users_model_that_raises_is_a_failed_record():
+    record = run_trial(tiny_spec(factory="tests.user_models:broken"))
+    assert record["status"] == "failed" and "RuntimeError: broken on purpose" in record["error"]
+
+
+def test_a_users_own_model_trains():
+    record = run_trial(tiny_spec(factory="tests.user_models:lookup", model={"hidden": 16}))
+    assert record["status"] == "ok"
+
+
+def test_invalid_spec_raises_one_clear_error():
+    with pytest.raises(MembenchError, match="unknown task 'cpy'"):
+        tiny_spec(task="cpy")
+    with pytest.raises(MembenchError, match="factory 'nosuch:thing': no module named 'nosuch'"):
+        run_trial(tiny_spec(factory="nosuch:thing"))
+
+
+def test_lr_schedule_warms_up_then_decays():
+    assert lr_factor(0, 10, 100) == pytest.approx(0.1)
+    assert lr_factor(9, 10, 100) == pytest.approx(1.0)
+    assert lr_factor(100, 10, 100) == pytest.approx(0.1)
+    assert lr_factor(40, 10, 100) > lr_factor(80, 10, 100)
+
+
+def cli(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "membench.cli", *args], capture_output=True, text=True
+    )
+
+
+def test_cli_json_prints_only_the_record_on_stdout():
+    out = cli(
+        "train",
+        "--task",
+        "copy",
+        "--set",
+        "length=4",
+        "--set",
+        "vocab=3",
+        "--d-model",
+        "32",
+        "--n-layers",
+        "1",
+        "--steps",
+        "20",
+        "--eval-every",
+        "10",
+        "--eval-size",
+        "32",
+        "--device",
+        "cpu",
+        "--json",
+    )
+    assert out.returncode == 0, out.stderr
+    record = json.loads(out.stdout)
+    assert record["status"] == "ok" and record["task_params"]["length"] == 4
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--task", "cpy"], "unknown task 'cpy': did you mean 'copy'?"),
+        (["--set", "lenght=3"], "unknown parameter 'lenght' for task 'copy': did you mean"),
+        (["--set", "length=0"], "parameter 'length' = 0 is out of range"),
+        (["--mem-tokens", "-3"], "model.mem_tokens: must be >= 0"),
+        (["--bottleneck"], "model.bottleneck: needs mem_tokens >= 1"),
+        (["--steps", "many"], "argument --steps: invalid int value"),
+    ],
+)
+def test_cli_errors_are_one_line_and_exit_2(args, message):
+    out = cli("train", *args)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert message in lines[-1] and "Traceback" not in out.stderr
