@@ -37,7 +37,7 @@ def test_generator_matches_reference_solver(name, overrides):
     src_len, tgt_len = task.lengths(**params)
     assert src.shape == (300, src_len) and tgt.shape == (300, tgt_len)
     assert src.dtype == torch.long and tgt.dtype == torch.long
-    for row_src, row_tgt in zip(src.tolist(), tgt.tolist()):
+    for row_src, row_tgt in zip(src.tolist(), tgt.tolist(), strict=True):
         assert task.solve(row_src, **params) == row_tgt
 
 
@@ -72,7 +72,8 @@ def test_assoc_recall_layout():
     assert all(len(set(row)) == 5 for row in keys.tolist())  # distinct keys
     queries = src[:, 11:]
     assert all(
-        set(q) <= set(k) and len(set(q)) == 3 for q, k in zip(queries.tolist(), keys.tolist())
+        set(q) <= set(k) and len(set(q)) == 3
+        for q, k in zip(queries.tolist(), keys.tolist(), strict=True)
     )
 
 
