@@ -1,0 +1,429 @@
+"""Read / write / processing analysis of memory-Transformer attention (Burtsev et al. 2020).
+
+Queries are rows, keys are columns, over the encoder sequence `[mem | seq]`:
+
+    processing  memory queries on memory keys      (mem -> mem)
+    write       memory queries on sequence keys    (seq -> mem)
+    read        sequence queries on memory keys    (mem -> seq)
+    seq         sequence queries on sequence keys  (seq -> seq)
+
+A block's mass is the share of its query rows' attention that lands on its keys, averaged over
+rows and examples. Rows sum to 1, so per head processing + write = 1 and read + seq = 1: a mass
+says what a query group spends its attention on, whatever the group sizes. Pattern scores (see
+`pattern_scores`) describe the shape inside a block. Everything here is pure: tensors and dicts
+in, JSON-ready dicts and strings out.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import zlib
+from typing import Any
+
+import torch
+
+from membench.errors import MembenchError
+from membench.registry import did_you_mean
+
+FORMAT = 1  # version of the record's `attention` dict
+BLOCKS = {  # name: (query group, key group)
+    "processing": ("mem", "mem"),
+    "write": ("mem", "seq"),
+    "read": ("seq", "mem"),
+    "seq": ("seq", "seq"),
+}
+SPLIT_READS = ("src", "answer")  # with answer slots, reads split by query: read_src, read_answer
+BAND_WIDTH = 1  # the blurred diagonal's half-width w
+
+
+# ---- scores on tensors ----
+
+
+def block_mass(maps: torch.Tensor, rows: tuple[int, int], cols: tuple[int, int]) -> torch.Tensor:
+    """[B, H, T, T] -> [B, H]: mean over the query rows of their weight on the key columns."""
+    return maps[..., rows[0] : rows[1], cols[0] : cols[1]].sum(-1).mean(-1)
+
+
+def normalised_entropy(weights: torch.Tensor) -> torch.Tensor:
+    """Entropy of the last axis after normalising it to sum 1, divided by log(size): 1 = even,
+    0 = one entry. NaN for an all-zero vector or a size-1 axis (nothing to spread over)."""
+    total = weights.sum(-1, keepdim=True)
+    p = weights / total
+    entropy = -torch.where(p > 0, p * p.log(), torch.zeros_like(p)).sum(-1)
+    size = weights.size(-1)
+    entropy = entropy / math.log(size) if size > 1 else entropy * math.nan
+    return entropy.masked_fill(total.squeeze(-1) == 0, math.nan)
+
+
+def pattern_scores(block: torch.Tensor, width: int = BAND_WIDTH) -> dict[str, torch.Tensor]:
+    """Shape scores of one block A [..., q, k] (leading axes kept), with M = sum(A), in [0, 1]:
+
+    - diagonal (square blocks): sum_i A_ii / M, the mass on the exact diagonal (sharp diagonal:
+      each query reads itself).
+    - band (square blocks): sum over |i - j| <= width of A_ij / M (blurred diagonal: queries
+      average their neighbours); band >= diagonal.
+    - stripe: 1 - normalised entropy of the column shares sum_i A_ij / M (vertical stripe: 1 when
+      every query reads the same key, 0 when all keys get equal mass).
+    - spread: the row-mass-weighted mean over rows of the normalised entropy of A_i (horizontal
+      strip: 1 when each query spreads evenly over all keys, 0 when each reads one key).
+
+    Mass-normalised, so they describe the shape whatever the block's share; NaN when the block
+    has no mass (or, for stripe and spread, a single column).
+    """
+    mass = block.sum((-2, -1))
+    rows = block.sum(-1)
+    spread = (normalised_entropy(block).nan_to_num() * rows).sum(-1) / mass
+    scores = {"stripe": 1 - normalised_entropy(block.sum(-2)), "spread": spread}
+    q, k = block.shape[-2:]
+    if q == k:
+        offset = torch.arange(q).unsqueeze(1) - torch.arange(k)
+        scores["diagonal"] = block.diagonal(dim1=-2, dim2=-1).sum(-1) / mass
+        scores["band"] = (block * (offset.abs() <= width).to(block)).sum((-2, -1)) / mass
+    if k == 1:
+        scores["spread"] = spread * math.nan
+    return scores
+
+
+# ---- the record's summary ----
+
+
+def sequence_range(layout: dict[str, tuple[int, int]], length: int) -> tuple[int, int]:
+    """Every non-memory position of the encoder sequence (memory comes first)."""
+    return layout["mem"][1], length
+
+
+def to_json(values: torch.Tensor) -> Any:
+    """Nested lists of floats rounded to 4 decimals; NaN (undefined) becomes None."""
+    return [to_json(v) for v in values] if values.dim() else jsonable(values.item())
+
+
+def jsonable(value: float) -> float | None:
+    return None if math.isnan(value) else round(value, 4)
+
+
+def summarize_maps(
+    self_maps: list[torch.Tensor],
+    layout: dict[str, tuple[int, int]],
+    cross_maps: list[torch.Tensor] | None = None,
+    sample: int = 2,
+) -> dict[str, Any]:
+    """The record's `attention` dict from post-softmax maps: encoder self-attention per layer
+    [B, H, T, T], optionally decoder cross-attention per layer [B, H, Lt, T]. Per block (and
+    pattern) a [layer][head] list averaged over the B examples; memory blocks are absent, not
+    zero, when there is no memory. `sample` examples' full maps travel along, compressed."""
+    maps = torch.stack([m.detach().float().cpu() for m in self_maps])  # [L, B, H, T, T]
+    length = maps.size(-1)
+    ranges = {"mem": layout["mem"], "seq": sequence_range(layout, length)}
+    has_mem = layout["mem"][1] > layout["mem"][0]
+    blocks, patterns = {}, {}
+    for name, (rows, cols) in BLOCKS.items():
+        if not has_mem and "mem" in (rows, cols):
+            continue
+        blocks[name] = to_json(block_mass(maps, ranges[rows], ranges[cols]).mean(1))
+        block = maps[..., slice(*ranges[rows]), slice(*ranges[cols])]
+        scores = pattern_scores(block)
+        patterns[name] = {key: to_json(v.nanmean(1)) for key, v in sorted(scores.items())}
+    for group in SPLIT_READS if has_mem and "answer" in layout else ():
+        blocks[f"read_{group}"] = to_json(block_mass(maps, layout[group], layout["mem"]).mean(1))
+    names = [g for g, (start, end) in layout.items() if end > start]
+    group_mass = [[block_mass(maps, layout[q], layout[k]).mean(1) for k in names] for q in names]
+    summary = {
+        "format": FORMAT,
+        "layout": {g: list(r) for g, r in layout.items()},
+        "examples": maps.size(1),
+        "layers": maps.size(0),
+        "heads": maps.size(2),
+        "blocks": blocks,
+        "patterns": patterns,
+        "band_width": BAND_WIDTH,
+        "groups": {
+            "names": names,
+            "mass": to_json(torch.stack([torch.stack(r, -1) for r in group_mass], -2)),
+        },
+        "sample": {"self": encode_maps(maps[:, :sample].transpose(0, 1))},
+    }
+    if cross_maps:
+        cross = torch.stack([m.detach().float().cpu() for m in cross_maps])  # [L, B, H, Lt, T]
+        summary["cross"] = {
+            g: to_json(cross[..., slice(*ranges[g])].sum(-1).mean((1, -1)))
+            for g in ("mem", "seq")
+            if g == "seq" or has_mem
+        }
+        summary["sample"]["cross"] = encode_maps(cross[:, :sample].transpose(0, 1))
+    return summary
+
+
+@torch.no_grad()
+def summarize(model, src: torch.Tensor, tgt_len: int, sample: int = 2) -> dict[str, Any] | None:
+    """Attention summary of a trained model on `src`, reading its own predictions as targets
+    (as at inference, so no target leaks in). None for a model without a `layout` attribute: a
+    user's model opts in by providing `layout` and `forward(..., return_attention=True)`."""
+    if getattr(model, "layout", None) is None:
+        return None
+    training = model.training
+    model.eval()
+    tgt = model.predict(src, tgt_len)
+    _, attention = model(src, tgt, return_attention=True)
+    model.train(training)
+    return summarize_maps(attention["self"], model.layout, attention.get("cross"), sample)
+
+
+def encode_maps(maps: torch.Tensor) -> dict[str, Any]:
+    """A tensor as float16 bytes, zlib-compressed, base64 text: small enough to ride in JSON."""
+    data = maps.to(torch.float16).contiguous().numpy().tobytes()
+    text = base64.b64encode(zlib.compress(data, 9)).decode("ascii")
+    return {"shape": list(maps.shape), "dtype": "float16", "data": text}
+
+
+def decode_maps(encoded: dict[str, Any]) -> torch.Tensor:
+    """Inverse of `encode_maps`, as float32."""
+    data = bytearray(zlib.decompress(base64.b64decode(encoded["data"])))
+    flat = torch.frombuffer(data, dtype=torch.float16) if data else torch.zeros(0)
+    return flat.float().reshape(encoded["shape"])
+
+
+# ---- words ----
+
+
+def head_mean(values: list[float | None]) -> float:
+    """Mean over heads, NaN-safe (None = undefined)."""
+    defined = [v for v in values if v is not None]
+    return sum(defined) / len(defined) if defined else math.nan
+
+
+def layer_roles(blocks: dict[str, float]) -> str:
+    """One layer's role in words from head-averaged masses, e.g. 'memory writes (62% of memory
+    attention on the sequence), the answer slots read memory (71%)'."""
+    if "write" not in blocks:
+        return "no memory"
+    write = blocks["write"]
+    if write >= 0.5:
+        role = f"memory writes ({write:.0%} of memory attention on the sequence)"
+    else:
+        role = f"memory processes ({1 - write:.0%} of memory attention on memory)"
+    reader, read = "the sequence reads", blocks["read"]
+    if "read_answer" in blocks:
+        reader, read = "the answer slots read", blocks["read_answer"]
+    return f"{role}, {reader} memory ({read:.0%})"
+
+
+def roles_sentence(layers: list[dict[str, float]], cross: list[dict[str, float]]) -> str:
+    """Per layer roles, then per decoder layer the cross-attention on encoder memory."""
+    if layers and "write" not in layers[0]:
+        return "no memory tokens: every query attends to the sequence"
+    parts = [f"layer {i}: {layer_roles(b)}" for i, b in enumerate(layers, 1)]
+    parts += [
+        f"decoder layer {i}: reads encoder memory ({c['mem']:.0%} of cross-attention)"
+        for i, c in enumerate(cross, 1)
+        if "mem" in c
+    ]
+    return "; ".join(parts)
+
+
+SHAPES = {
+    "diagonal": "a sharp diagonal",
+    "band": "a blurred diagonal",
+    "stripe": "vertical stripes",
+}
+
+
+def pattern_words(scores: dict[str, float], shape: tuple[int, int]) -> str | None:
+    """The first of diagonal, band, stripe that stands out in a block of this shape, in words, or
+    None. Standing out: >= 0.5 and at least twice its value under uniform attention (a 4 x 4
+    block puts 0.62 of uniform mass in the width-1 band). Spread is left out: uniform attention
+    is already a perfect horizontal spread."""
+    uniform = pattern_scores(torch.ones(shape))
+    for key, words in SHAPES.items():
+        value = scores.get(key, math.nan)
+        if value >= max(0.5, 2 * uniform[key].item()):
+            return f"{words} ({key} {value:.2f})"
+    return None
+
+
+def layer_means(part: dict[str, list] | None) -> list[dict[str, float]]:
+    """{name: [layer][head]} -> per layer {name: mean over heads}."""
+    part = part or {}
+    layers = len(next(iter(part.values()), []))
+    return [{name: head_mean(v[i]) for name, v in part.items()} for i in range(layers)]
+
+
+def describe(summary: dict[str, Any]) -> str:
+    """One paragraph on one trial's summary: roles per layer, then notable block shapes."""
+    text = roles_sentence(layer_means(summary["blocks"]), layer_means(summary.get("cross")))
+    text = text[0].upper() + text[1:] + "."
+    layout = {g: tuple(r) for g, r in summary["layout"].items()}
+    length = max(end for _, end in layout.values())
+    sizes = {"mem": layout["mem"][1] - layout["mem"][0]}
+    sizes["seq"] = length - sizes["mem"]
+    shapes = []
+    for name, by_score in summary["patterns"].items():
+        rows, cols = BLOCKS[name]
+        for i, scores in enumerate(layer_means(by_score), 1):
+            words = pattern_words(scores, (sizes[rows], sizes[cols]))
+            if words:
+                shapes.append(f"layer {i} {name}: {words}")
+    if shapes:
+        text += " Block shapes (head means): " + "; ".join(shapes) + "."
+    return text
+
+
+# ---- across seeds, for the report ----
+
+
+def interval(values: list[float], level: float = 0.95) -> dict[str, float | None]:
+    """Mean and two-sided t-interval over seeds (bounds None with one seed)."""
+    from scipy import stats
+
+    x = [v for v in values if not math.isnan(v)]
+    if not x:
+        return {"mean": None, "low": None, "high": None}
+    n, mean = len(x), sum(x) / len(x)
+    if n < 2:
+        return {"mean": mean, "low": None, "high": None}
+    sd = math.sqrt(sum((v - mean) ** 2 for v in x) / (n - 1))
+    half = stats.t.ppf(0.5 + level / 2, n - 1) * sd / math.sqrt(n)
+    return {"mean": mean, "low": mean - half, "high": mean + half}
+
+
+def by_layer(summaries: list[dict[str, Any]], part: str) -> list[dict[str, Any]]:
+    """Per layer: each name's head mean per seed, then its interval over seeds."""
+    seeds = [layer_means(s.get(part)) for s in summaries]
+    return [
+        {"layer": i + 1} | {name: interval([s[i][name] for s in seeds]) for name in layer}
+        for i, layer in enumerate(seeds[0])
+    ]
+
+
+def attention_section(df) -> list[dict[str, Any]]:
+    """Per (task, variant) of a DataFrame with columns task, variant, seed, attention (the
+    records' summaries; rows without one, or with a status other than ok, are skipped): block
+    mass by layer over seeds with 95% t-intervals, decoder cross-attention if any, and a sentence
+    on what each layer does."""
+    usable = df["attention"].map(lambda a: isinstance(a, dict))
+    if "status" in df.columns:
+        usable &= df["status"] == "ok"
+    section = []
+    for (task, variant), cell in df[usable].groupby(["task", "variant"], sort=False, dropna=False):
+        summaries = list(cell.sort_values("seed")["attention"])
+        layers, cross = by_layer(summaries, "blocks"), by_layer(summaries, "cross")
+        means = [{k: v["mean"] for k, v in layer.items() if k != "layer"} for layer in layers]
+        decoder = [{k: v["mean"] for k, v in layer.items() if k != "layer"} for layer in cross]
+        section.append(
+            {
+                "task": task,
+                "variant": None if variant != variant else variant,  # NaN from dropna=False
+                "seeds": len(summaries),
+                "layers": layers,
+                "cross": cross,
+                "sentence": roles_sentence(means, decoder),
+            }
+        )
+    return section
+
+
+COLUMNS = {
+    "processing": "processing (mem→mem)",
+    "write": "write (seq→mem)",
+    "read": "read (mem→seq)",
+    "read_answer": "answer slots read mem",
+    "seq": "seq→seq",
+}
+
+
+def percent(cell: dict[str, float | None] | None) -> str:
+    """'62% [55, 69]'; '–' when absent."""
+    if not cell or cell["mean"] is None:
+        return "–"
+    if cell["low"] is None:
+        return f"{cell['mean']:.0%}"
+    return f"{cell['mean']:.0%} [{100 * cell['low']:.0f}, {100 * cell['high']:.0f}]"
+
+
+def table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def render_attention_markdown(section: list[dict[str, Any]]) -> str:
+    """Markdown for `attention_section`: a block-mass table, a cross-attention table for
+    encoder-decoders, and one line per variant in words."""
+    if not section:
+        return ""
+    lines = [
+        "### Attention: write, processing, read",
+        "",
+        "Share of each query group's attention on each key group (rows sum to 1), mean over "
+        "heads, mean over seeds [95% t-interval].",
+        "",
+    ]
+    rows = [
+        [entry["task"], str(entry["variant"]), str(entry["seeds"]), str(layer["layer"])]
+        + [percent(layer.get(name)) for name in COLUMNS]
+        for entry in section
+        for layer in entry["layers"]
+    ]
+    lines += table(["task", "variant", "seeds", "layer", *COLUMNS.values()], rows)
+    cross = [
+        [entry["task"], str(entry["variant"]), str(layer["layer"])]
+        + [percent(layer.get("mem")), percent(layer.get("seq"))]
+        for entry in section
+        for layer in entry["cross"]
+    ]
+    if cross:
+        header = ["task", "variant", "decoder layer", "on encoder memory", "on encoder sequence"]
+        lines += ["", *table(header, cross)]
+    lines.append("")
+    lines += [f"- {e['task']} / {e['variant']}: {e['sentence']}." for e in section]
+    return "\n".join(lines) + "\n"
+
+
+# ---- picking a record ----
+
+
+def record_task(record: dict[str, Any]) -> str:
+    return record.get("task_label") or record.get("task")
+
+
+def narrow(records: list[dict], key, wanted, what: str, where: str) -> list[dict]:
+    """Records whose `key(record)` equals `wanted` (all when wanted is None); a one-line error
+    with did-you-mean when none does."""
+    if wanted is None:
+        return records
+    kept = [r for r in records if key(r) == wanted]
+    if not kept:
+        known = sorted({str(key(r)) for r in records})
+        raise MembenchError(
+            f"no trial with {what} '{wanted}' in {where}: "
+            f"{did_you_mean(str(wanted), known)}known: {', '.join(known)}"
+        )
+    return kept
+
+
+def select_record(
+    records: list[dict], where: str, task=None, variant=None, seed=None
+) -> dict[str, Any]:
+    """The one trial the filters name (the lowest seed when several seeds match), with an
+    attention summary; otherwise a one-line MembenchError saying what to add or fix."""
+    if not records:
+        raise MembenchError(f"no trial records in {where}")
+    records = narrow(records, record_task, task, "task", where)
+    records = narrow(records, lambda r: r.get("variant"), variant, "variant", where)
+    records = narrow(records, lambda r: r.get("seed"), seed, "seed", where)
+    cells = sorted({(str(record_task(r)), str(r.get("variant"))) for r in records})
+    if len(cells) > 1:
+        listed = ", ".join(f"{t}/{v}" for t, v in cells[:8])
+        raise MembenchError(
+            f"{len(cells)} task/variant cells in {where}: pick one with --task and --variant "
+            f"({listed}{', ...' if len(cells) > 8 else ''})"
+        )
+    ok = [r for r in records if r.get("status") == "ok"]
+    if not ok:
+        raise MembenchError(f"every matching trial in {where} failed: {records[0].get('error')}")
+    record = min(ok, key=lambda r: r.get("seed") or 0)
+    if not record.get("attention"):
+        raise MembenchError(
+            f"trial {record.get('id')} has no attention summary (trained with --no-attention, or "
+            "its model exposes no attention maps): retrain without --no-attention"
+        )
+    return record
