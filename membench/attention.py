@@ -233,10 +233,10 @@ def pattern_words(scores: dict[str, float], shape: tuple[int, int]) -> str | Non
     None. Standing out: >= 0.5 and at least twice its value under uniform attention (a 4 x 4
     block puts 0.62 of uniform mass in the width-1 band). Spread is left out: uniform attention
     is already a perfect horizontal spread."""
-    uniform = pattern_scores(torch.ones(shape))
+    uniform = {key: v.item() for key, v in pattern_scores(torch.ones(shape)).items()}
     for key, words in SHAPES.items():
-        value = scores.get(key, math.nan)
-        if value >= max(0.5, 2 * uniform[key].item()):
+        value = scores.get(key, math.nan)  # NaN (never standing out) where undefined
+        if value >= max(0.5, 2 * uniform.get(key, 0.0)):
             return f"{words} ({key} {value:.2f})"
     return None
 
@@ -256,6 +256,11 @@ def describe(summary: dict[str, Any]) -> str:
     length = max(end for _, end in layout.values())
     sizes = {"mem": layout["mem"][1] - layout["mem"][0]}
     sizes["seq"] = length - sizes["mem"]
+    if sizes["mem"]:
+        text += (
+            f" For reference, attention spread evenly over all {length} positions would put "
+            f"{sizes['mem'] / length:.0%} on memory."
+        )
     shapes = []
     for name, by_score in summary["patterns"].items():
         rows, cols = BLOCKS[name]

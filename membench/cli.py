@@ -101,7 +101,37 @@ def add_train(sub) -> None:
     parser.set_defaults(handler=handler)
 
 
-COMMANDS = [add_tasks, add_train]
+def add_attention(sub) -> None:
+    parser = sub.add_parser(
+        "attention", help="draw one trial's attention maps and block masses (PNG)"
+    )
+    parser.add_argument(
+        "results", metavar="RESULTS", help="results directory (RESULTS/trials/*.json) or a record"
+    )
+    parser.add_argument("--task", help="task (label) of the trial")
+    parser.add_argument("--variant", help="variant of the trial")
+    parser.add_argument("--seed", type=int, help="seed (default: the lowest)")
+    parser.add_argument("--example", type=int, default=0, help="sampled example to draw (0, 1)")
+    parser.add_argument("--out", help="directory for the PNGs (default: beside the results)")
+
+    def handler(args) -> int:
+        from pathlib import Path
+
+        from membench.attention import describe, select_record
+        from membench.attention_plots import default_out_dir, draw, load_records
+
+        path = Path(args.results)
+        record = select_record(load_records(path), str(path), args.task, args.variant, args.seed)
+        out = Path(args.out) if args.out else default_out_dir(path, record)
+        for written in draw(record["attention"], out, args.example):
+            print(written)
+        print(describe(record["attention"]))
+        return 0
+
+    parser.set_defaults(handler=handler)
+
+
+COMMANDS = [add_tasks, add_train, add_attention]
 
 
 def main(argv: list[str] | None = None) -> int:

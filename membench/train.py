@@ -24,6 +24,7 @@ from membench import tasks
 from membench.config import TrialSpec, model_config, resolve_task, train_config
 
 EVAL_SEED = 2**31 - 1  # held-out examples come from their own stream, shared by every trial
+ATTENTION_EXAMPLES = 32  # held-out examples the attention summary averages over
 
 
 def make_spec(
@@ -189,6 +190,13 @@ def run_trial(spec: TrialSpec, progress: Callable | str | None = None) -> dict[s
             "chance": task.chance(**spec.task_params),
         }
         record["curve"] = curve
+        if spec.train["attention"]:
+            from membench.attention import summarize
+
+            held_out = torch.Generator(device=device).manual_seed(EVAL_SEED)
+            eval_src, _ = task.generate(spec.train["eval_size"], held_out, **spec.task_params)
+            _, tgt_len = task.lengths(**spec.task_params)
+            record["attention"] = summarize(model, eval_src[:ATTENTION_EXAMPLES], tgt_len)
     except membench.errors.MembenchError:
         raise
     except Exception as err:  # a failed trial is a result, not a crash of the sweep
