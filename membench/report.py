@@ -1,0 +1,518 @@
+"""The comparison report: every variant against the baseline, per task, with the statistics.
+
+`build_report` turns a results DataFrame (one row per trial) into a `Report`; `render` writes it as
+md, latex, csv, json or html; `print_report` shows it in a terminal; `write_report` saves files.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+from rich.markup import escape as rich_escape
+from rich.table import Table
+
+from membench import stats
+from membench.registry import did_you_mean
+
+FORMATS = {"md": "md", "latex": "tex", "csv": "csv", "json": "json", "html": "html"}
+MAX_LINES = 20  # failed/missing lines shown in a terminal
+COSTS = {"params": "params ×", "train_flops": "FLOPs ×"}
+CORRECTIONS = {"holm": "Holm", "bh": "Benjamini-Hochberg", "none": "uncorrected"}
+
+
+@dataclass
+class Report:
+    """Everything a rendering needs; tables are DataFrames, lists are plain dicts."""
+
+    metric: str
+    baseline: str
+    alpha: float
+    correction: str
+    tasks: list[str]
+    variants: list[str]  # baseline first, then order of appearance
+    cells: pd.DataFrame  # stats.describe
+    comparisons: pd.DataFrame  # stats.compare
+    ranks: stats.RankResult
+    aggregate: pd.DataFrame  # stats.aggregate
+    costs: pd.DataFrame  # per variant: mean cost and ratio to the baseline
+    method: str
+    failed: list[dict]
+    missing: list[dict]
+    data: pd.DataFrame = field(repr=False)  # the successful trials, for plots
+
+
+def build_report(
+    df: pd.DataFrame,
+    metric: str = "exact_match",
+    baseline: str | None = None,
+    alpha: float = 0.05,
+    correction: str = "holm",
+) -> Report:
+    """Run the statistics of membench.stats on successful trials and collect what went wrong."""
+    if df.empty:
+        raise ValueError("no trials to report")
+    if metric not in df.columns:
+        known = [c for c in df.columns if pd.api.types.is_numeric_dtype(df[c]) and c != "seed"]
+        raise ValueError(
+            f"unknown metric '{metric}': {did_you_mean(metric, known)}known: {', '.join(known)}"
+        )
+    if correction not in CORRECTIONS:
+        raise ValueError(f"unknown correction '{correction}': use {', '.join(CORRECTIONS)}")
+    status = df["status"] if "status" in df.columns else pd.Series("ok", index=df.index)
+    ok = df[status == "ok"]
+    variants = list(dict.fromkeys(df["variant"]))
+    if baseline is None:
+        baseline = "baseline" if "baseline" in variants else variants[0]
+    elif baseline not in variants:
+        raise ValueError(
+            f"unknown baseline '{baseline}': {did_you_mean(baseline, variants)}"
+            f"known: {', '.join(variants)}"
+        )
+    variants = [baseline] + [v for v in variants if v != baseline]
+    tasks = list(dict.fromkeys(df["task"]))
+    cells = stats.describe(ok, metric)
+    comparisons = stats.compare(ok, metric, baseline, alpha, correction)
+    failed = [
+        dict(task=r.task, variant=r.variant, seed=int(r.seed), error=_text(r.get("error")))
+        for _, r in df[status != "ok"].iterrows()
+    ]
+    usable = ok[np.isfinite(pd.to_numeric(ok[metric], errors="coerce"))]
+    missing = _missing(df, usable, tasks, variants)
+    return Report(
+        metric=metric,
+        baseline=baseline,
+        alpha=alpha,
+        correction=correction,
+        tasks=tasks,
+        variants=variants,
+        cells=cells,
+        comparisons=comparisons,
+        ranks=stats.rank(ok, metric),
+        aggregate=stats.aggregate(ok, metric, baseline),
+        costs=_costs(ok, baseline, variants),
+        method=_method(metric, baseline, alpha, correction, cells, comparisons, len(failed)),
+        failed=failed,
+        missing=missing,
+        data=ok,
+    )
+
+
+def _text(x) -> str | None:
+    """An error message as str, or None where the column holds nothing."""
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else str(x)
+
+
+def _missing(df, usable, tasks, variants) -> list[dict]:
+    """Cells with fewer usable seeds than the fullest cell, naming the seeds that are absent."""
+    have = usable.groupby(["task", "variant"])["seed"].agg(set)
+    n_max = max(map(len, have), default=0)
+    out = []
+    for task in tasks:
+        task_seeds = set(df.loc[df["task"] == task, "seed"])
+        for v in variants:
+            seeds = have.get((task, v), set())
+            if len(seeds) < n_max:
+                absent = sorted(task_seeds - seeds)
+                out.append(dict(task=task, variant=v, n=len(seeds), expected=n_max, seeds=absent))
+    return out
+
+
+def _costs(ok: pd.DataFrame, baseline: str, variants: list[str]) -> pd.DataFrame:
+    """Mean cost per variant and its ratio to the baseline, averaged over tasks both ran."""
+    out = pd.DataFrame(index=pd.Index(variants, name="variant"))
+    for col in COSTS:
+        if col not in ok.columns:
+            continue
+        per_task = ok.groupby(["variant", "task"])[col].mean().unstack("task")
+        per_task = per_task.reindex(variants)
+        base = per_task.loc[baseline].replace(0, np.nan)
+        out[col] = per_task.mean(axis=1)
+        out[f"{col}_x"] = per_task.div(base, axis=1).mean(axis=1)
+    return out
+
+
+def _method(metric, baseline, alpha, correction, cells, comparisons, n_failed) -> str:
+    """The statistics in plain words, with the counts that matter for reading them."""
+    better = "higher" if stats.metric_direction(metric) > 0 else "lower"
+    tests = comparisons["test"].value_counts()
+    m, lo, hi = len(comparisons), cells["n"].min(), cells["n"].max()
+    seeds = "none" if cells.empty else f"{hi}" if lo == hi else f"{lo} to {hi}"
+    corrected = {
+        "holm": f"Holm-corrected across all {m} comparisons (family-wise error)",
+        "bh": f"Benjamini-Hochberg-corrected across all {m} comparisons (false discovery rate)",
+        "none": f"not corrected for the {m} comparisons",
+    }[correction]
+    return (
+        f"Each cell is the mean of {metric} ({better} is better) over seeds, ± the half-width of "
+        f"its 95% t-interval. Every variant is compared with the baseline '{baseline}' on every "
+        "task with a paired t-test on per-seed differences where both cells hold the same seeds "
+        f"({tests.get('paired-t', 0)} of {m} comparisons), else Welch's t-test "
+        f"({tests.get('welch-t', 0)}); the interval for the difference is the matching 95% "
+        "t-interval (Welch-Satterthwaite degrees of freedom for Welch). P-values are "
+        f"{corrected}; a difference is significant when the corrected p < {alpha}. Cells where "
+        "every seed of both variants scores the same are ties with p = 1 "
+        f"({tests.get('tie', 0)} here); a constant nonzero difference gets p = 0. Effect sizes: "
+        "Hedges' g (small-sample corrected) and A12, the probability that a seed of the variant "
+        "beats a seed of the baseline; both are oriented so that larger means better. Seeds per "
+        f"cell: {seeds}. Comparisons with fewer than 3 seeds on a side are flagged underpowered "
+        f"({int(comparisons['underpowered'].sum())} here): read them as no evidence either way. "
+        f"Only successful trials are used ({n_failed} failed). Across tasks: average ranks of "
+        "per-task means (1 = best), the Friedman test with the Iman-Davenport F and the Nemenyi "
+        "critical difference at 0.05 (Demšar 2006), on tasks where every variant has results; "
+        "aggregates are the mean over tasks, the interquartile mean (IQM) of all runs and the "
+        "probability of improvement over the baseline (mean A12 over tasks), with 95% stratified "
+        "bootstrap intervals (Agarwal et al. 2021)."
+    )
+
+
+# ---- formatting -------------------------------------------------------------------------------
+
+
+def _decimals(report: Report) -> int:
+    top = report.cells["mean"].abs().max() if len(report.cells) else 0
+    return 3 if top < 10 else 1 if top < 1000 else 0
+
+
+def _num(x, d: int = 3) -> str:
+    if x is None or not np.isfinite(x):
+        return "–" if x is None or np.isnan(x) else ("inf" if x > 0 else "-inf")
+    return f"{x:.{d}f}"
+
+
+def _ratio(x) -> str:
+    return f"{x:.2f}x" if np.isfinite(x) else "–"
+
+
+def _est(x, lo, hi, d: int) -> str:
+    """'estimate [low, high]'."""
+    return f"{_num(x, d)} [{_num(lo, d)}, {_num(hi, d)}]"
+
+
+def _p(p) -> str:
+    return "–" if not np.isfinite(p) else "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _latex_escape(s: str) -> str:
+    subs = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#"}
+    subs |= {"_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}"}
+    out = "".join(subs.get(c, c) for c in s)
+    return "{}" + out if out.startswith("[") else out  # else \\ or \midrule reads [..] as an option
+
+
+# How each output spells the marks: plus-minus, better, worse, underpowered, bold, escaping.
+MARKS = dict(pm=" ± ", up=" ▲", down=" ▼", weak=" †")
+STYLES = {
+    "text": dict(MARKS, up=" [green]▲[/]", down=" [red]▼[/]", bold="[bold]{}[/]", esc=rich_escape),
+    "md": dict(MARKS, bold="**{}**", esc=lambda s: s.replace("|", r"\|")),
+    "html": dict(MARKS, bold="<b>{}</b>", esc=html.escape),
+    "latex": dict(
+        pm=r" $\pm$ ",
+        up=r"$^{\uparrow}$",
+        down=r"$^{\downarrow}$",
+        weak=r"$^{\dagger}$",
+        bold=r"\textbf{{{}}}",
+        esc=_latex_escape,
+    ),
+}
+
+
+def _main_table(report: Report, style: str = "md") -> tuple[list[str], list[list[str]]]:
+    """Rows = variants, columns = tasks (mean ± half-width, marks), then rank and costs."""
+    s = STYLES[style]
+    d, direction = _decimals(report), stats.metric_direction(report.metric)
+    cells = report.cells.set_index(["task", "variant"])
+    cmp = report.comparisons.set_index(["task", "variant"])
+    score = direction * cells["mean"]
+    best = set(score.index[score >= score.groupby(level="task").transform("max") - 1e-12])
+    costs = [c for c in COSTS if f"{c}_x" in report.costs.columns]
+    ranks = report.ranks.average_ranks
+    headers = ["variant", *map(s["esc"], report.tasks)]
+    headers += ["avg rank"] * (len(ranks) > 0) + [COSTS[c] for c in costs]
+    rows = []
+    for v in report.variants:
+        row = [s["esc"](v)]
+        for t in report.tasks:
+            if (t, v) not in cells.index:
+                row.append("–")
+                continue
+            c = cells.loc[(t, v)]
+            text = _num(c["mean"], d)
+            if (t, v) in best:
+                text = s["bold"].format(text)
+            if np.isfinite(c["ci_high"]):
+                text += s["pm"] + _num(c["ci_high"] - c["mean"], d)
+            if (t, v) in cmp.index:
+                k = cmp.loc[(t, v)]
+                text += {True: s["up"], False: s["down"]}.get(k["better"], "")
+                text += s["weak"] if k["underpowered"] else ""
+            row.append(text)
+        if len(ranks):
+            row.append(_num(ranks.get(v, np.nan), 2))
+        row += [_ratio(report.costs.loc[v, f"{c}_x"]) for c in costs]
+        rows.append(row)
+    return headers, rows
+
+
+def _legend(report: Report, style: str = "md") -> str:
+    """What the marks in the main table mean."""
+    s = STYLES[style]
+    test = f"{CORRECTIONS[report.correction]}, alpha {report.alpha}"
+    return (
+        f"{report.metric}: mean{s['pm']}95% CI half-width over seeds; {s['bold'].format('bold')}: "
+        f"best per task;{s['up']} /{s['down']} significantly better / worse than "
+        f"{s['esc'](report.baseline)} ({test});{s['weak']} underpowered (fewer than 3 seeds)."
+    )
+
+
+def _side_tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]]:
+    """Comparisons and aggregates as (title, headers, rows) of plain strings."""
+    d = _decimals(report)
+    cmp = []
+    for r in report.comparisons.itertuples():
+        row = [r.task, r.variant, f"{r.n} vs {r.n_baseline}", _est(r.diff, r.ci_low, r.ci_high, d)]
+        row += [r.test, _p(r.p_value), _p(r.p_adjusted), _num(r.hedges_g, 2), _num(r.a12, 2)]
+        cmp.append(row + ["yes" if r.underpowered else "", r.note])
+    cmp_head = ["task", "variant", "n", "diff [95% CI]", "test", "p", "p adj.", "g", "A12"]
+    cmp_head += ["underpowered", "note"]
+    agg = []
+    for r in report.aggregate.itertuples():
+        row = [r.variant, str(r.n_tasks), _est(r.mean, r.mean_ci_low, r.mean_ci_high, d)]
+        row.append(_est(r.iqm, r.iqm_ci_low, r.iqm_ci_high, d))
+        pi = _est(r.prob_improvement, r.pi_ci_low, r.pi_ci_high, 2)
+        agg.append(row + ["–" if r.variant == report.baseline else pi])
+    agg_head = ["variant", "tasks", "mean [95% CI]", "IQM [95% CI]", "P(improvement) [95% CI]"]
+    return [
+        ("Comparisons with the baseline", cmp_head, cmp),
+        ("Aggregates across tasks", agg_head, agg),
+    ]
+
+
+def _rank_summary(report: Report) -> str:
+    r = report.ranks
+    if not np.isfinite(r.friedman_stat):
+        return f"Rank tests need at least 2 tasks and 2 variants with results ({r.n_tasks} tasks)."
+    return (
+        f"Friedman chi2 = {r.friedman_stat:.2f}, p = {_p(r.friedman_p)}; Iman-Davenport "
+        f"F = {_num(r.iman_davenport_f, 2)}, p = {_p(r.iman_davenport_p)}; Nemenyi critical "
+        f"difference (0.05) = {r.critical_difference:.2f} over {r.n_tasks} tasks and "
+        f"{r.n_variants} variants: average ranks closer than this are not distinguishable."
+    )
+
+
+def _problems(report: Report) -> list[str]:
+    """One line per failed trial and per cell short of seeds."""
+    lines = []
+    for f in report.failed:
+        err = (f["error"] or "no error message").strip().splitlines() or [""]
+        lines.append(f"failed: {f['task']} / {f['variant']} seed {f['seed']}: {err[-1][:160]}")
+    for m in report.missing:
+        absent = f" (missing seeds {', '.join(map(str, m['seeds']))})" if m["seeds"] else ""
+        lines.append(f"missing: {m['task']} / {m['variant']}: {m['n']} of {m['expected']}{absent}")
+    return lines
+
+
+# ---- renderers --------------------------------------------------------------------------------
+
+
+def _md_table(headers, rows, escape=True) -> str:
+    esc = STYLES["md"]["esc"] if escape else str
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    return "\n".join(lines + ["| " + " | ".join(esc(str(c)) for c in r) + " |" for r in rows])
+
+
+def _render_md(report: Report) -> str:
+    headers, rows = _main_table(report, "md")
+    out = [f"# membench report: {report.metric}", "", _legend(report, "md"), ""]
+    out += [_md_table(headers, rows, escape=False), "", _rank_summary(report)]
+    for title, head, body in _side_tables(report):
+        out += ["", f"## {title}", "", _md_table(head, body)]
+    out += ["", "## Method", "", report.method]
+    if _problems(report):
+        out += ["", "## Failed and missing", ""] + [f"- {line}" for line in _problems(report)]
+    return "\n".join(out) + "\n"
+
+
+def _render_latex(report: Report) -> str:
+    headers, rows = _main_table(report, "latex")
+    esc = _latex_escape
+    caption = (
+        f"{esc(report.metric)}: mean $\\pm$ 95\\% CI half-width over seeds. "
+        f"$^{{\\uparrow}}$/$^{{\\downarrow}}$: significantly better/worse than "
+        f"{esc(report.baseline)} ({CORRECTIONS[report.correction]}, $\\alpha={report.alpha}$); "
+        "$^{\\dagger}$: underpowered; bold: best mean per task."
+    )
+    lines = [
+        "% requires \\usepackage{booktabs}",
+        "\\begin{table}[t]",
+        "\\centering",
+        f"\\caption{{{caption}}}",
+        f"\\label{{tab:membench-{re.sub(r'[^A-Za-z0-9]+', '-', report.metric)}}}",
+        f"\\begin{{tabular}}{{l{'c' * (len(headers) - 1)}}}",
+        "\\toprule",
+        " & ".join(h.replace("×", "$\\times$") for h in headers) + " \\\\",
+        "\\midrule",
+    ]
+    lines += [" & ".join(r).replace("–", "--") + " \\\\" for r in rows]
+    lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+def _tidy(report: Report) -> pd.DataFrame:
+    """One row per (task, variant): the cell statistics plus its comparison with the baseline."""
+    cmp = report.comparisons.drop(columns=["n", "mean"]).rename(
+        columns={"ci_low": "diff_ci_low", "ci_high": "diff_ci_high"}
+    )
+    out = report.cells.merge(cmp, on=["task", "variant"], how="left")
+    out.insert(0, "metric", report.metric)
+    out.insert(3, "is_baseline", out["variant"] == report.baseline)
+    return out.astype({"n_baseline": "Int64"})
+
+
+def _jsonable(x):
+    """NaN and infinities become null; numpy and pandas values become plain Python."""
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, pd.DataFrame):
+        return _jsonable(x.to_dict(orient="records"))
+    if isinstance(x, pd.Series):
+        return _jsonable(x.to_dict())
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def _render_json(report: Report) -> str:
+    r = report.ranks
+    obj = dict(
+        metric=report.metric,
+        direction=stats.metric_direction(report.metric),
+        baseline=report.baseline,
+        alpha=report.alpha,
+        correction=report.correction,
+        tasks=report.tasks,
+        variants=report.variants,
+        cells=report.cells,
+        comparisons=report.comparisons,
+        ranks={k: getattr(r, k) for k in r.__dataclass_fields__},
+        aggregate=report.aggregate,
+        costs=report.costs.reset_index(),
+        method=report.method,
+        failed=report.failed,
+        missing=report.missing,
+    )
+    return json.dumps(_jsonable(obj), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+
+
+def _html_table(headers, rows, escape=True) -> str:
+    esc = html.escape if escape else str
+    head = "".join(f"<th>{html.escape(h) if escape else h}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{esc(str(c))}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>{body}</tbody>\n</table>"
+
+
+def _render_html(report: Report) -> str:
+    headers, rows = _main_table(report, "html")
+    title = html.escape(f"membench report: {report.metric}")
+    parts = [
+        f"<!doctype html>\n<html><head><meta charset='utf-8'><title>{title}</title>",
+        "<style>body{font-family:sans-serif;max-width:70em;margin:auto}table{border-collapse:"
+        "collapse;margin:1em 0}td,th{border-bottom:1px solid #ccc;padding:.2em .6em;"
+        "text-align:right}td:first-child,th:first-child{text-align:left}</style></head><body>",
+        f"<h1>{title}</h1>",
+        f"<p>{_legend(report, 'html')}</p>",
+        _html_table(headers, rows, escape=False),
+        f"<p>{html.escape(_rank_summary(report))}</p>",
+    ]
+    for name, head, body in _side_tables(report):
+        parts += [f"<h2>{name}</h2>", _html_table(head, body)]
+    parts += ["<h2>Method</h2>", f"<p>{html.escape(report.method)}</p>"]
+    if _problems(report):
+        items = "".join(f"<li>{html.escape(line)}</li>" for line in _problems(report))
+        parts += ["<h2>Failed and missing</h2>", f"<ul>{items}</ul>"]
+    return "\n".join(parts + ["</body></html>"]) + "\n"
+
+
+def render(report: Report, fmt: str) -> str:
+    """The report as text in one of FORMATS."""
+    renderers = {
+        "md": _render_md,
+        "latex": _render_latex,
+        "csv": lambda r: _tidy(r).to_csv(index=False),
+        "json": _render_json,
+        "html": _render_html,
+    }
+    if fmt not in renderers:
+        raise ValueError(f"unknown format '{fmt}': use {', '.join(renderers)}")
+    return renderers[fmt](report)
+
+
+def print_report(report: Report, console: Console | None = None) -> None:
+    """Main table, ranks, aggregates, method and problems, for a terminal."""
+    console = console or Console()
+    headers, rows = _main_table(report, "text")
+    table = Table(title=f"{report.metric} vs {rich_escape(report.baseline)}", title_style="bold")
+    for i, h in enumerate(headers):
+        table.add_column(h, justify="left" if i == 0 else "right")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    console.print(_legend(report, "text"), highlight=False)
+    console.print(_rank_summary(report), highlight=False)
+    title, head, body = _side_tables(report)[1]
+    table = Table(title=title, title_style="bold")
+    for i, h in enumerate(head):
+        table.add_column(h, justify="left" if i == 0 else "right")
+    for row in body:
+        table.add_row(*map(rich_escape, row))
+    console.print(table)
+    console.print(f"\n[bold]Method.[/] {rich_escape(report.method)}", highlight=False)
+    lines = _problems(report)
+    for line in lines[:MAX_LINES]:
+        console.print(f"[yellow]{rich_escape(line)}[/]", highlight=False)
+    if len(lines) > MAX_LINES:
+        console.print(f"[yellow]... and {len(lines) - MAX_LINES} more (see report.md)[/]")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write to a temporary file beside `path`, then rename, so readers never see half a file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def write_report(
+    report: Report, out_dir, formats=("md", "csv", "json"), plots: bool = True
+) -> list[Path]:
+    """Write report.<ext> for each format, plus the PNG plots; returns the paths written."""
+    from membench.plots import write_plots  # matplotlib loads only when files are written
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fmt in formats:
+        text = render(report, fmt)
+        path = out / f"report.{FORMATS[fmt]}"
+        _write_atomic(path, text)
+        paths.append(path)
+    if plots:
+        paths += write_plots(report.data, report, out)
+    return paths
