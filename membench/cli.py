@@ -131,7 +131,56 @@ def add_attention(sub) -> None:
     parser.set_defaults(handler=handler)
 
 
-COMMANDS = [add_tasks, add_train, add_attention]
+def add_report(sub) -> None:
+    parser = sub.add_parser("report", help="statistically tested comparison tables and plots")
+    parser.add_argument(
+        "path",
+        metavar="PATH",
+        help="results directory, or a CSV/Parquet file (task, variant, seed, metrics)",
+    )
+    parser.add_argument("--metric", default="exact_match", help="metric to compare")
+    parser.add_argument("--baseline", help="baseline variant (default: 'baseline' or the first)")
+    parser.add_argument("--alpha", type=float, default=0.05)
+    parser.add_argument("--correction", choices=["holm", "bh", "none"], default="holm")
+    parser.add_argument(
+        "--format",
+        choices=["md", "latex", "csv", "json", "html"],
+        help="print this rendering on stdout (instead of the terminal table)",
+    )
+    parser.add_argument("--out", help="directory for report files and plots (default: PATH/report)")
+
+    def handler(args) -> int:
+        from pathlib import Path
+
+        from membench.report import (
+            FORMATS,
+            build_report,
+            print_report,
+            read_table,
+            render,
+            write_report,
+        )
+
+        path = Path(args.path)
+        df = read_table(path)
+        try:
+            report = build_report(df, args.metric, args.baseline, args.alpha, args.correction)
+        except ValueError as err:
+            raise MembenchError(f"{path}: {err}") from None
+        default_out = path / "report" if path.is_dir() else path.with_name(f"{path.stem}_report")
+        out = Path(args.out) if args.out else default_out
+        written = write_report(report, out, formats=tuple(FORMATS))
+        if args.format:
+            print(render(report, args.format))
+        else:
+            print_report(report)
+        print(f"wrote {len(written)} files to {out}", file=sys.stderr)
+        return 0
+
+    parser.set_defaults(handler=handler)
+
+
+COMMANDS = [add_tasks, add_train, add_attention, add_report]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -499,6 +499,36 @@ def _write_atomic(path: Path, text: str) -> None:
         raise
 
 
+def read_table(path: Path) -> pd.DataFrame:
+    """Trials from a results directory, or a CSV/Parquet table with task, variant, seed and
+    metric columns (a published table or another tool's results)."""
+    from membench.errors import MembenchError
+
+    if not path.exists():
+        raise MembenchError(f"{path}: no such file or directory")
+    if path.is_dir():
+        from membench.store import load_results
+
+        return load_results(path)
+    if path.suffix == ".csv":
+        df = pd.read_csv(path)
+    elif path.suffix in (".parquet", ".pq"):
+        try:
+            df = pd.read_parquet(path)
+        except ImportError:
+            raise MembenchError(
+                f"{path}: reading Parquet needs pyarrow: pip install pyarrow"
+            ) from None
+    else:
+        raise MembenchError(f"{path}: expected a results directory, a .csv or a .parquet file")
+    missing = [c for c in ("task", "variant", "seed") if c not in df.columns]
+    if missing:
+        raise MembenchError(
+            f"{path}: missing column(s) {', '.join(missing)}: need task, variant, seed"
+        )
+    return df
+
+
 def write_report(
     report: Report, out_dir, formats=("md", "csv", "json"), plots: bool = True
 ) -> list[Path]:
