@@ -1,0 +1,79 @@
+"""The model interface: the memory Transformer family and users' own models.
+
+A model is an `nn.Module` with `forward(src, tgt) -> logits [B, Lt, V]` (teacher forcing allowed)
+and `predict(src, tgt_len) -> tokens [B, Lt]` (never sees targets), made by a factory
+`(model config, vocab size, src len, tgt len) -> model`. `build_model` is the built-in factory;
+`load_factory("module:function")` finds a user's.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from torch import nn
+
+from membench.config import ModelConfig, model_config
+from membench.errors import MembenchError
+from membench.models.encoder_decoder import MemoryEncoderDecoder
+from membench.models.transformer import MemoryTransformer
+from membench.registry import did_you_mean
+
+ARCHS = {"encoder": MemoryTransformer, "encoder_decoder": MemoryEncoderDecoder}
+
+
+def build_model(
+    config: ModelConfig | dict[str, Any] | None, vocab_size: int, src_len: int, tgt_len: int
+) -> nn.Module:
+    """A model of the family for a task with these sizes; a dict is validated strictly first."""
+    if not isinstance(config, ModelConfig):
+        config = model_config(config)
+    return ARCHS[config.arch](config, vocab_size, src_len, tgt_len)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of parameter values; a module used in several places (a shared controller) counts
+    once."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def load_factory(target: str) -> Callable[..., nn.Module]:
+    """The function named by 'module:function', with build_model's signature."""
+    module_name, _, function_name = target.partition(":") if isinstance(target, str) else ("",) * 3
+    if not module_name or not function_name or ":" in function_name:
+        raise MembenchError(
+            f"factory {target!r}: expected 'module:function', e.g. 'my_models:build'"
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        if err.name == module_name or module_name.startswith(f"{err.name}."):
+            raise MembenchError(
+                f"factory '{target}': no module named '{err.name}' "
+                "(install it, or put its directory on PYTHONPATH)"
+            ) from None
+        raise MembenchError(f"factory '{target}': importing '{module_name}' failed: {err}") from err
+    except Exception as err:
+        raise MembenchError(
+            f"factory '{target}': importing '{module_name}' failed: {type(err).__name__}: {err}"
+        ) from err
+    function = getattr(module, function_name, None)
+    if function is None:
+        hint = did_you_mean(function_name, [n for n, o in vars(module).items() if callable(o)])
+        raise MembenchError(
+            f"factory '{target}': module '{module_name}' has no '{function_name}'"
+            + (f"; {hint.strip()}" if hint else "")
+        )
+    if not callable(function):
+        raise MembenchError(f"factory '{target}': '{function_name}' is not callable")
+    return function
+
+
+__all__ = [
+    "MemoryEncoderDecoder",
+    "MemoryTransformer",
+    "build_model",
+    "count_parameters",
+    "load_factory",
+]

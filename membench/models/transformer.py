@@ -1,0 +1,184 @@
+"""The memory Transformer family, encoder form (Burtsev et al., arXiv 2006.11527).
+
+One pre-LN bidirectional encoder reads `[mem; src; SEP; answer slots]` and predicts every target
+token at once from its answer slot. The memory variants differ only in how one layer routes
+information between memory and sequence positions (`EncoderLayer`):
+
+- plain Transformer (mem_tokens=0) and MemTransformer: one block over everything;
+- MemCtrl (controller dedicated / dedicated_shared): memory rows are updated by a controller
+  block with its own parameters (one per layer, or one for all layers);
+- MemBottleneck: memory is updated first, then the sequence reads the updated memory only.
+
+Attention maps are computed (explicit softmax) only when asked; otherwise the fused
+`scaled_dot_product_attention` kernel runs and no maps exist. Weights keep PyTorch's default
+initialisation: on these small synthetic tasks it trains faster than GPT-2's std 0.02 (a memory
+bottleneck on copy especially).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from membench.config import ModelConfig
+
+
+class Attention(nn.Module):
+    """Multi-head attention: queries from `x`, keys and values from `context` (the same tensor for
+    self-attention), through one fused qkv projection."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.n_heads = cfg.n_heads
+        self.dropout = cfg.dropout
+        self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
+        self.proj = nn.Linear(cfg.d_model, cfg.d_model)
+
+    def forward(self, x, context, causal=False, capture=False):
+        d = x.size(-1)
+        if context is x:
+            q, k, v = self.qkv(x).split(d, dim=-1)
+        else:  # same weights, queries and keys/values from different positions
+            w, b = self.qkv.weight, self.qkv.bias
+            q = F.linear(x, w[:d], b[:d])
+            k, v = F.linear(context, w[d:], b[d:]).split(d, dim=-1)
+        q, k, v = (t.unflatten(-1, (self.n_heads, -1)).transpose(1, 2) for t in (q, k, v))
+        p = self.dropout if self.training else 0.0
+        if capture:
+            scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
+            if causal:
+                future = torch.ones(scores.shape[-2:], dtype=torch.bool, device=x.device).triu(1)
+                scores = scores.masked_fill(future, float("-inf"))
+            weights = scores.softmax(dim=-1)
+            y = F.dropout(weights, p, self.training) @ v
+        else:
+            weights = None
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=causal)
+        return self.proj(y.transpose(1, 2).flatten(2)), weights
+
+
+class Block(nn.Module):
+    """Pre-LN Transformer block that updates `x` reading `context` (x itself for self-attention):
+    x + attention, then + GELU FFN. Returns (new x, attention weights or None)."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.ln1 = nn.LayerNorm(cfg.d_model)
+        self.attn = Attention(cfg)
+        self.ln2 = nn.LayerNorm(cfg.d_model)
+        self.ffn = nn.Sequential(
+            nn.Linear(cfg.d_model, cfg.d_ff), nn.GELU(), nn.Linear(cfg.d_ff, cfg.d_model)
+        )
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x, context, capture=False):
+        h = self.ln1(x)
+        a, weights = self.attn(h, h if context is x else self.ln1(context), capture=capture)
+        x = x + self.drop(a)
+        x = x + self.drop(self.ffn(self.ln2(x)))
+        return x, weights
+
+
+class EncoderLayer(nn.Module):
+    """One layer over `[mem; seq]` (the first `mem_tokens` positions are memory).
+
+    Without controller or bottleneck, one block updates every position. Otherwise memory rows and
+    sequence rows are updated separately: memory by the controller block if there is one (else by
+    this layer's block), reading `[mem; seq]`; the sequence by this layer's block, reading the
+    layer input `[mem; seq]` (parallel update) or, under the bottleneck, the updated memory only.
+    """
+
+    def __init__(self, cfg: ModelConfig, controller: Block | None = None):
+        super().__init__()
+        self.block = Block(cfg)
+        self.controller = controller  # may be the same module in every layer (dedicated_shared)
+        self.mem_tokens = cfg.mem_tokens
+        self.bottleneck = cfg.bottleneck
+
+    def forward(self, x, capture=False):
+        if self.controller is None and not self.bottleneck:
+            return self.block(x, x, capture)
+        mem, seq = x[:, : self.mem_tokens], x[:, self.mem_tokens :]
+        mem_block = self.block if self.controller is None else self.controller
+        new_mem, mem_weights = mem_block(mem, x, capture)
+        new_seq, seq_weights = self.block(seq, new_mem if self.bottleneck else x, capture)
+        weights = None
+        if capture:  # one [T, T] map: memory rows on top, sequence rows below
+            if self.bottleneck:  # sequence keys were never offered: exactly zero weight
+                seq_weights = F.pad(seq_weights, (0, seq.size(1)))
+            weights = torch.cat([mem_weights, seq_weights], dim=2)
+        return torch.cat([new_mem, new_seq], dim=1), weights
+
+
+class Encoder(nn.Module):
+    """`n_layers` encoder layers and a final LayerNorm; builds the controllers the config asks for.
+    Returns (output, per-layer attention maps, None entries when not captured)."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        shared = Block(cfg) if cfg.controller == "dedicated_shared" else None
+
+        def controller():
+            return Block(cfg) if cfg.controller == "dedicated" else shared
+
+        self.layers = nn.ModuleList(EncoderLayer(cfg, controller()) for _ in range(cfg.n_layers))
+        self.ln_f = nn.LayerNorm(cfg.d_model)
+
+    def forward(self, x, capture=False):
+        maps = []
+        for layer in self.layers:
+            x, weights = layer(x, capture)
+            maps.append(weights)
+        return self.ln_f(x), maps
+
+
+def check_lengths(model: nn.Module, src: torch.Tensor, tgt_len: int) -> None:
+    if src.size(1) != model.src_len or tgt_len != model.tgt_len:
+        raise ValueError(
+            f"model built for src length {model.src_len} and tgt length {model.tgt_len}, "
+            f"got {src.size(1)} and {tgt_len}"
+        )
+
+
+class MemoryTransformer(nn.Module):
+    """arch `encoder`: `[mem; src; SEP; answer slots]` through the encoder, one prediction per
+    answer slot (non-autoregressive). Never reads target values, only their count."""
+
+    def __init__(self, cfg: ModelConfig, vocab_size: int, src_len: int, tgt_len: int):
+        super().__init__()
+        self.src_len, self.tgt_len = src_len, tgt_len
+        self.sep, self.slot = vocab_size, vocab_size + 1  # the two ids after the task's symbols
+        m, d = cfg.mem_tokens, cfg.d_model
+        self.tok = nn.Embedding(vocab_size + 2, d)
+        self.pos = nn.Embedding(src_len + 1 + tgt_len, d)  # src, SEP, each answer slot
+        self.mem = nn.Parameter(0.02 * torch.randn(m, d))  # small: starts near blank
+        self.drop = nn.Dropout(cfg.dropout)
+        self.encoder = Encoder(cfg)
+        self.head = nn.Linear(d, vocab_size)
+        self.layout = {
+            "mem": (0, m),
+            "src": (m, m + src_len),
+            "sep": (m + src_len, m + src_len + 1),
+            "answer": (m + src_len + 1, m + src_len + 1 + tgt_len),
+        }
+
+    def run(self, src, tgt_len, capture=False):
+        check_lengths(self, src, tgt_len)
+        b = src.size(0)
+        sep = torch.full((b, 1), self.sep, dtype=src.dtype, device=src.device)
+        slots = torch.full((b, tgt_len), self.slot, dtype=src.dtype, device=src.device)
+        x = self.drop(self.tok(torch.cat([src, sep, slots], dim=1)) + self.pos.weight)
+        x = torch.cat([self.mem.expand(b, -1, -1), x], dim=1)
+        x, maps = self.encoder(x, capture)
+        return self.head(x[:, -tgt_len:]), maps
+
+    def forward(self, src, tgt, return_attention=False):
+        logits, maps = self.run(src, tgt.size(1), return_attention)
+        return (logits, {"self": maps}) if return_attention else logits
+
+    @torch.no_grad()
+    def predict(self, src, tgt_len):
+        return self.run(src, tgt_len)[0].argmax(dim=-1)
