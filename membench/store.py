@@ -1,0 +1,151 @@
+"""Trial records on disk: one JSON file per trial under RESULTS/trials/, written atomically
+(temp file + fsync + rename) so a killed driver never leaves half a record; loaded as a DataFrame.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from membench.errors import MembenchError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+TRIALS = "trials"
+METRICS = (
+    "token_accuracy",
+    "exact_match",
+    "final_loss",
+    "steps_to_solve",
+    "params",
+    "train_flops",
+    "train_seconds",
+    "tokens_per_second",
+    "chance",
+)
+COLUMNS = (
+    "id",
+    "suite",
+    "task",
+    "variant",
+    "seed",
+    "status",
+    "error",
+    "mem_tokens",
+    "factory",
+    "generator",
+    "node_id",
+    "host",
+    "device",
+    "start_time",
+    "end_time",
+)
+
+
+def write_record(directory: Path, record: dict[str, Any]) -> Path:
+    """Atomically write `record` as DIRECTORY/<id>.json (readers see the old file or the new)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{record['id']}.json"
+    prefix = f".{record['id']}.{os.getpid()}."  # the pid tells a stale temp file from a live one
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=prefix, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(record, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def read_records(directory: Path, strict: bool = False) -> dict[str, dict[str, Any]]:
+    """{id: record} of DIRECTORY/*.json. Unreadable files are skipped (they are trained again and
+    overwritten) unless `strict`, where they are an error."""
+    records = {}
+    for path in sorted(directory.glob("*.json")):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            records[record["id"]] = record
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            if strict:
+                raise MembenchError(
+                    f"{path}: not a valid trial record ({type(err).__name__}: {err}); "
+                    "delete it and rerun the suite"
+                ) from None
+    return records
+
+
+def remove_stale_temps(directory: Path) -> None:
+    """Temp files left by a driver that was killed mid-write (their writer pid is gone)."""
+    for path in directory.glob(".*.tmp"):
+        pid = path.name.split(".")[2]
+        if pid.isdigit() and not pid_alive(int(pid)):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def load_results(path: str | Path) -> pd.DataFrame:
+    """One row per trial of a results directory (RESULTS/trials/*.json) or a trials directory.
+
+    Plain columns: id, suite, task (the task label, e.g. 'sort[length=32]'), variant, seed,
+    status, error, mem_tokens, curve, node_id, host ...; metrics unprefixed (token_accuracy,
+    exact_match, ...); the configuration as model.<key>, train.<key>, task_params.<key>.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    directory = path / TRIALS if (path / TRIALS).is_dir() else path
+    if not directory.is_dir():
+        raise MembenchError(f"{path}: no such results directory (expected RESULTS/{TRIALS}/*.json)")
+    rows = [flatten(r) for r in read_records(directory, strict=True).values()]
+    df = pd.DataFrame(rows, columns=None if rows else [*COLUMNS, *METRICS, "curve"])
+    if rows:
+        df = df.sort_values(["task", "variant", "seed"], kind="stable", ignore_index=True)
+    return df
+
+
+def flatten(record: dict[str, Any]) -> dict[str, Any]:
+    """A record as one flat row (see load_results)."""
+    model = record.get("model") or {}
+    row: dict[str, Any] = {
+        "id": record["id"],
+        "suite": record.get("suite"),
+        "task": record.get("task_label") or record.get("task"),
+        "variant": record.get("variant"),
+        "seed": record.get("seed"),
+        "status": record.get("status"),
+        "error": record.get("error"),
+        "mem_tokens": model.get("mem_tokens"),
+        "factory": record.get("factory"),
+        "generator": record.get("task"),
+        "node_id": record.get("node_id"),
+        "host": record.get("host"),
+        "device": record.get("device"),
+        "start_time": record.get("start_time"),
+        "end_time": record.get("end_time"),
+    }
+    row.update(dict.fromkeys(METRICS))
+    row.update(record.get("metrics") or {})
+    row["curve"] = record.get("curve") or []
+    for section in ("model", "train", "task_params"):
+        for key, value in (record.get(section) or {}).items():
+            row[f"{section}.{key}"] = value
+    return row

@@ -1,0 +1,381 @@
+"""Suite YAML -> a typed, validated `Suite` -> the list of trials it stands for.
+
+Validation is strict and complete before anything runs: every problem is one line naming the
+file, the key path and what to do. See the README for the schema with an annotated example.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from membench.config import ModelConfig, TrialSpec, build, model_config, read_yaml, train_config
+from membench.errors import MembenchError
+from membench.registry import did_you_mean
+
+KEYS = (
+    "name",
+    "description",
+    "tasks",
+    "model",
+    "variants",
+    "grid",
+    "baseline",
+    "seeds",
+    "train",
+    "resources",
+)
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=-]*$")  # names become file and dir names
+MODEL_KEYS = [f.name for f in dataclasses.fields(ModelConfig)] + ["factory"]
+SHORT = {"d_model": "d", "n_layers": "l", "n_heads": "h", "d_ff": "ff", "dropout": "drop"}
+CONTROLLER_NAMES = {"shared": "", "dedicated": "ctrl", "dedicated_shared": "ctrlshared"}
+
+
+@dataclass(frozen=True)
+class TaskInstance:
+    label: str  # "copy", or "sort[length=32]" when parameters are overridden or swept
+    name: str  # named instance (tasks/*.yaml) or generator
+    overrides: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    model: dict[str, Any]  # the base model with this variant's overrides
+    factory: str | None = None  # "module:function" of a user's model; None: built-in family
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpu: float = 1.0  # Ray CPUs per trial; torch uses int(cpu) threads
+    gpu: float = 0.0  # Ray GPUs per trial; 0.25 puts four trials on one GPU
+
+
+@dataclass(frozen=True)
+class Trial:
+    spec: TrialSpec
+    id: str
+    task: str  # task label
+    variant: str
+    seed: int
+
+
+@dataclass
+class Suite:
+    name: str
+    path: Path
+    tasks: list[TaskInstance]
+    variants: list[Variant]
+    baseline: str
+    seeds: list[int]
+    train: dict[str, Any]
+    resources: Resources = field(default_factory=Resources)
+    description: str = ""
+    notes: list[str] = field(default_factory=list)  # e.g. grid combinations left out, and why
+
+    @property
+    def code_paths(self) -> list[str]:
+        """Where a factory's module is looked up besides PYTHONPATH: the suite's folder, cwd."""
+        return list(dict.fromkeys([str(self.path.resolve().parent), os.getcwd()]))
+
+    def trials(self) -> list[Trial]:
+        """Seed-major order, so an interrupted sweep has complete comparisons for early seeds."""
+        from membench.train import make_spec
+
+        trials = []
+        for seed, task, variant in itertools.product(self.seeds, self.tasks, self.variants):
+            spec = make_spec(
+                task.name, task.overrides, variant.model, self.train, seed, variant.factory
+            )
+            trials.append(Trial(spec, spec.trial_id(), task.label, variant.name, seed))
+        return trials
+
+
+def load_suite(path: str | Path) -> Suite:
+    """Read and validate a suite file; raises MembenchError naming the file and key path."""
+    path = Path(path)
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise MembenchError(f"{path}: expected a mapping with keys {', '.join(KEYS)}")
+    for key in data:
+        if key not in KEYS:
+            raise MembenchError(
+                f"{path}: unknown key '{key}': {did_you_mean(str(key), list(KEYS))}"
+                f"known: {', '.join(KEYS)}"
+            )
+    if "tasks" not in data:
+        raise MembenchError(f"{path}: missing key 'tasks': list the tasks to run (see tasks/)")
+    name = expect(data.get("name", path.stem), str, f"{path}: name", "a string")
+    if not SAFE_NAME.match(name):
+        raise MembenchError(
+            f"{path}: name: '{name}' is not usable as a directory name: use letters, digits, _ . -"
+        )
+    train = expect(data.get("train") or {}, dict, f"{path}: train", "a mapping")
+    train_config(train, f"{path}: train")
+    resources = parse_resources(data.get("resources"), train, f"{path}: resources")
+    base = expect(data.get("model") or {}, dict, f"{path}: model", "a mapping")
+    check_model_keys(base, f"{path}: model")
+    variants, notes = parse_variants(data, base, path)
+    baseline = data.get("baseline", "baseline" if "baseline" in variants else next(iter(variants)))
+    expect(baseline, str, f"{path}: baseline", "a variant name")
+    if baseline not in variants:
+        raise MembenchError(
+            f"{path}: baseline: unknown variant '{baseline}': "
+            f"{did_you_mean(baseline, list(variants))}known: {', '.join(variants)}"
+        )
+    suite = Suite(
+        name=name,
+        path=path,
+        description=expect(data.get("description", ""), str, f"{path}: description", "a string"),
+        tasks=parse_tasks(data["tasks"], path),
+        variants=list(variants.values()),
+        baseline=baseline,
+        seeds=parse_seeds(data.get("seeds", 3), f"{path}: seeds"),
+        train=train,
+        resources=resources,
+        notes=notes,
+    )
+    check_factories(suite)
+    check_distinct(suite)
+    return suite
+
+
+def expect(value: Any, kind: type | tuple[type, ...], where: str, what: str) -> Any:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+        raise MembenchError(f"{where}: expected {what}, got {value!r}")
+    return value
+
+
+def parse_resources(data: Any, train: dict, where: str) -> Resources:
+    data = expect(data or {}, dict, where, "a mapping with cpu and gpu")
+    for key in data:
+        if key not in ("cpu", "gpu"):
+            raise MembenchError(
+                f"{where}: unknown key '{key}': {did_you_mean(str(key), ['cpu', 'gpu'])}"
+                "known: cpu, gpu"
+            )
+    cpu = expect(data.get("cpu", 1), (int, float), f"{where}.cpu", "a number")
+    gpu = expect(data.get("gpu", 0), (int, float), f"{where}.gpu", "a number")
+    if cpu <= 0:
+        raise MembenchError(f"{where}.cpu: must be > 0, got {cpu}")
+    if gpu < 0 or gpu > 1 and gpu != int(gpu):
+        raise MembenchError(f"{where}.gpu: must be a fraction in [0, 1] or a whole number")
+    device = train.get("device", "auto")
+    if device == "cuda" and gpu == 0 or device == "cpu" and gpu > 0:
+        raise MembenchError(
+            f"{where}.gpu: train.device is '{device}' but resources.gpu is {gpu}: set gpu > 0 "
+            "to train on GPUs (Ray assigns them), or leave train.device out"
+        )
+    return Resources(float(cpu), float(gpu))
+
+
+def check_model_keys(model: dict, where: str) -> None:
+    """Types and choices of each key; combinations are checked per variant."""
+    factory = model.get("factory")
+    if factory is not None:
+        expect(factory, str, f"{where}.factory", "'module:function'")
+    if model.get("factory") is None:  # a user's model takes its own options
+        build(ModelConfig, {k: v for k, v in model.items() if k != "factory"}, where)
+
+
+def parse_variants(data: dict, base: dict, path: Path) -> tuple[dict[str, Variant], list[str]]:
+    raw = expect(data.get("variants") or {}, dict, f"{path}: variants", "a mapping name -> model")
+    if "variants" in data and not raw:
+        raise MembenchError(f"{path}: variants: empty; name at least one variant or remove it")
+    variants: dict[str, Variant] = {}
+    for name, overrides in raw.items():
+        where = f"{path}: variants.{name}"
+        check_name(name, where)
+        overrides = expect(overrides or {}, dict, where, "a mapping of model options")
+        variants[name] = make_variant(name, {**base, **overrides}, where)
+    notes: list[str] = []
+    if "grid" in data:
+        for variant in parse_grid(data["grid"], base, f"{path}: grid", notes):
+            if variant.name in variants:
+                raise MembenchError(
+                    f"{path}: grid: combination '{variant.name}' has the name of "
+                    f"variants.{variant.name}: rename the variant"
+                )
+            variants[variant.name] = variant
+    if not variants:  # no variants and no grid: the base model is the one variant
+        variants["base"] = make_variant("base", base, f"{path}: model")
+    return variants, notes
+
+
+def check_name(name: Any, where: str) -> None:
+    if not isinstance(name, str) or not SAFE_NAME.match(name):
+        raise MembenchError(f"{where}: bad variant name {name!r}: use letters, digits, _ . + = -")
+
+
+def make_variant(name: str, model: dict, where: str) -> Variant:
+    """A variant from its full model dict, validated strictly unless it is a user's model."""
+    model = dict(model)
+    factory = model.pop("factory", None)
+    if factory is None:
+        model_config(model, where)
+    else:
+        expect(factory, str, f"{where}.factory", "'module:function'")
+    return Variant(name, model, factory)
+
+
+def parse_grid(grid: Any, base: dict, where: str, notes: list[str]) -> list[Variant]:
+    """The cartesian product over model options, named readably (mem10-bottleneck).
+
+    Combinations that violate a constraint between options (a bottleneck with no memory) are
+    left out with a note; a value that is wrong on its own is an error."""
+    grid = expect(grid, dict, where, "a mapping option -> list of values")
+    if not grid:
+        raise MembenchError(f"{where}: empty; list values for at least one model option")
+    for key, values in grid.items():
+        if key not in MODEL_KEYS:
+            raise MembenchError(
+                f"{where}: unknown model option '{key}': {did_you_mean(str(key), MODEL_KEYS)}"
+                f"known: {', '.join(MODEL_KEYS)}"
+            )
+        expect(values, list, f"{where}.{key}", "a list of values")
+        if not values:
+            raise MembenchError(f"{where}.{key}: empty list; give at least one value")
+        for value in values:
+            check_model_keys({key: value}, f"{where}.{key}")
+        if len({repr(v) for v in values}) < len(values):
+            raise MembenchError(f"{where}.{key}: repeated value in {values}")
+    variants, names = [], {}
+    for combo in itertools.product(*grid.values()):
+        options = dict(zip(grid, combo, strict=True))
+        name = grid_name(options)
+        if name in names:
+            raise MembenchError(
+                f"{where}: {names[name]} and {options} would both be named '{name}': "
+                "name them under variants instead"
+            )
+        names[name] = options
+        try:
+            variants.append(make_variant(name, {**base, **options}, f"{where}[{name}]"))
+        except MembenchError as err:
+            notes.append(f"grid combination '{name}' left out: {str(err).split(': ', 1)[1]}")
+    if not variants:
+        raise MembenchError(f"{where}: every combination is invalid, e.g. {notes[0]}")
+    return variants
+
+
+def grid_name(options: dict[str, Any]) -> str:
+    """mem_tokens 10 + bottleneck true -> 'mem10-bottleneck'; off-switches are left out."""
+    parts = []
+    for key, value in options.items():
+        if key == "mem_tokens":
+            parts.append(f"mem{value}")
+        elif key == "controller":
+            parts.append(CONTROLLER_NAMES[value])
+        elif key == "factory":
+            parts.append(value.rpartition(":")[2] if value else "builtin")
+        elif isinstance(value, bool):
+            parts.append(key if value else "")
+        elif key == "arch":
+            parts.append(value)
+        else:
+            parts.append(f"{SHORT.get(key, key)}{value}")
+    return "-".join(p for p in parts if p) or "base"
+
+
+def parse_tasks(raw: Any, path: Path) -> list[TaskInstance]:
+    """Entries: 'copy', {'sort': {'length': 32}}, or {'sort': {'length': [16, 32]}} (a sweep)."""
+    from membench.config import resolve_task
+
+    if isinstance(raw, dict):
+        raw = [{name: params} for name, params in raw.items()]
+    where = f"{path}: tasks"
+    expect(raw, list, where, "a list of task names (see `membench tasks`)")
+    if not raw:
+        raise MembenchError(f"{where}: empty; list at least one task (see `membench tasks`)")
+    instances, seen = [], {}
+    for i, entry in enumerate(raw):
+        at = f"{where}[{i}]"
+        if isinstance(entry, dict) and len(entry) == 1:
+            name, params = next(iter(entry.items()))
+            params = expect(params or {}, dict, f"{at}.{name}", "a mapping of task parameters")
+        else:
+            name, params = entry, {}
+        expect(name, str, at, "a task name or {name: {parameter: value}}")
+        for key, value in params.items():
+            if isinstance(value, list) and not value:
+                raise MembenchError(f"{at}.{name}.{key}: empty list; give at least one value")
+        swept = {k: v if isinstance(v, list) else [v] for k, v in params.items()}
+        for combo in itertools.product(*swept.values()):
+            overrides = dict(zip(swept, combo, strict=True))
+            try:
+                resolved = resolve_task(name, overrides)
+            except MembenchError as err:
+                raise MembenchError(f"{at}: {err}") from None
+            label = name
+            if overrides:
+                label += "[" + ",".join(f"{k}={v}" for k, v in overrides.items()) + "]"
+            key = repr(resolved)
+            if key in seen:
+                raise MembenchError(
+                    f"{at}: '{label}' is the same task as '{seen[key]}' ({resolved[0]} with "
+                    f"{resolved[1]}): remove one"
+                )
+            seen[key] = label
+            instances.append(TaskInstance(label, name, overrides))
+    return instances
+
+
+def parse_seeds(raw: Any, where: str) -> list[int]:
+    """A count n (seeds 0..n-1) or an explicit list of distinct non-negative integers."""
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        if raw < 1:
+            raise MembenchError(f"{where}: must be >= 1, got {raw}")
+        return list(range(raw))
+    expect(raw, list, where, "a count or a list of integers")
+    if not raw:
+        raise MembenchError(f"{where}: empty list; give a count or at least one seed")
+    for seed in raw:
+        expect(seed, int, where, "integers")
+        if seed < 0:
+            raise MembenchError(f"{where}: seeds must be >= 0, got {seed}")
+    if len(set(raw)) < len(raw):
+        raise MembenchError(f"{where}: repeated seed in {raw}")
+    return list(raw)
+
+
+def check_factories(suite: Suite) -> None:
+    """Import every user model now, so a typo fails before Ray starts, not in every trial."""
+    from membench.models import load_factory
+
+    for variant in suite.variants:
+        if variant.factory:
+            add_code_paths(suite.code_paths)
+            try:
+                load_factory(variant.factory)
+            except MembenchError as err:
+                raise MembenchError(f"{suite.path}: variants.{variant.name}: {err}") from None
+
+
+def add_code_paths(paths: list[str]) -> None:
+    for entry in reversed(paths):
+        if entry not in sys.path and os.path.isdir(entry):
+            sys.path.insert(0, entry)
+
+
+def check_distinct(suite: Suite) -> None:
+    """Two variants that build the same model would be one trial under two names."""
+    from membench.train import make_spec
+
+    task = suite.tasks[0]
+    seen: dict[str, str] = {}
+    for variant in suite.variants:
+        spec = make_spec(task.name, task.overrides, variant.model, suite.train, 0, variant.factory)
+        key = repr((spec.model, spec.factory))
+        if key in seen:
+            raise MembenchError(
+                f"{suite.path}: variants '{seen[key]}' and '{variant.name}' build the same model: "
+                "remove one"
+            )
+        seen[key] = variant.name

@@ -1,0 +1,481 @@
+"""The launch layer: a suite's trials -> Ray Tune (one Tune trial per membench trial) -> records.
+
+The driver writes every record as its trial reports it (so a multi-node run needs no shared
+filesystem) and skips trials that already have one, so the same command resumes. Ray's own
+console output goes to RESULTS/ray.log, under a live progress display.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import shutil
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from ray.tune import Callback
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from membench.config import TrialSpec
+from membench.errors import MembenchError
+from membench.store import TRIALS, load_results, read_records, remove_stale_temps, write_record
+from membench.suite import Suite, Trial, add_code_paths
+
+STATE_STYLE = {"done": "green", "failed": "red", "todo": "", "rerun": "yellow"}
+
+
+def trial_states(trials: list[Trial], directory: Path) -> dict[str, str]:
+    """done | failed | todo for each trial id, from the records on disk."""
+    records = read_records(directory) if directory.is_dir() else {}
+    status = {"ok": "done", "failed": "failed"}
+    return {t.id: status.get(records.get(t.id, {}).get("status"), "todo") for t in trials}
+
+
+def select(trials, states, rerun_failed: bool, force: bool) -> list[Trial]:
+    """The trials to train: missing ones, plus failed ones or all of them on request."""
+    if force:
+        return list(trials)
+    wanted = {"todo", "failed"} if rerun_failed else {"todo"}
+    return [t for t in trials if states[t.id] in wanted]
+
+
+def print_plan(suite: Suite, trials, states, todo, console: Console) -> None:
+    """The dry run: every trial with its state, the variants, and how many will run."""
+    rerun = {t.id for t in todo}
+    table = Table(
+        title=f"{suite.name}: {len(suite.tasks)} tasks × {len(suite.variants)} variants × "
+        f"{len(suite.seeds)} seeds = {len(trials)} trials"
+    )
+    for column in ("task", "variant", "seed", "id", "state"):
+        table.add_column(column)
+    for t in suite_order(suite, trials):
+        state = "rerun" if t.id in rerun and states[t.id] != "todo" else states[t.id]
+        table.add_row(t.task, t.variant, str(t.seed), t.id, Text(state, STATE_STYLE[state]))
+    console.print(table)
+    for variant in suite.variants:
+        mark = " (baseline)" if variant.name == suite.baseline else ""
+        say(console, f"  {variant.name}{mark}: {describe_variant(variant)}")
+    for note in suite.notes:
+        say(console, f"note: {note}", "yellow")
+    done, failed = (list(states.values()).count(s) for s in ("done", "failed"))
+    skipped = failed and not any(states[t.id] == "failed" for t in todo)
+    hint = " (skipped: --rerun-failed retries them)" if skipped else ""
+    say(
+        console,
+        f"{len(todo)} of {len(trials)} trials will run; recorded: {done} done, "
+        f"{failed} failed{hint}",
+    )
+
+
+def describe_variant(variant) -> str:
+    from dataclasses import asdict
+
+    from membench.config import ModelConfig, model_config
+
+    if variant.factory:
+        options = ", ".join(f"{k}={v}" for k, v in variant.model.items())
+        return f"factory {variant.factory}" + (f" ({options})" if options else "")
+    default = asdict(ModelConfig())
+    changed = {k: v for k, v in asdict(model_config(variant.model)).items() if default[k] != v}
+    return ", ".join(f"{k}={v}" for k, v in changed.items()) or "default model"
+
+
+def suite_order(suite: Suite, trials: list[Trial]) -> list[Trial]:
+    tasks = {t.label: i for i, t in enumerate(suite.tasks)}
+    variants = {v.name: i for i, v in enumerate(suite.variants)}
+    return sorted(trials, key=lambda t: (tasks[t.task], variants[t.variant], t.seed))
+
+
+def run_suite(
+    suite: Suite,
+    results: Path,
+    address: str | None = None,
+    max_concurrent: int | None = None,
+    rerun_failed: bool = False,
+    force: bool = False,
+    metric: str = "exact_match",
+    console: Console | None = None,
+) -> int:
+    """Train what is missing, then print and write the report. Exit code: 0 when every trial
+    has an ok record, 1 when some failed or are missing, 130 when interrupted."""
+    console = console or Console()
+    trials = suite.trials()
+    directory = results / TRIALS
+    states = trial_states(trials, directory)
+    todo = select(trials, states, rerun_failed, force)
+    progress = None
+    if todo:
+        say(
+            console,
+            f"{suite.name}: {len(todo)} of {len(trials)} trials to train "
+            f"({len(trials) - len(todo)} already recorded); Ray log: {results / 'ray.log'}",
+        )
+        created = not results.exists()
+        results.mkdir(parents=True, exist_ok=True)
+        try:
+            progress = launch(suite, todo, results, address, max_concurrent)
+        except MembenchError:
+            if created:
+                shutil.rmtree(results, ignore_errors=True)
+            raise
+        say(console, progress.summary(final=True))
+        for line in progress.failures[:10]:
+            say(console, f"  failed: {line}", "red")
+    else:
+        say(console, f"{suite.name}: all {len(trials)} trials are recorded; nothing to train")
+    relabel(suite, trials, directory)
+    states = trial_states(trials, directory)
+    resume = f"membench run {suite.path}" + (
+        f" --results {results}" if results != Path("results") / suite.name else ""
+    )
+    if progress is not None and progress.interrupted:
+        left = list(states.values()).count("todo")
+        say(console, f"interrupted: {left} trials left; run `{resume}` to train only those")
+        return 130
+    write_report(suite, trials, results, metric, console)
+    failed, missing = (list(states.values()).count(s) for s in ("failed", "todo"))
+    if failed:
+        say(console, f"{failed} trials failed: fix and run `{resume} --rerun-failed`", "red")
+    if missing:
+        say(console, f"{missing} trials have no record: run `{resume}` again", "yellow")
+    if progress is not None:
+        say(console, f"TensorBoard: tensorboard --logdir {results / 'tune'}")
+    return 1 if failed or missing else 0
+
+
+def relabel(suite: Suite, trials: list[Trial], directory: Path) -> None:
+    """Records carry the suite's current names (a renamed variant keeps its trials)."""
+    records = read_records(directory) if directory.is_dir() else {}
+    for t in trials:
+        record = records.get(t.id)
+        labels = {"suite": suite.name, "task_label": t.task, "variant": t.variant}
+        if record and any(record.get(k) != v for k, v in labels.items()):
+            write_record(directory, {**record, **labels})
+
+
+def write_report(suite: Suite, trials: list[Trial], results: Path, metric: str, console) -> None:
+    from membench.report import build_report, print_report
+    from membench.report import write_report as write_files
+
+    order = {t.id: i for i, t in enumerate(suite_order(suite, trials))}
+    df = load_results(results)
+    df = df[df["id"].isin(order)]
+    df = df.iloc[df["id"].map(order).argsort()].reset_index(drop=True)
+    if not (df["status"] == "ok").any():
+        say(console, "no successful trials: no report")
+        return
+    report = build_report(df, metric, suite.baseline)
+    print_report(report, console)
+    written = write_files(report, results / "report")
+    say(console, f"report: {len(written)} files in {results / 'report'}")
+
+
+def launch(suite, todo, results: Path, address, max_concurrent) -> Progress:
+    """Run `todo` on Ray Tune with a live display; Ctrl-C stops cleanly (progress.interrupted)."""
+    import ray
+
+    os.environ.update(
+        TUNE_DISABLE_AUTO_CALLBACK_LOGGERS="1",  # we add TensorBoard only: no per-trial CSV/JSON
+        TUNE_DISABLE_SIGINT_HANDLER="1",  # Ctrl-C raises at once; records so far are complete
+        RAY_CHDIR_TO_TRIAL_DIR="0",  # a user's factory may read files relative to cwd
+    )
+    remove_stale_temps(results / TRIALS)
+    with capture_output(results / "ray.log") as terminal:
+        display = Console(file=terminal)
+        progress = Progress(suite.name, len(todo), None if display.is_terminal else display)
+        owned = connect(address)
+        try:
+            live = Live(progress, console=display, refresh_per_second=2)
+            with live if display.is_terminal else contextlib.nullcontext():
+                tune_run(suite, todo, results, max_concurrent, progress)
+        except KeyboardInterrupt:
+            progress.interrupted = True
+        finally:
+            if owned:
+                ray.shutdown()
+    return progress
+
+
+@contextlib.contextmanager
+def capture_output(log_path: Path):
+    """Send fds 1 and 2 (Ray's Python and C++ output alike) to a log; yield the real terminal."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    terminal = os.fdopen(os.dup(saved[0]), "w")
+    try:
+        with open(log_path, "ab") as log:
+            os.dup2(log.fileno(), 1)
+            os.dup2(log.fileno(), 2)
+            yield terminal
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for fd, saved_fd in enumerate(saved, start=1):
+            os.dup2(saved_fd, fd)
+            os.close(saved_fd)
+        terminal.close()
+
+
+AUTH_HELP = (
+    "the Ray cluster at {address} uses token authentication: set RAY_AUTH_MODE=token, with the "
+    "cluster's token in ~/.ray/auth_token (or RAY_AUTH_TOKEN), and run again"
+)
+
+
+def connect(address: str | None) -> bool:
+    """Join `address` (or $RAY_ADDRESS), else start a local Ray sized to the machine. Returns
+    whether this call connected (and so must disconnect)."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    address = address or os.environ.get("RAY_ADDRESS") or "local"
+    if address != "local":
+        probe(address)
+    try:
+        if address == "local":
+            ray.init(address="local", include_dashboard=False, logging_level=logging.WARNING)
+        else:
+            ray.init(address=address, logging_level=logging.WARNING)
+    except Exception as err:
+        if is_auth_error(err):
+            raise MembenchError(AUTH_HELP.format(address=address)) from None
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise MembenchError(f"cannot connect to Ray at {address}: {first}") from None
+    return True
+
+
+def probe(address: str) -> None:
+    """Fail in a second, not after Ray's 20 s of retries: nothing listening, or a token needed."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or "://" in address:
+        return  # 'auto', or a form only ray.init understands
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as err:
+        raise MembenchError(
+            f"no Ray cluster answers at {address} ({err.strerror or err}): start one with "
+            "`ray start --head`, or fix --address / RAY_ADDRESS"
+        ) from None
+    if os.environ.get("RAY_AUTH_MODE", "").lower() == "token":
+        return
+    try:
+        from ray._raylet import GcsClient  # private, so any surprise falls back to ray.init
+
+        GcsClient(address=address)
+    except Exception as err:
+        if is_auth_error(err):
+            raise MembenchError(AUTH_HELP.format(address=address)) from None
+
+
+def is_auth_error(err: BaseException | None) -> bool:
+    from ray.exceptions import AuthenticationError
+
+    while err is not None:
+        if isinstance(err, AuthenticationError) or "InvalidAuthToken" in str(err):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
+def tune_run(suite: Suite, todo: list[Trial], results: Path, max_concurrent, progress) -> None:
+    from ray import tune
+    from ray.tune.logger import TBXLoggerCallback
+
+    jobs = [
+        {
+            "id": t.id,
+            "task": t.task,
+            "variant": t.variant,
+            "seed": t.seed,
+            "spec": t.spec.to_dict(),
+            "cpu": suite.resources.cpu,
+            "gpu": suite.resources.gpu,
+            "code_paths": suite.code_paths,
+        }
+        for t in todo
+    ]
+
+    def trial_name(trial) -> str:
+        job = jobs[trial.config["i"]]
+        return re.sub(r"[^A-Za-z0-9_.=+-]", "_", f"{job['task']}-{job['variant']}-s{job['seed']}")
+
+    trainable = tune.with_parameters(train_one, jobs=jobs)
+    resources = {"cpu": suite.resources.cpu, "gpu": suite.resources.gpu}
+    tuner = tune.Tuner(
+        tune.with_resources(trainable, resources),
+        param_space={"i": tune.grid_search(list(range(len(jobs))))},
+        tune_config=tune.TuneConfig(
+            max_concurrent_trials=max_concurrent,
+            reuse_actors=True,
+            trial_name_creator=trial_name,
+            trial_dirname_creator=lambda t: f"{trial_name(t)}-{jobs[t.config['i']]['id']}",
+        ),
+        run_config=tune.RunConfig(
+            name=time.strftime("run-%Y%m%d-%H%M%S"),
+            storage_path=str((results / "tune").resolve()),
+            verbose=0,
+            callbacks=[Recorder(jobs, results / TRIALS, suite.name, progress), TBXLoggerCallback()],
+            failure_config=tune.FailureConfig(max_failures=1),  # a lost worker: retry once
+        ),
+    )
+    tuner.fit()
+
+
+def train_one(config: dict[str, Any], jobs: list[dict[str, Any]]) -> None:
+    """On a Ray worker: one membench trial; metrics reported as it trains, the record last."""
+    import ray
+    import torch
+    from ray import tune
+
+    from membench.train import run_trial
+
+    job = jobs[config["i"]]
+    torch.set_num_threads(max(1, int(job["cpu"])))
+    add_code_paths(job["code_paths"])
+    device = "cuda" if job["gpu"] > 0 else "cpu"  # Ray sets CUDA_VISIBLE_DEVICES to our GPU
+    spec = TrialSpec(**{**job["spec"], "train": {**job["spec"]["train"], "device": device}})
+    try:
+        record = run_trial(spec, progress=tune.report)
+    except Exception as err:  # e.g. a user's model that does not import on this node
+        record = {
+            "id": job["id"],
+            **spec.to_dict(),
+            "status": "failed",
+            "error": f"{type(err).__name__}: {err}",
+            "host": socket.gethostname(),
+        }
+    record["node_id"] = ray.get_runtime_context().get_node_id()
+    last = (record.get("curve") or [{}])[-1]
+    tune.report({**last, "record": json.dumps(record)})
+
+
+class Recorder(Callback):
+    """In the driver: feeds the display, and writes each record the moment it arrives."""
+
+    def __init__(self, jobs, directory: Path, suite: str, progress: Progress):
+        self.jobs, self.directory, self.suite, self.progress = jobs, directory, suite, progress
+
+    def __getstate__(self):
+        return {}  # Tune pickles callbacks for its own resume; membench resumes from records
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self.progress.start(trial.trial_id, self.jobs[trial.config["i"]])
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        text = result.pop("record", None)  # popped: Tune need not keep ~100 KB per trial
+        if text is None:
+            self.progress.update(trial.trial_id, result)
+            return
+        job = self.jobs[trial.config["i"]]
+        labels = {"suite": self.suite, "task_label": job["task"], "variant": job["variant"]}
+        record = {**json.loads(text), **labels}
+        write_record(self.directory, record)
+        self.progress.finish(trial.trial_id, record)
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self.progress.lose(trial.trial_id)
+
+
+class Progress:
+    """Counts and running trials, rendered live by rich (or a line per trial off a terminal)."""
+
+    def __init__(self, suite: str, total: int, lines: Console | None):
+        self.suite, self.total, self.lines = suite, total, lines
+        self.started = time.monotonic()
+        self.running: dict[str, dict[str, Any]] = {}
+        self.counts = {"ok": 0, "failed": 0, "lost": 0}
+        self.recorded: set[str] = set()
+        self.failures: list[str] = []
+        self.interrupted = False
+        self.lock = threading.Lock()
+
+    def start(self, trial_id: str, job: dict[str, Any]) -> None:
+        with self.lock:
+            self.running[trial_id] = {"job": job, "step": 0, "steps": job["spec"]["train"]["steps"]}
+
+    def update(self, trial_id: str, result: dict[str, Any]) -> None:
+        with self.lock:
+            if trial_id in self.running and "step" in result:
+                self.running[trial_id].update(result)
+
+    def finish(self, trial_id: str, record: dict[str, Any]) -> None:
+        with self.lock:
+            self.running.pop(trial_id, None)
+            self.recorded.add(trial_id)
+            self.counts["ok" if record["status"] == "ok" else "failed"] += 1
+            name = f"{record['task_label']} {record['variant']} seed {record['seed']}"
+            if record["status"] != "ok":
+                self.failures.append(f"{name} ({record['id']}): {record['error']}")
+        if self.lines:
+            metrics = record.get("metrics") or {}
+            score = (
+                f"token acc {metrics['token_accuracy']:.3f} exact {metrics['exact_match']:.3f}"
+                if record["status"] == "ok"
+                else f"FAILED: {record['error']}"
+            )
+            say(self.lines, f"{self.summary()}  | {name}: {score}")
+
+    def lose(self, trial_id: str) -> None:
+        with self.lock:
+            self.running.pop(trial_id, None)
+            if trial_id not in self.recorded:
+                self.counts["lost"] += 1
+
+    def summary(self, final: bool = False) -> str:
+        ok, failed, lost = self.counts.values()
+        finished = ok + failed + lost
+        elapsed = time.monotonic() - self.started
+        if final:
+            lost_text = f", {lost} lost (worker or node died)" if lost else ""
+            return (
+                f"{self.suite}: trained {finished} of {self.total} trials in {clock(elapsed)}: "
+                f"{ok} ok, {failed} failed{lost_text}"
+            )
+        fraction = (finished + sum(r["step"] / r["steps"] for r in self.running.values())) / max(
+            1, self.total
+        )
+        eta = clock(elapsed * (1 - fraction) / fraction) if fraction > 0 else "?"
+        todo = self.total - finished - len(self.running)
+        return (
+            f"{self.suite}: done {ok}  failed {failed}  running {len(self.running)}  todo {todo}"
+            + (f"  lost {lost}" if lost else "")
+            + f"  | elapsed {clock(elapsed)}  ETA {eta}"
+        )
+
+    def __rich__(self):
+        with self.lock:
+            table = Table(box=None, pad_edge=False)
+            for column in ("task", "variant"):
+                table.add_column(column)
+            for column in ("seed", "step", "loss", "token acc", "exact"):
+                table.add_column(column, justify="right")
+            for r in self.running.values():
+                job = r["job"]
+                keys = ("loss", "token_accuracy", "exact_match")
+                scores = [f"{r[k]:.3f}" if k in r else "" for k in keys]
+                step = f"{r['step']}/{r['steps']}"
+                table.add_row(job["task"], job["variant"], str(job["seed"]), step, *scores)
+            return Group(Text(self.summary(), style="bold"), table)
+
+
+def say(console: Console, text: str, style: str = "") -> None:
+    """A plain line: no markup parsing (labels hold brackets), no wrapping (logs stay greppable)."""
+    console.print(Text(text, style=style), soft_wrap=True)
+
+
+def clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
