@@ -180,7 +180,76 @@ def add_report(sub) -> None:
     parser.set_defaults(handler=handler)
 
 
-COMMANDS = [add_tasks, add_train, add_attention, add_report]
+def add_run(sub) -> None:
+    parser = sub.add_parser(
+        "run", help="run a suite's trials with Ray Tune (trains only what has no record yet)"
+    )
+    parser.add_argument("suite", metavar="SUITE", help="suite YAML, e.g. suites/smoke.yaml")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print the trials and what would run; train nothing"
+    )
+    parser.add_argument(
+        "--results", metavar="DIR", help="results directory (default: results/<suite name>)"
+    )
+    parser.add_argument(
+        "--address",
+        help="join a running Ray cluster: auto or HOST:PORT (default: $RAY_ADDRESS, else a "
+        "local Ray sized to this machine)",
+    )
+    parser.add_argument(
+        "--max-concurrent",
+        type=int,
+        metavar="N",
+        help="at most N trials at once (default: as many as the cluster's resources allow)",
+    )
+    parser.add_argument(
+        "--rerun-failed", action="store_true", help="train failed trials again as well"
+    )
+    parser.add_argument("--force", action="store_true", help="train every trial again")
+    parser.add_argument(
+        "--metric", default="exact_match", help="metric of the final report (default: exact_match)"
+    )
+
+    def handler(args) -> int:
+        from pathlib import Path
+
+        from rich.console import Console
+
+        from membench.registry import did_you_mean
+        from membench.store import METRICS
+        from membench.suite import load_suite
+
+        if args.max_concurrent is not None and args.max_concurrent < 1:
+            raise MembenchError(f"--max-concurrent: must be >= 1, got {args.max_concurrent}")
+        if args.metric not in METRICS:
+            raise MembenchError(
+                f"--metric: unknown metric '{args.metric}': "
+                f"{did_you_mean(args.metric, list(METRICS))}known: {', '.join(METRICS)}"
+            )
+        suite = load_suite(args.suite)
+        results = Path(args.results) if args.results else Path("results") / suite.name
+        from membench import sweep
+
+        if args.dry_run:
+            trials = suite.trials()
+            states = sweep.trial_states(trials, results / "trials")
+            todo = sweep.select(trials, states, args.rerun_failed, args.force)
+            sweep.print_plan(suite, trials, states, todo, Console())
+            return 0
+        return sweep.run_suite(
+            suite,
+            results,
+            address=args.address,
+            max_concurrent=args.max_concurrent,
+            rerun_failed=args.rerun_failed,
+            force=args.force,
+            metric=args.metric,
+        )
+
+    parser.set_defaults(handler=handler)
+
+
+COMMANDS = [add_tasks, add_train, add_attention, add_report, add_run]
 
 
 def main(argv: list[str] | None = None) -> int:
