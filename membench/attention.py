@@ -22,6 +22,7 @@ import zlib
 from typing import Any
 
 import torch
+from scipy import stats
 
 from membench.errors import MembenchError
 from membench.registry import did_you_mean
@@ -195,8 +196,6 @@ def head_mean(values: list[float | None]) -> float:
 def layer_roles(blocks: dict[str, float]) -> str:
     """One layer's role in words from head-averaged masses, e.g. 'memory writes (62% of memory
     attention on the sequence), the answer slots read memory (71%)'."""
-    if "write" not in blocks:
-        return "no memory"
     write = blocks["write"]
     if write >= 0.5:
         role = f"memory writes ({write:.0%} of memory attention on the sequence)"
@@ -278,8 +277,6 @@ def describe(summary: dict[str, Any]) -> str:
 
 def interval(values: list[float], level: float = 0.95) -> dict[str, float | None]:
     """Mean and two-sided t-interval over seeds (bounds None with one seed)."""
-    from scipy import stats
-
     x = [v for v in values if not math.isnan(v)]
     if not x:
         return {"mean": None, "low": None, "high": None}
@@ -305,6 +302,8 @@ def attention_section(df) -> list[dict[str, Any]]:
     records' summaries; rows without one, or with a status other than ok, are skipped): block
     mass by layer over seeds with 95% t-intervals, decoder cross-attention if any, and a sentence
     on what each layer does."""
+    if "attention" not in df.columns:
+        return []
     usable = df["attention"].map(lambda a: isinstance(a, dict))
     if "status" in df.columns:
         usable &= df["status"] == "ok"

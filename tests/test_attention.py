@@ -257,6 +257,7 @@ def test_attention_section_of_one_seed_has_no_interval_and_skips_missing():
         {"task": ["copy"] * 2, "variant": ["a", "b"], "seed": [0, 0], "attention": [None, 1.0]}
     )
     assert attention_section(df) == []
+    assert attention_section(df.drop(columns="attention")) == []
     assert render_attention_markdown([]) == ""
     df = pd.DataFrame({"task": ["copy"], "variant": ["a"], "seed": [0]})
     df["attention"] = [hand_summary(0.6, 0.2)]
