@@ -246,7 +246,7 @@ def parse_grid(grid: Any, base: dict, where: str, notes: list[str]) -> list[Vari
             check_model_keys({key: value}, f"{where}.{key}")
         if len({repr(v) for v in values}) < len(values):
             raise MembenchError(f"{where}.{key}: repeated value in {values}")
-    variants, names = [], {}
+    variants, names, invalid = [], {}, []
     for combo in itertools.product(*grid.values()):
         options = dict(zip(grid, combo, strict=True))
         name = grid_name(options)
@@ -259,9 +259,11 @@ def parse_grid(grid: Any, base: dict, where: str, notes: list[str]) -> list[Vari
         try:
             variants.append(make_variant(name, {**base, **options}, f"{where}[{name}]"))
         except MembenchError as err:
-            notes.append(f"grid combination '{name}' left out: {str(err).split(': ', 1)[1]}")
+            invalid.append((name, str(err).split(f"[{name}]", 1)[1].lstrip(".")))
+    notes += [f"grid combination '{name}' left out: {reason}" for name, reason in invalid]
     if not variants:
-        raise MembenchError(f"{where}: every combination is invalid, e.g. {notes[0]}")
+        name, reason = invalid[0]
+        raise MembenchError(f"{where}: every combination is invalid, e.g. '{name}': {reason}")
     return variants
 
 
