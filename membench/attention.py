@@ -207,8 +207,19 @@ def layer_roles(blocks: dict[str, float]) -> str:
     return f"{role}, {reader} memory ({read:.0%})"
 
 
-def roles_sentence(layers: list[dict[str, float]], cross: list[dict[str, float]]) -> str:
-    """Per layer roles, then per decoder layer the cross-attention on encoder memory."""
+def even_memory_share(layout: dict[str, list[int]] | None) -> float | None:
+    """The memory share of a query spreading its attention evenly over all positions: the
+    baseline a read or a write must beat to mean anything (None without memory)."""
+    if not layout or layout["mem"][1] == layout["mem"][0]:
+        return None
+    return (layout["mem"][1] - layout["mem"][0]) / max(end for _, end in layout.values())
+
+
+def roles_sentence(
+    layers: list[dict[str, float]], cross: list[dict[str, float]], even: float | None = None
+) -> str:
+    """Per layer roles, then per decoder layer the cross-attention on encoder memory, then the
+    even-spread baseline when given."""
     if layers and "write" not in layers[0]:
         return "no memory tokens: every query attends to the sequence"
     parts = [f"layer {i}: {layer_roles(b)}" for i, b in enumerate(layers, 1)]
@@ -217,6 +228,8 @@ def roles_sentence(layers: list[dict[str, float]], cross: list[dict[str, float]]
         for i, c in enumerate(cross, 1)
         if "mem" in c
     ]
+    if even is not None:
+        parts.append(f"attention spread evenly would put {even:.0%} on memory")
     return "; ".join(parts)
 
 
@@ -228,15 +241,17 @@ SHAPES = {
 
 
 def pattern_words(scores: dict[str, float], shape: tuple[int, int]) -> str | None:
-    """The first of diagonal, band, stripe that stands out in a block of this shape, in words, or
-    None. Standing out: >= 0.5 and at least twice its value under uniform attention (a 4 x 4
-    block puts 0.62 of uniform mass in the width-1 band). Spread is left out: uniform attention
-    is already a perfect horizontal spread."""
+    """The first of diagonal, band, stripe that stands out in a block of this shape, in words;
+    else focused queries if spread <= 0.3; else None. Standing out: >= 0.5 and at least twice
+    its value under uniform attention (a 4 x 4 block puts 0.62 of uniform mass in the width-1
+    band). A high spread is never news: uniform attention is a perfect horizontal spread."""
     uniform = {key: v.item() for key, v in pattern_scores(torch.ones(shape)).items()}
     for key, words in SHAPES.items():
         value = scores.get(key, math.nan)  # NaN (never standing out) where undefined
         if value >= max(0.5, 2 * uniform.get(key, 0.0)):
             return f"{words} ({key} {value:.2f})"
+    if scores.get("spread", math.nan) <= 0.3:
+        return f"focused queries, each on few keys (spread {scores['spread']:.2f})"
     return None
 
 
@@ -249,17 +264,12 @@ def layer_means(part: dict[str, list] | None) -> list[dict[str, float]]:
 
 def describe(summary: dict[str, Any]) -> str:
     """One paragraph on one trial's summary: roles per layer, then notable block shapes."""
-    text = roles_sentence(layer_means(summary["blocks"]), layer_means(summary.get("cross")))
+    layout = summary["layout"]
+    blocks, cross = layer_means(summary["blocks"]), layer_means(summary.get("cross"))
+    text = roles_sentence(blocks, cross, even_memory_share(layout))
     text = text[0].upper() + text[1:] + "."
-    layout = {g: tuple(r) for g, r in summary["layout"].items()}
-    length = max(end for _, end in layout.values())
     sizes = {"mem": layout["mem"][1] - layout["mem"][0]}
-    sizes["seq"] = length - sizes["mem"]
-    if sizes["mem"]:
-        text += (
-            f" For reference, attention spread evenly over all {length} positions would put "
-            f"{sizes['mem'] / length:.0%} on memory."
-        )
+    sizes["seq"] = max(end for _, end in layout.values()) - sizes["mem"]
     shapes = []
     for name, by_score in summary["patterns"].items():
         rows, cols = BLOCKS[name]
@@ -320,7 +330,9 @@ def attention_section(df) -> list[dict[str, Any]]:
                 "seeds": len(summaries),
                 "layers": layers,
                 "cross": cross,
-                "sentence": roles_sentence(means, decoder),
+                "sentence": roles_sentence(
+                    means, decoder, even_memory_share(summaries[0].get("layout"))
+                ),
             }
         )
     return section

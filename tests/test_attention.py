@@ -115,7 +115,7 @@ def test_block_structured_map_writes_and_reads():
     assert "diagonal" not in patterns["write"]
     assert describe(summary).startswith(
         "Layer 1: memory writes (100% of memory attention on the sequence), the answer slots "
-        "read memory (0%)."
+        "read memory (0%); attention spread evenly would put 29% on memory."
     )
 
 
