@@ -1,0 +1,229 @@
+"""Sweeps on a real Ray: records, resume after kill -9, failures, a two-node loopback cluster."""
+
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from membench.store import load_results, read_records
+from membench.suite import load_suite
+from membench.sweep import run_suite
+
+pytestmark = pytest.mark.ray
+
+BIN = Path(sys.executable).parent
+SUITE = {
+    "name": "sweep",
+    "tasks": [{"copy": {"length": 4, "vocab": 3}}, {"sort": {"length": 4, "vocab": 3}}],
+    "model": {"d_model": 16, "n_layers": 1, "n_heads": 2, "d_ff": 32},
+    "variants": {"baseline": {}, "mem2": {"mem_tokens": 2}},
+    "seeds": 2,
+    "train": {"steps": 30, "eval_every": 10, "eval_size": 64, "attention": False},
+}
+# Ray rewrites 127.0.0.1 to the machine's outward address unless told this is a one-node setup;
+# the head and the driver get this, so that every node and the driver stay on loopback.
+LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+# A second node cannot take LOOPBACK (Ray refuses multi-node then): keep its address literal.
+WORKER_NODE = (
+    "import sys; from ray._private import services; "
+    "services.resolve_ip_for_localhost = lambda host: host; "
+    "from ray.scripts.scripts import main; sys.argv[0] = 'ray'; main()"
+)
+
+
+def write(directory: Path, suite: dict) -> Path:
+    path = directory / "suite.yaml"
+    path.write_text(yaml.safe_dump(suite, sort_keys=False))
+    return path
+
+
+def snapshot(results: Path) -> dict[str, tuple[bytes, int]]:
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in (results / "trials").iterdir()}
+
+
+def tune_runs(results: Path) -> list[Path]:
+    return sorted((results / "tune").iterdir())
+
+
+def test_sweep_records_resumes_and_trains_only_a_new_variant(ray_local, tmp_path):
+    path, results = write(tmp_path, SUITE), tmp_path / "results"
+    assert run_suite(load_suite(path), results) == 0
+    df = load_results(results)
+    assert len(df) == 8 and set(df["status"]) == {"ok"}
+    assert set(df["task"]) == {"copy[length=4,vocab=3]", "sort[length=4,vocab=3]"}
+    assert set(df["variant"]) == {"baseline", "mem2"} and set(df["seed"]) == {0, 1}
+    assert (
+        df["node_id"].notna().all() and df["host"].notna().all() and set(df["suite"]) == {"sweep"}
+    )
+    assert (df["train.device"] == "cpu").all() and df["curve"].map(len).min() == 3
+    (run,) = tune_runs(results)
+    assert len(list(run.glob("*/events.out.tfevents.*"))) == 8  # TensorBoard learning curves
+    assert (results / "report" / "report.md").exists() and (results / "ray.log").exists()
+
+    before = snapshot(results)
+    assert run_suite(load_suite(path), results) == 0
+    assert snapshot(results) == before and len(tune_runs(results)) == 1  # trained nothing
+
+    grown = {**SUITE, "variants": {**SUITE["variants"], "mem4": {"mem_tokens": 4}}}
+    assert run_suite(load_suite(write(tmp_path, grown)), results) == 0
+    after = snapshot(results)
+    assert {k: after[k] for k in before} == before and len(after) == 12
+    assert len(list(tune_runs(results)[1].glob("*/events.out.tfevents.*"))) == 4
+    new = {f"{i}.json" for i in load_results(results).query("variant == 'mem4'")["id"]}
+    assert new == set(after) - set(before)
+
+
+def test_a_raising_model_is_a_failed_record_and_the_rest_goes_on(ray_local, tmp_path):
+    (tmp_path / "my_models.py").write_text(
+        "def explode(config, vocab_size, src_len, tgt_len):\n"
+        "    raise RuntimeError('exploded on purpose')\n"
+    )
+    suite = {
+        **SUITE,
+        "variants": {"baseline": {}, "mine": {"factory": "my_models:explode"}},
+        "seeds": 1,
+    }
+    results = tmp_path / "results"
+    assert run_suite(load_suite(write(tmp_path, suite)), results) == 1
+    df = load_results(results).set_index(["task", "variant"])
+    assert len(df) == 4
+    assert set(df.xs("baseline", level="variant")["status"]) == {"ok"}
+    failed = df.xs("mine", level="variant")
+    assert set(failed["status"]) == {"failed"}
+    assert set(failed["error"]) == {"RuntimeError: exploded on purpose"}
+
+
+def session_pids(sid: int) -> list[int]:
+    """Live processes of session `sid` (a test starts each Ray in its own session)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z":
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+def kill_session(sid: int) -> None:
+    for pid in session_pids(sid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_kill_9_of_the_driver_then_rerun_trains_only_what_is_missing(ray_local, tmp_path):
+    suite = {
+        **SUITE,
+        "tasks": SUITE["tasks"][:1],
+        "variants": {"baseline": {}, "mem2": {"mem_tokens": 2}, "mem4": {"mem_tokens": 4}},
+        "train": {**SUITE["train"], "steps": 300, "eval_every": 50, "solve_threshold": 1.0},
+    }
+    path, results = write(tmp_path, suite), tmp_path / "results"
+    log = (tmp_path / "driver.log").open("w")
+    driver = subprocess.Popen(
+        [BIN / "membench", "run", path, "--results", results, "--max-concurrent", "1"],
+        stdout=log,
+        stderr=log,
+        cwd=tmp_path,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while not list((results / "trials").glob("*.json")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait()
+    finally:
+        kill_session(driver.pid)  # the driver's own Ray, should it outlive its driver
+    before = snapshot(results)
+    assert 1 <= len(before) < 6, (tmp_path / "driver.log").read_text()[-2000:]
+
+    assert run_suite(load_suite(path), results) == 0
+    after = snapshot(results)
+    assert {k: after[k] for k in before} == before  # records from before the kill: untouched
+    assert sorted(after) == sorted(f"{t.id}.json" for t in load_suite(path).trials())
+    assert not list((results / "trials").glob(".*"))  # no temp files left
+    assert len(read_records(results / "trials", strict=True)) == 6
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_node(args: list, env: dict) -> int:
+    """Run a `ray start` in a new session and return the session id (= its pid)."""
+    proc = subprocess.Popen(
+        args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out.decode()[-3000:]
+    return proc.pid
+
+
+@pytest.fixture
+def cluster():
+    """Two one-CPU nodes on 127.0.0.1 with token authentication; yields (address, env)."""
+    temp = Path(tempfile.mkdtemp(prefix="mbray", dir="/tmp"))  # short: socket paths are limited
+    port = free_port()
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16)}
+    env.pop("RAY_ADDRESS", None)
+    sessions = []
+    try:
+        head = [BIN / "ray", "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}"]
+        head += ["--num-cpus=1", f"--temp-dir={temp}", "--include-dashboard=false"]
+        sessions.append(start_node([*head, "--disable-usage-stats"], {**env, **LOOPBACK}))
+        worker = [sys.executable, "-c", WORKER_NODE, "start", f"--address=127.0.0.1:{port}"]
+        worker += ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--disable-usage-stats"]
+        sessions.append(start_node(worker, env))
+        yield f"127.0.0.1:{port}", {**env, **LOOPBACK}
+    finally:
+        for sid in sessions:
+            kill_session(sid)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def test_two_node_cluster_runs_trials_on_both_nodes(cluster, tmp_path):
+    address, env = cluster
+    suite = {
+        **SUITE,
+        "tasks": SUITE["tasks"][:1],
+        "train": {**SUITE["train"], "steps": 150, "solve_threshold": 1.0},
+    }
+    path, results = write(tmp_path, suite), tmp_path / "results"
+    driver = [BIN / "membench", "run", path, "--address", address, "--results", results]
+    proc = subprocess.run(driver, env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    df = load_results(results)
+    assert len(df) == 4 and set(df["status"]) == {"ok"}
+    assert df["node_id"].nunique() == 2  # both nodes trained; the driver wrote every record
+
+    no_token = {k: v for k, v in env.items() if k not in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")}
+    elsewhere = tmp_path / "elsewhere"
+    driver = [BIN / "membench", "run", path, "--address", address, "--results", elsewhere]
+    proc = subprocess.run(driver, env=no_token, cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr[-2000:]
+    assert "token authentication: set RAY_AUTH_MODE=token" in proc.stderr
+    assert not elsewhere.exists()
+
+
+def test_no_cluster_at_the_address_is_a_one_line_error(tmp_path):
+    path, results = write(tmp_path, SUITE), tmp_path / "results"
+    address = f"127.0.0.1:{free_port()}"
+    driver = [BIN / "membench", "run", path, "--address", address, "--results", results]
+    proc = subprocess.run(driver, cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr[-2000:]
+    assert f"no Ray cluster answers at {address}" in proc.stderr
+    assert not results.exists()
