@@ -136,6 +136,7 @@ class Encoder(nn.Module):
 
 
 def check_lengths(model: nn.Module, src: torch.Tensor, tgt_len: int) -> None:
+    """Positional tables and `layout` are sized when the model is built: other lengths fail."""
     if src.size(1) != model.src_len or tgt_len != model.tgt_len:
         raise ValueError(
             f"model built for src length {model.src_len} and tgt length {model.tgt_len}, "
