@@ -36,6 +36,7 @@ BLOCKS = {  # name: (query group, key group)
 }
 SPLIT_READS = ("src", "answer")  # with answer slots, reads split by query: read_src, read_answer
 BAND_WIDTH = 1  # the blurred diagonal's half-width w
+SAMPLE_BUDGET = 150_000  # characters of encoded full maps per record, whatever the model size
 
 
 # ---- scores on tensors ----
@@ -112,7 +113,8 @@ def summarize_maps(
     """The record's `attention` dict from post-softmax maps: encoder self-attention per layer
     [B, H, T, T], optionally decoder cross-attention per layer [B, H, Lt, T]. Per block (and
     pattern) a [layer][head] list averaged over the B examples; memory blocks are absent, not
-    zero, when there is no memory. `sample` examples' full maps travel along, compressed."""
+    zero, when there is no memory. Up to `sample` examples' full maps travel along, compressed
+    (see `sample_maps`)."""
     maps = torch.stack([m.detach().float().cpu() for m in self_maps])  # [L, B, H, T, T]
     length = maps.size(-1)
     ranges = {"mem": layout["mem"], "seq": sequence_range(layout, length)}
@@ -142,8 +144,8 @@ def summarize_maps(
             "names": names,
             "mass": to_json(torch.stack([torch.stack(r, -1) for r in group_mass], -2)),
         },
-        "sample": {"self": encode_maps(maps[:, :sample].transpose(0, 1))},
     }
+    parts = {"self": maps}
     if cross_maps:
         cross = torch.stack([m.detach().float().cpu() for m in cross_maps])  # [L, B, H, Lt, T]
         summary["cross"] = {
@@ -151,8 +153,19 @@ def summarize_maps(
             for g in ("mem", "seq")
             if g == "seq" or has_mem
         }
-        summary["sample"]["cross"] = encode_maps(cross[:, :sample].transpose(0, 1))
+        parts["cross"] = cross
+    summary["sample"] = sample_maps(parts, sample)
     return summary
+
+
+def sample_maps(parts: dict[str, torch.Tensor], examples: int) -> dict[str, Any] | None:
+    """The first examples' full maps ([L, B, ...] per part), encoded [n, L, ...]: `examples` of
+    them, fewer when they would pass SAMPLE_BUDGET, None when even one would."""
+    for n in range(examples, 0, -1):
+        sample = {name: encode_maps(m[:, :n].transpose(0, 1)) for name, m in parts.items()}
+        if sum(len(part["data"]) for part in sample.values()) <= SAMPLE_BUDGET:
+            return sample
+    return None
 
 
 @torch.no_grad()

@@ -118,26 +118,25 @@ def bars(summary: dict[str, Any]) -> Figure:
 
 
 def draw(summary: dict[str, Any], out: Path, example: int = 0) -> list[Path]:
-    """Write the PNGs for one summary into `out`; returns their paths."""
-    sample = summary["sample"]
-    maps = decode_maps(sample["self"])  # [n, L, H, T, T]
-    if not 0 <= example < maps.size(0):
-        raise MembenchError(f"--example {example}: the record keeps examples 0..{maps.size(0) - 1}")
-    out.mkdir(parents=True, exist_ok=True)
+    """Write the PNGs for one summary into `out`; returns their paths. Heatmaps need the record's
+    sample of full maps (absent when it was over the size budget); the bar chart never does."""
+    figures = {}
+    sample = summary.get("sample") or {}
     ranges = groups(summary["layout"])
-    figures = {
-        f"self_layer{i + 1}.png": heatmaps(
-            layer, ranges, f"encoder self-attention, layer {i + 1}, example {example}", rows=True
-        )
-        for i, layer in enumerate(maps[example])
-    }
-    if "cross" in sample:
-        for i, layer in enumerate(decode_maps(sample["cross"])[example]):
-            title = f"decoder cross-attention, layer {i + 1}, example {example}"
-            figures[f"cross_layer{i + 1}.png"] = heatmaps(layer, ranges, title, rows=False)
+    for part, rows in (("self", True), ("cross", False)):
+        if part not in sample:
+            continue
+        maps = decode_maps(sample[part])  # [n, L, H, queries, keys]
+        if not 0 <= example < maps.size(0):
+            raise MembenchError(
+                f"--example {example}: the record keeps examples 0..{maps.size(0) - 1}"
+            )
+        kind = "encoder self" if rows else "decoder cross"
+        for i, layer in enumerate(maps[example]):
+            title = f"{kind}-attention, layer {i + 1}, example {example}"
+            figures[f"{part}_layer{i + 1}.png"] = heatmaps(layer, ranges, title, rows)
     figures["blocks.png"] = bars(summary)
-    written = []
+    out.mkdir(parents=True, exist_ok=True)
     for name, fig in figures.items():
         fig.savefig(out / name, dpi=120)
-        written.append(out / name)
-    return written
+    return [out / name for name in figures]

@@ -125,6 +125,8 @@ def add_attention(sub) -> None:
         out = Path(args.out) if args.out else default_out_dir(path, record)
         for written in draw(record["attention"], out, args.example):
             print(written)
+        if not record["attention"].get("sample"):
+            print("no heatmaps: the record keeps no full maps (they were over its size budget)")
         print(describe(record["attention"]))
         return 0
 

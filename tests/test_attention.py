@@ -16,6 +16,7 @@ from membench.attention import (
     summarize,
     summarize_maps,
 )
+from membench.attention_plots import draw
 from membench.cli import main
 from membench.errors import MembenchError
 from membench.models import build_model
@@ -158,6 +159,18 @@ def test_sample_round_trips_within_float16_precision():
     decoded = decode_maps(encode_maps(maps))
     assert decoded.dtype == torch.float32 and decoded.shape == maps.shape
     assert torch.allclose(decoded, maps, atol=5e-4, rtol=0)
+
+
+def test_sample_shrinks_to_fit_the_record_budget(tmp_path):
+    def summary_at(length):
+        maps = [torch.randn(4, 4, length, length).softmax(-1) for _ in range(2)]
+        return summarize_maps(maps, {"mem": (0, 4), "src": (4, length)})
+
+    medium, large = summary_at(70), summary_at(100)
+    assert decode_maps(medium["sample"]["self"]).shape == (1, 2, 4, 70, 70)
+    assert large["sample"] is None
+    assert len(json.dumps(large)) < 200_000
+    assert draw(large, tmp_path) == [tmp_path / "blocks.png"]  # no maps: the bar chart only
 
 
 # ---- real models ----
