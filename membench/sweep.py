@@ -312,7 +312,8 @@ def tune_run(suite: Suite, todo: list[Trial], results: Path, max_concurrent, pro
 
     def trial_name(trial) -> str:
         job = jobs[trial.config["i"]]
-        return re.sub(r"[^A-Za-z0-9_.=+-]", "_", f"{job['task']}-{job['variant']}-s{job['seed']}")
+        label = f"{job['task']}-{job['variant']}-s{job['seed']}".replace("]", "")
+        return re.sub(r"[^A-Za-z0-9_.=+-]", "_", label)  # sort[length=32] -> sort_length=32
 
     trainable = tune.with_parameters(train_one, jobs=jobs)
     resources = {"cpu": suite.resources.cpu, "gpu": suite.resources.gpu}

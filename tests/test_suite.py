@@ -241,6 +241,8 @@ def test_dry_run_prints_every_trial_and_writes_nothing(tmp_path, capsys):
     assert "2 of 4 trials will run; recorded: 1 done, 1 failed (skipped: --rerun-failed" in out
     assert main(["run", str(path), "--dry-run", "--rerun-failed", "--results", str(results)]) == 0
     assert "3 of 4 trials will run" in capsys.readouterr().out
+    assert main(["run", str(path), "--dry-run", "--force", "--results", str(results)]) == 0
+    assert "4 of 4 trials will run" in capsys.readouterr().out
     assert sorted(p.name for p in results.rglob("*")) == before
 
 

@@ -102,6 +102,14 @@ def test_a_raising_model_is_a_failed_record_and_the_rest_goes_on(ray_local, tmp_
     assert set(failed["status"]) == {"failed"}
     assert set(failed["error"]) == {"RuntimeError: exploded on purpose"}
 
+    before = snapshot(results)
+    assert run_suite(load_suite(write(tmp_path, suite)), results) == 1  # failed: kept, skipped
+    assert snapshot(results) == before
+    assert run_suite(load_suite(write(tmp_path, suite)), results, rerun_failed=True) == 1
+    after = snapshot(results)
+    changed = {name for name in before if after[name] != before[name]}
+    assert changed == {f"{i}.json" for i in failed["id"]}  # only the failed ones trained again
+
 
 def session_pids(sid: int) -> list[int]:
     """Live processes of session `sid` (a test starts each Ray in its own session)."""
