@@ -22,6 +22,7 @@ from rich.markup import escape as rich_escape
 from rich.table import Table
 
 from membench import stats
+from membench.attention import attention_section, render_attention_markdown
 from membench.registry import did_you_mean
 
 FORMATS = {"md": "md", "latex": "tex", "csv": "csv", "json": "json", "html": "html"}
@@ -48,6 +49,7 @@ class Report:
     method: str
     failed: list[dict]
     missing: list[dict]
+    attention: list[dict]  # attention.attention_section: block mass by layer per variant
     data: pd.DataFrame = field(repr=False)  # the successful trials, for plots
 
 
@@ -103,6 +105,7 @@ def build_report(
         method=_method(metric, baseline, alpha, correction, cells, comparisons, len(failed)),
         failed=failed,
         missing=missing,
+        attention=attention_section(df),
         data=ok,
     )
 
@@ -336,6 +339,8 @@ def _render_md(report: Report) -> str:
     out += [_md_table(headers, rows, escape=False), "", _rank_summary(report)]
     for title, head, body in _side_tables(report):
         out += ["", f"## {title}", "", _md_table(head, body)]
+    if report.attention:
+        out += ["", render_attention_markdown(report.attention).rstrip()]
     out += ["", "## Method", "", report.method]
     if _problems(report):
         out += ["", "## Failed and missing", ""] + [f"- {line}" for line in _problems(report)]
@@ -413,6 +418,7 @@ def _render_json(report: Report) -> str:
         method=report.method,
         failed=report.failed,
         missing=report.missing,
+        attention=report.attention,
     )
     return json.dumps(_jsonable(obj), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
 
@@ -479,6 +485,11 @@ def print_report(report: Report, console: Console | None = None) -> None:
     for row in body:
         table.add_row(*map(rich_escape, row))
     console.print(table)
+    if report.attention:
+        console.print("\n[bold]Attention[/] (what each layer does; tables in report.md)")
+        for entry in report.attention:
+            line = f"{entry['task']} / {entry['variant']}: {entry['sentence']}."
+            console.print(rich_escape(line), highlight=False)
     console.print(f"\n[bold]Method.[/] {rich_escape(report.method)}", highlight=False)
     lines = _problems(report)
     for line in lines[:MAX_LINES]:
