@@ -218,7 +218,7 @@ def add_run(sub) -> None:
         from rich.console import Console
 
         from membench.registry import did_you_mean
-        from membench.store import METRICS
+        from membench.store import METRICS, TRIALS, select, trial_states
         from membench.suite import load_suite
 
         if args.max_concurrent is not None and args.max_concurrent < 1:
@@ -234,8 +234,8 @@ def add_run(sub) -> None:
 
         if args.dry_run:
             trials = suite.trials()
-            states = sweep.trial_states(trials, results / "trials")
-            todo = sweep.select(trials, states, args.rerun_failed, args.force)
+            states = trial_states(trials, results / TRIALS)
+            todo = select(trials, states, args.rerun_failed, args.force)
             sweep.print_plan(suite, trials, states, todo, Console())
             return 0
         return sweep.run_suite(

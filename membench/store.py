@@ -16,6 +16,8 @@ from membench.errors import MembenchError
 if TYPE_CHECKING:
     import pandas as pd
 
+    from membench.suite import Trial
+
 TRIALS = "trials"
 METRICS = (
     "token_accuracy",
@@ -100,6 +102,31 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def trial_states(trials: list[Trial], directory: Path) -> dict[str, str]:
+    """done | failed | todo for each trial id, from the records on disk."""
+    records = read_records(directory) if directory.is_dir() else {}
+    status = {"ok": "done", "failed": "failed"}
+    return {t.id: status.get(records.get(t.id, {}).get("status"), "todo") for t in trials}
+
+
+def select(trials, states, rerun_failed: bool, force: bool) -> list[Trial]:
+    """The trials to train: missing ones, plus failed ones or all of them on request."""
+    if force:
+        return list(trials)
+    wanted = {"todo", "failed"} if rerun_failed else {"todo"}
+    return [t for t in trials if states[t.id] in wanted]
+
+
+def relabel(suite: str, trials: list[Trial], directory: Path) -> None:
+    """Records carry the suite's current names (a renamed variant keeps its trials)."""
+    records = read_records(directory) if directory.is_dir() else {}
+    for t in trials:
+        record = records.get(t.id)
+        labels = {"suite": suite, "task_label": t.task, "variant": t.variant}
+        if record and any(record.get(k) != v for k, v in labels.items()):
+            write_record(directory, {**record, **labels})
 
 
 def load_results(path: str | Path) -> pd.DataFrame:

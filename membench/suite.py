@@ -50,6 +50,15 @@ class Variant:
     model: dict[str, Any]  # the base model with this variant's overrides
     factory: str | None = None  # "module:function" of a user's model; None: built-in family
 
+    def describe(self) -> str:
+        """The options that differ from ModelConfig's defaults (or the factory and its options)."""
+        if self.factory:
+            options = ", ".join(f"{k}={v}" for k, v in self.model.items())
+            return f"factory {self.factory}" + (f" ({options})" if options else "")
+        default = dataclasses.asdict(ModelConfig())
+        model = dataclasses.asdict(model_config(self.model))
+        return ", ".join(f"{k}={v}" for k, v in model.items() if default[k] != v) or "defaults"
+
 
 @dataclass(frozen=True)
 class Resources:
@@ -95,6 +104,12 @@ class Suite:
             )
             trials.append(Trial(spec, spec.trial_id(), task.label, variant.name, seed))
         return trials
+
+    def ordered(self, trials: list[Trial]) -> list[Trial]:
+        """Trials by task, then variant, in the suite's order, then seed: for tables."""
+        tasks = {t.label: i for i, t in enumerate(self.tasks)}
+        variants = {v.name: i for i, v in enumerate(self.variants)}
+        return sorted(trials, key=lambda t: (tasks[t.task], variants[t.variant], t.seed))
 
 
 def load_suite(path: str | Path) -> Suite:

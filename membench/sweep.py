@@ -28,25 +28,18 @@ from rich.text import Text
 
 from membench.config import TrialSpec
 from membench.errors import MembenchError
-from membench.store import TRIALS, load_results, read_records, remove_stale_temps, write_record
+from membench.store import (
+    TRIALS,
+    load_results,
+    relabel,
+    remove_stale_temps,
+    select,
+    trial_states,
+    write_record,
+)
 from membench.suite import Suite, Trial, add_code_paths
 
 STATE_STYLE = {"done": "green", "failed": "red", "todo": "", "rerun": "yellow"}
-
-
-def trial_states(trials: list[Trial], directory: Path) -> dict[str, str]:
-    """done | failed | todo for each trial id, from the records on disk."""
-    records = read_records(directory) if directory.is_dir() else {}
-    status = {"ok": "done", "failed": "failed"}
-    return {t.id: status.get(records.get(t.id, {}).get("status"), "todo") for t in trials}
-
-
-def select(trials, states, rerun_failed: bool, force: bool) -> list[Trial]:
-    """The trials to train: missing ones, plus failed ones or all of them on request."""
-    if force:
-        return list(trials)
-    wanted = {"todo", "failed"} if rerun_failed else {"todo"}
-    return [t for t in trials if states[t.id] in wanted]
 
 
 def print_plan(suite: Suite, trials, states, todo, console: Console) -> None:
@@ -58,13 +51,13 @@ def print_plan(suite: Suite, trials, states, todo, console: Console) -> None:
     )
     for column in ("task", "variant", "seed", "id", "state"):
         table.add_column(column)
-    for t in suite_order(suite, trials):
+    for t in suite.ordered(trials):
         state = "rerun" if t.id in rerun and states[t.id] != "todo" else states[t.id]
         table.add_row(t.task, t.variant, str(t.seed), t.id, Text(state, STATE_STYLE[state]))
     console.print(table)
     for variant in suite.variants:
         mark = " (baseline)" if variant.name == suite.baseline else ""
-        say(console, f"  {variant.name}{mark}: {describe_variant(variant)}")
+        say(console, f"  {variant.name}{mark}: {variant.describe()}")
     for note in suite.notes:
         say(console, f"note: {note}", "yellow")
     done, failed = (list(states.values()).count(s) for s in ("done", "failed"))
@@ -75,25 +68,6 @@ def print_plan(suite: Suite, trials, states, todo, console: Console) -> None:
         f"{len(todo)} of {len(trials)} trials will run; recorded: {done} done, "
         f"{failed} failed{hint}",
     )
-
-
-def describe_variant(variant) -> str:
-    from dataclasses import asdict
-
-    from membench.config import ModelConfig, model_config
-
-    if variant.factory:
-        options = ", ".join(f"{k}={v}" for k, v in variant.model.items())
-        return f"factory {variant.factory}" + (f" ({options})" if options else "")
-    default = asdict(ModelConfig())
-    changed = {k: v for k, v in asdict(model_config(variant.model)).items() if default[k] != v}
-    return ", ".join(f"{k}={v}" for k, v in changed.items()) or "default model"
-
-
-def suite_order(suite: Suite, trials: list[Trial]) -> list[Trial]:
-    tasks = {t.label: i for i, t in enumerate(suite.tasks)}
-    variants = {v.name: i for i, v in enumerate(suite.variants)}
-    return sorted(trials, key=lambda t: (tasks[t.task], variants[t.variant], t.seed))
 
 
 def run_suite(
@@ -133,7 +107,7 @@ def run_suite(
             say(console, f"  failed: {line}", "red")
     else:
         say(console, f"{suite.name}: all {len(trials)} trials are recorded; nothing to train")
-    relabel(suite, trials, directory)
+    relabel(suite.name, trials, directory)
     states = trial_states(trials, directory)
     resume = f"membench run {suite.path}" + (
         f" --results {results}" if results != Path("results") / suite.name else ""
@@ -153,21 +127,11 @@ def run_suite(
     return 1 if failed or missing else 0
 
 
-def relabel(suite: Suite, trials: list[Trial], directory: Path) -> None:
-    """Records carry the suite's current names (a renamed variant keeps its trials)."""
-    records = read_records(directory) if directory.is_dir() else {}
-    for t in trials:
-        record = records.get(t.id)
-        labels = {"suite": suite.name, "task_label": t.task, "variant": t.variant}
-        if record and any(record.get(k) != v for k, v in labels.items()):
-            write_record(directory, {**record, **labels})
-
-
 def write_report(suite: Suite, trials: list[Trial], results: Path, metric: str, console) -> None:
     from membench.report import build_report, print_report
     from membench.report import write_report as write_files
 
-    order = {t.id: i for i, t in enumerate(suite_order(suite, trials))}
+    order = {t.id: i for i, t in enumerate(suite.ordered(trials))}
     df = load_results(results)
     df = df[df["id"].isin(order)]
     df = df.iloc[df["id"].map(order).argsort()].reset_index(drop=True)
@@ -444,7 +408,7 @@ class Progress:
         if final:
             lost_text = f", {lost} lost (worker or node died)" if lost else ""
             return (
-                f"{self.suite}: trained {finished} of {self.total} trials in {clock(elapsed)}: "
+                f"{self.suite}: ran {finished} of {self.total} trials in {clock(elapsed)}: "
                 f"{ok} ok, {failed} failed{lost_text}"
             )
         fraction = (finished + sum(r["step"] / r["steps"] for r in self.running.values())) / max(
