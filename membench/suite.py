@@ -131,10 +131,10 @@ def load_suite(path: str | Path) -> Suite:
         raise MembenchError(
             f"{path}: name: '{name}' is not usable as a directory name: use letters, digits, _ . -"
         )
-    train = expect(data.get("train") or {}, dict, f"{path}: train", "a mapping")
+    train = mapping(data.get("train"), f"{path}: train")
     train_config(train, f"{path}: train")
     resources = parse_resources(data.get("resources"), train, f"{path}: resources")
-    base = expect(data.get("model") or {}, dict, f"{path}: model", "a mapping")
+    base = mapping(data.get("model"), f"{path}: model")
     check_model_keys(base, f"{path}: model")
     variants, notes = parse_variants(data, base, path)
     baseline = data.get("baseline", "baseline" if "baseline" in variants else next(iter(variants)))
@@ -161,6 +161,11 @@ def load_suite(path: str | Path) -> Suite:
     return suite
 
 
+def mapping(value: Any, where: str) -> dict:
+    """An optional mapping: absent or empty (null) is {}, anything but a mapping is an error."""
+    return {} if value is None else expect(value, dict, where, "a mapping")
+
+
 def expect(value: Any, kind: type | tuple[type, ...], where: str, what: str) -> Any:
     kinds = kind if isinstance(kind, tuple) else (kind,)
     if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
@@ -169,7 +174,7 @@ def expect(value: Any, kind: type | tuple[type, ...], where: str, what: str) -> 
 
 
 def parse_resources(data: Any, train: dict, where: str) -> Resources:
-    data = expect(data or {}, dict, where, "a mapping with cpu and gpu")
+    data = mapping(data, where)
     for key in data:
         if key not in ("cpu", "gpu"):
             raise MembenchError(
@@ -193,22 +198,21 @@ def parse_resources(data: Any, train: dict, where: str) -> Resources:
 
 def check_model_keys(model: dict, where: str) -> None:
     """Types and choices of each key; combinations are checked per variant."""
-    factory = model.get("factory")
-    if factory is not None:
-        expect(factory, str, f"{where}.factory", "'module:function'")
-    if model.get("factory") is None:  # a user's model takes its own options
+    if model.get("factory") is not None:  # a user's model takes its own options
+        expect(model["factory"], str, f"{where}.factory", "'module:function'")
+    else:
         build(ModelConfig, {k: v for k, v in model.items() if k != "factory"}, where)
 
 
 def parse_variants(data: dict, base: dict, path: Path) -> tuple[dict[str, Variant], list[str]]:
-    raw = expect(data.get("variants") or {}, dict, f"{path}: variants", "a mapping name -> model")
+    raw = mapping(data.get("variants"), f"{path}: variants")
     if "variants" in data and not raw:
         raise MembenchError(f"{path}: variants: empty; name at least one variant or remove it")
     variants: dict[str, Variant] = {}
     for name, overrides in raw.items():
         where = f"{path}: variants.{name}"
         check_name(name, where)
-        overrides = expect(overrides or {}, dict, where, "a mapping of model options")
+        overrides = mapping(overrides, where)
         variants[name] = make_variant(name, {**base, **overrides}, where)
     notes: list[str] = []
     if "grid" in data:
@@ -258,7 +262,7 @@ def parse_grid(grid: Any, base: dict, where: str, notes: list[str]) -> list[Vari
         if not values:
             raise MembenchError(f"{where}.{key}: empty list; give at least one value")
         for value in values:
-            check_model_keys({key: value}, f"{where}.{key}")
+            check_model_keys({key: value}, where)
         if len({repr(v) for v in values}) < len(values):
             raise MembenchError(f"{where}.{key}: repeated value in {values}")
     variants, names, invalid = [], {}, []
@@ -316,7 +320,7 @@ def parse_tasks(raw: Any, path: Path) -> list[TaskInstance]:
         at = f"{where}[{i}]"
         if isinstance(entry, dict) and len(entry) == 1:
             name, params = next(iter(entry.items()))
-            params = expect(params or {}, dict, f"{at}.{name}", "a mapping of task parameters")
+            params = mapping(params, f"{at}.{name}")
         else:
             name, params = entry, {}
         expect(name, str, at, "a task name or {name: {parameter: value}}")

@@ -123,6 +123,12 @@ MALFORMED = [
         "variants.m: unknown key 'mem_token': did you mean 'mem_tokens'?",
     ),
     ("model type", {"model": {"d_model": "big"}}, "model.d_model: expected int, got 'big'"),
+    ("train not a mapping", {"train": [100]}, "train: expected a mapping, got [100]"),
+    (
+        "variant not a mapping",
+        {"variants": {"baseline": {}, "m": [4]}},
+        "variants.m: expected a mapping",
+    ),
     (
         "model choice",
         {"variants": {"baseline": {}, "c": {"mem_tokens": 4, "controller": "dedicate"}}},
@@ -150,7 +156,7 @@ MALFORMED = [
     (
         "grid value type",
         {"grid": {"mem_tokens": [1, "x"]}},
-        "grid.mem_tokens.mem_tokens: expected int",
+        "grid.mem_tokens: expected int, got 'x'",
     ),
     (
         "grid name clash",
