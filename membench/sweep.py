@@ -138,7 +138,11 @@ def write_report(suite: Suite, trials: list[Trial], results: Path, metric: str, 
     if not (df["status"] == "ok").any():
         say(console, "no successful trials: no report")
         return
-    report = build_report(df, metric, suite.baseline)
+    try:
+        report = build_report(df, metric, suite.baseline)
+    except ValueError as err:  # e.g. no record of the baseline yet
+        say(console, f"no report: {err}", "yellow")
+        return
     print_report(report, console)
     written = write_files(report, results / "report")
     say(console, f"report: {len(written)} files in {results / 'report'}")
