@@ -53,7 +53,8 @@ def print_plan(suite: Suite, trials, states, todo, console: Console) -> None:
         table.add_column(column)
     for t in suite.ordered(trials):
         state = "rerun" if t.id in rerun and states[t.id] != "todo" else states[t.id]
-        table.add_row(t.task, t.variant, str(t.seed), t.id, Text(state, STATE_STYLE[state]))
+        row = (t.task, t.variant, str(t.seed), t.id)  # Text: labels like sort[length=32] are
+        table.add_row(*map(Text, row), Text(state, STATE_STYLE[state]))  # not rich markup
     console.print(table)
     for variant in suite.variants:
         mark = " (baseline)" if variant.name == suite.baseline else ""
@@ -438,7 +439,8 @@ class Progress:
                 keys = ("loss", "token_accuracy", "exact_match")
                 scores = [f"{r[k]:.3f}" if k in r else "" for k in keys]
                 step = f"{r['step']}/{r['steps']}"
-                table.add_row(job["task"], job["variant"], str(job["seed"]), step, *scores)
+                row = (job["task"], job["variant"], str(job["seed"]), step, *scores)
+                table.add_row(*map(Text, row))
             return Group(Text(self.summary(), style="bold"), table)
 
 

@@ -243,7 +243,7 @@ def test_dry_run_prints_every_trial_and_writes_nothing(tmp_path, capsys):
     before = sorted(p.name for p in results.rglob("*"))
     assert main(["run", str(path), "--dry-run", "--results", str(results)]) == 0
     out = capsys.readouterr().out
-    assert all(t.id in out for t in trials)
+    assert all(t.id in out for t in trials) and "copy[length=4,vocab=3]" in out  # not markup
     assert "2 of 4 trials will run; recorded: 1 done, 1 failed (skipped: --rerun-failed" in out
     assert main(["run", str(path), "--dry-run", "--rerun-failed", "--results", str(results)]) == 0
     assert "3 of 4 trials will run" in capsys.readouterr().out
