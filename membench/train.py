@@ -99,15 +99,28 @@ def build(spec: TrialSpec, device: torch.device):
     return task, model
 
 
+def make_optimizer(model, cfg: dict[str, Any]) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+
+
+def train_step(model, optimizer, src, tgt, grad_clip: float) -> torch.Tensor:
+    """One step: forward, cross-entropy over every target token, backward, clip, AdamW."""
+    logits = model(src, tgt)
+    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1))
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    return loss
+
+
 def train_loop(spec: TrialSpec, model, task, device, progress: Callable | None) -> dict[str, Any]:
     """Train until the budget or the solve threshold; returns metrics and the learning curve."""
     cfg = spec.train
     data = torch.Generator(device=device).manual_seed(spec.seed)
     held_out = torch.Generator(device=device).manual_seed(EVAL_SEED)
     eval_src, eval_tgt = task.generate(cfg["eval_size"], held_out, **spec.task_params)
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"]
-    )
+    optimizer = make_optimizer(model, cfg)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(s, cfg["warmup"], cfg["steps"])
     )
@@ -117,14 +130,9 @@ def train_loop(spec: TrialSpec, model, task, device, progress: Callable | None) 
         src, tgt = task.generate(cfg["batch_size"], data, **spec.task_params)
         counter = FlopCounterMode(display=False) if step == 1 else None
         with counter or contextlib.nullcontext():
-            logits = model(src, tgt)
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loss = train_step(model, optimizer, src, tgt, cfg["grad_clip"])
         if counter is not None:
             step_flops = float(counter.get_total_flops())
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
-        optimizer.step()
         schedule.step()
         if step % cfg["eval_every"] == 0 or step == cfg["steps"]:
             loss_value = loss.item()
