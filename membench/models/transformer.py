@@ -98,13 +98,21 @@ class EncoderLayer(nn.Module):
         self.mem_tokens = cfg.mem_tokens
         self.bottleneck = cfg.bottleneck
 
-    def forward(self, x, capture=False):
+    def forward(self, x, capture=False, tail=None):
+        """`tail`: return only the last `tail` (sequence) rows, computing no other row's update:
+        every row is independent after attention, so those are exact and the rest is saved."""
         if self.controller is None and not self.bottleneck:
-            return self.block(x, x, capture)
+            return self.block(x if tail is None else x[:, -tail:], x, capture)
         mem, seq = x[:, : self.mem_tokens], x[:, self.mem_tokens :]
+        if tail is not None:
+            seq = seq[:, -tail:]
+            if not self.bottleneck:  # the sequence reads the layer input, not the new memory
+                return self.block(seq, x, capture)
         mem_block = self.block if self.controller is None else self.controller
         new_mem, mem_weights = mem_block(mem, x, capture)
         new_seq, seq_weights = self.block(seq, new_mem if self.bottleneck else x, capture)
+        if tail is not None:
+            return new_seq, None
         weights = None
         if capture:  # one [T, T] map: memory rows on top, sequence rows below
             if self.bottleneck:  # sequence keys were never offered: exactly zero weight
@@ -115,7 +123,9 @@ class EncoderLayer(nn.Module):
 
 class Encoder(nn.Module):
     """`n_layers` encoder layers and a final LayerNorm; builds the controllers the config asks for.
-    Returns (output, per-layer attention maps, None entries when not captured)."""
+    Returns (output, per-layer attention maps, None entries when not captured). With `tail`, the
+    output is the last `tail` rows only, and the last layer computes no other row (the answer
+    slots are all the head reads; captured maps need every row, so capturing ignores `tail`)."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -127,10 +137,11 @@ class Encoder(nn.Module):
         self.layers = nn.ModuleList(EncoderLayer(cfg, controller()) for _ in range(cfg.n_layers))
         self.ln_f = nn.LayerNorm(cfg.d_model)
 
-    def forward(self, x, capture=False):
+    def forward(self, x, capture=False, tail=None):
         maps = []
-        for layer in self.layers:
-            x, weights = layer(x, capture)
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            x, weights = layer(x, capture, tail if i == last and not capture else None)
             maps.append(weights)
         return self.ln_f(x), maps
 
@@ -173,7 +184,7 @@ class MemoryTransformer(nn.Module):
         slots = torch.full((b, tgt_len), self.slot, dtype=src.dtype, device=src.device)
         x = self.drop(self.tok(torch.cat([src, sep, slots], dim=1)) + self.pos.weight)
         x = torch.cat([self.mem.expand(b, -1, -1), x], dim=1)
-        x, maps = self.encoder(x, capture)
+        x, maps = self.encoder(x, capture, tail=tgt_len)
         return self.head(x[:, -tgt_len:]), maps
 
     def forward(self, src, tgt, return_attention=False):
