@@ -100,7 +100,14 @@ def build(spec: TrialSpec, device: torch.device):
 
 
 def make_optimizer(model, cfg: dict[str, Any]) -> torch.optim.Optimizer:
-    return torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    """AdamW in one fused kernel where torch has one for these parameters (CUDA; CPU since torch
+    2.4): on CPU the default is a Python loop over parameters, ~1 ms a step at d_model 64."""
+    params = list(model.parameters())
+    options = {"lr": cfg["lr"], "weight_decay": cfg["weight_decay"]}
+    try:
+        return torch.optim.AdamW(params, **options, fused=True)
+    except RuntimeError:
+        return torch.optim.AdamW(params, **options)
 
 
 def train_step(model, optimizer, src, tgt, grad_clip: float) -> torch.Tensor:
@@ -109,7 +116,7 @@ def train_step(model, optimizer, src, tgt, grad_clip: float) -> torch.Tensor:
     loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1))
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip, foreach=True)
     optimizer.step()
     return loss
 
