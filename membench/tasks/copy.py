@@ -1,6 +1,5 @@
 """copy: reproduce the source. Needs every source position moved to its answer slot."""
 
-
 from membench.tasks.base import Param, Task, randint, register
 
 

@@ -1,0 +1,137 @@
+"""Sweep efficiency: how much of a suite's wall time the trials spend training.
+
+Why: users judge an ablation suite by trials per hour. `membench run SUITE` (a fresh results
+directory, so every trial trains) is timed end to end; its records give each trial's own train
+seconds and start/end times. Efficiency = sum of train seconds / (wall seconds x concurrent
+slots). The rest of the wall time is split into Ray start-up (command start to the first trial's
+start), in-trial overhead (a trial's start to end beyond its train seconds: build, attention
+summary, record), idle slots (scheduling gaps and the tail, when fewer trials than slots are left)
+and the end (last trial to exit: Ray shutdown, report). Record times have one-second resolution.
+A second run of the same suite with one-step trials measures the fixed costs directly.
+
+    python bench/sweep_efficiency.py suites/smoke.yaml [--max-concurrent N] [--no-fixed]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+import membench
+from membench.suite import load_suite
+
+
+def run(suite: Path, results: Path, max_concurrent: int | None) -> tuple[float, float, float]:
+    """(wall seconds, start epoch, load average) of `membench run` into a fresh directory."""
+    command = [sys.executable, "-m", "membench.cli", "run", str(suite), "--results", str(results)]
+    if max_concurrent:
+        command += ["--max-concurrent", str(max_concurrent)]
+    load = os.getloadavg()[0]
+    start = time.time()
+    done = subprocess.run(command, capture_output=True, text=True)
+    wall = time.time() - start
+    (results / "run.log").write_text(done.stdout + done.stderr)
+    if done.returncode not in (0, 1):
+        sys.exit(f"membench run failed ({done.returncode}): see {results / 'run.log'}")
+    return wall, start, (load + os.getloadavg()[0]) / 2
+
+
+def account(results: Path, wall: float, start: float, slots: int) -> dict[str, float]:
+    """Where the wall time x slots went, from the records."""
+    df = membench.load_results(results)
+    begin = pd.to_datetime(df["start_time"]).map(pd.Timestamp.timestamp)
+    end = pd.to_datetime(df["end_time"]).map(pd.Timestamp.timestamp)
+    trial_seconds = float(df["train_seconds"].sum())
+    span = float((end - begin).sum())
+    first, last = float(begin.min()), float(end.max())
+    return {
+        "trials": len(df),
+        "wall": wall,
+        "slots": slots,
+        "train": trial_seconds,
+        "eval": float(df["eval_seconds"].sum()),
+        "efficiency": trial_seconds / (wall * slots),
+        "startup": first - start,
+        "in_trial": (span - trial_seconds) / len(df),
+        "idle": slots * (last - first) - span,
+        "end": start + wall - last,
+        "concurrency": span / (last - first),
+    }
+
+
+def one_step_copy(suite: Path, directory: Path) -> Path:
+    """The suite with one-step trials (same tasks, variants, seeds, resources)."""
+    data = yaml.safe_load(suite.read_text())
+    data["train"] = {**(data.get("train") or {}), "steps": 1, "eval_every": 1, "warmup": 1}
+    path = directory / suite.name
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("suite", type=Path)
+    parser.add_argument("--max-concurrent", type=int)
+    parser.add_argument("--no-fixed", action="store_true", help="skip the one-step-trials run")
+    parser.add_argument("--keep", type=Path, help="keep the results here (default: a temp dir)")
+    args = parser.parse_args()
+
+    suite = load_suite(args.suite)
+    slots = math.floor((os.cpu_count() or 1) / suite.resources.cpu)
+    if args.max_concurrent:
+        slots = min(slots, args.max_concurrent)
+    print(
+        f"membench {membench.__version__}, {os.cpu_count()} CPUs, "
+        f"{time.strftime('%Y-%m-%d %H:%M')}; suite {suite.name}: {len(suite.trials())} trials, "
+        f"{suite.resources.cpu:g} CPU each -> {slots} slots"
+    )
+    print(
+        f"{'run':<9} {'trials':>6} {'wall s':>7} {'train s':>8} {'eval s':>7} {'conc.':>5} "
+        f"{'effic.':>6} {'start s':>7} {'in-trial s':>10} {'idle slot-s':>11} {'end s':>6} "
+        f"{'load':>5}"
+    )
+    with tempfile.TemporaryDirectory(prefix="membench-bench-") as tmp:
+        root = args.keep or Path(tmp)
+        runs = {"suite": args.suite}
+        if not args.no_fixed:
+            runs["one-step"] = one_step_copy(args.suite, Path(tmp))
+        rows = {}
+        for name, path in runs.items():
+            results = root / name
+            if results.exists():
+                sys.exit(f"{results} exists: sweep_efficiency needs fresh results directories")
+            wall, start, load = run(path, results, args.max_concurrent)
+            r = rows[name] = account(results, wall, start, slots)
+            print(
+                f"{name:<9} {r['trials']:>6} {r['wall']:>7.1f} {r['train']:>8.1f} "
+                f"{r['eval']:>7.1f} {r['concurrency']:>5.2f} {r['efficiency']:>6.2f} "
+                f"{r['startup']:>7.1f} {r['in_trial']:>10.2f} {r['idle']:>11.1f} "
+                f"{r['end']:>6.1f} {load:>5.1f}",
+                flush=True,
+            )
+    r = rows["suite"]
+    fixed = ""
+    if "one-step" in rows:
+        f = rows["one-step"]
+        per_trial = (f["wall"] - f["startup"] - f["end"]) * slots / f["trials"]
+        fixed = (
+            f"; one-step trials: start-up {f['startup']:.1f} s, {per_trial:.2f} slot-s per trial"
+        )
+    print(
+        f"summary: efficiency {r['efficiency']:.2f} ({r['train']:.0f} train s / ({r['wall']:.0f} "
+        f"wall s x {slots} slots)), start-up {r['startup']:.1f} s, in-trial overhead "
+        f"{r['in_trial']:.2f} s per trial{fixed}"
+    )
+
+
+if __name__ == "__main__":
+    main()
