@@ -164,6 +164,7 @@ def launch(suite, todo, results: Path, address, max_concurrent) -> Progress:
         progress = Progress(suite.name, len(todo), None if display.is_terminal else display)
         owned = connect(address)
         try:
+            check_fits(suite)
             live = Live(progress, console=display, refresh_per_second=2)
             with live if display.is_terminal else contextlib.nullcontext():
                 tune_run(suite, todo, results, max_concurrent, progress)
@@ -248,6 +249,22 @@ def probe(address: str) -> None:
             raise MembenchError(AUTH_HELP.format(address=address)) from None
 
 
+def check_fits(suite: Suite) -> None:
+    """A trial that no node can hold would wait for ever in Tune's queue: say so now."""
+    import ray
+
+    need = {"CPU": suite.resources.cpu, "GPU": suite.resources.gpu}
+    nodes = [node["Resources"] for node in ray.nodes() if node["Alive"]]
+    if any(all(node.get(k, 0) >= v for k, v in need.items()) for node in nodes):
+        return
+    largest = max(nodes, key=lambda n: (n.get("GPU", 0), n.get("CPU", 0)), default={})
+    raise MembenchError(
+        f"{suite.path}: resources: a trial asks for {need['CPU']:g} CPU and {need['GPU']:g} GPU, "
+        f"but no node of the Ray cluster has that (largest: {largest.get('CPU', 0):g} CPU, "
+        f"{largest.get('GPU', 0):g} GPU): lower resources, or run on a cluster that has them"
+    )
+
+
 def is_auth_error(err: BaseException | None) -> bool:
     from ray.exceptions import AuthenticationError
 
@@ -279,21 +296,23 @@ def tune_run(suite: Suite, todo: list[Trial], results: Path, max_concurrent, pro
         for t in todo
     ]
 
-    def trial_name(trial) -> str:
-        job = jobs[trial.config["i"]]
+    # Each Tune trial's config carries its own names: Tune pickles the name functions into every
+    # trial's saved state, so closures over all jobs would make that state quadratic in trials.
+    configs = []
+    for i, job in enumerate(jobs):
         label = f"{job['task']}-{job['variant']}-s{job['seed']}".replace("]", "")
-        return re.sub(r"[^A-Za-z0-9_.=+-]", "_", label)  # sort[length=32] -> sort_length=32
-
+        name = re.sub(r"[^A-Za-z0-9_.=+-]", "_", label)  # sort[length=32] -> sort_length=32
+        configs.append({"i": i, "name": name, "dirname": f"{name}-{job['id']}"})
     trainable = tune.with_parameters(train_one, jobs=jobs)
     resources = {"cpu": suite.resources.cpu, "gpu": suite.resources.gpu}
     tuner = tune.Tuner(
         tune.with_resources(trainable, resources),
-        param_space={"i": tune.grid_search(list(range(len(jobs))))},
+        param_space={"trial": tune.grid_search(configs)},
         tune_config=tune.TuneConfig(
             max_concurrent_trials=max_concurrent,
             reuse_actors=True,
-            trial_name_creator=trial_name,
-            trial_dirname_creator=lambda t: f"{trial_name(t)}-{jobs[t.config['i']]['id']}",
+            trial_name_creator=lambda trial: trial.config["trial"]["name"],
+            trial_dirname_creator=lambda trial: trial.config["trial"]["dirname"],
         ),
         run_config=tune.RunConfig(
             name=time.strftime("run-%Y%m%d-%H%M%S"),
@@ -314,7 +333,7 @@ def train_one(config: dict[str, Any], jobs: list[dict[str, Any]]) -> None:
 
     from membench.train import run_trial
 
-    job = jobs[config["i"]]
+    job = jobs[config["trial"]["i"]]
     torch.set_num_threads(max(1, int(job["cpu"])))
     add_code_paths(job["code_paths"])
     device = "cuda" if job["gpu"] > 0 else "cpu"  # Ray sets CUDA_VISIBLE_DEVICES to our GPU
@@ -344,14 +363,14 @@ class Recorder(Callback):
         return {}  # Tune pickles callbacks for its own resume; membench resumes from records
 
     def on_trial_start(self, iteration, trials, trial, **info):
-        self.progress.start(trial.trial_id, self.jobs[trial.config["i"]])
+        self.progress.start(trial.trial_id, self.jobs[trial.config["trial"]["i"]])
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         text = result.pop("record", None)  # popped: Tune need not keep ~100 KB per trial
         if text is None:
             self.progress.update(trial.trial_id, result)
             return
-        job = self.jobs[trial.config["i"]]
+        job = self.jobs[trial.config["trial"]["i"]]
         labels = {"suite": self.suite, "task_label": job["task"], "variant": job["variant"]}
         record = {**json.loads(text), **labels}
         write_record(self.directory, record)

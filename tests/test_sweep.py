@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from membench.errors import MembenchError
 from membench.store import load_results, read_records
 from membench.suite import load_suite
 from membench.sweep import run_suite
@@ -55,6 +56,11 @@ def tune_runs(results: Path) -> list[Path]:
     return sorted((results / "tune").iterdir())
 
 
+def state_bytes_per_trial(run: Path) -> float:
+    (state,) = run.glob("experiment_state*.json")
+    return state.stat().st_size / len([p for p in run.iterdir() if p.is_dir()])
+
+
 def test_sweep_records_resumes_and_trains_only_a_new_variant(ray_local, tmp_path):
     path, results = write(tmp_path, SUITE), tmp_path / "results"
     assert run_suite(load_suite(path), results) == 0
@@ -78,6 +84,9 @@ def test_sweep_records_resumes_and_trains_only_a_new_variant(ray_local, tmp_path
     assert run_suite(load_suite(write(tmp_path, grown)), results) == 0
     after = snapshot(results)
     assert {k: after[k] for k in before} == before and len(after) == 12
+    # Tune's saved state per trial must not hold every other trial (it did: quadratic in trials)
+    first, second = (state_bytes_per_trial(run) for run in tune_runs(results))
+    assert first < 1.05 * second, (first, second)  # 8 trials in the first run, 4 in the second
     assert len(list(tune_runs(results)[1].glob("*/events.out.tfevents.*"))) == 4
     new = {f"{i}.json" for i in load_results(results).query("variant == 'mem4'")["id"]}
     assert new == set(after) - set(before)
@@ -109,6 +118,16 @@ def test_a_raising_model_is_a_failed_record_and_the_rest_goes_on(ray_local, tmp_
     after = snapshot(results)
     changed = {name for name in before if after[name] != before[name]}
     assert changed == {f"{i}.json" for i in failed["id"]}  # only the failed ones trained again
+
+
+def test_resources_no_node_can_hold_are_an_error_before_anything_is_written(ray_local, tmp_path):
+    suite = {**SUITE, "resources": {"cpu": 3}}  # the session's Ray has 2 CPUs on its one node
+    path, results = write(tmp_path, suite), tmp_path / "results"
+    with pytest.raises(
+        MembenchError, match=r"resources: a trial asks for 3 CPU and 0 GPU, but no node"
+    ):
+        run_suite(load_suite(path), results)
+    assert not results.exists()
 
 
 def session_pids(sid: int) -> list[int]:
