@@ -133,7 +133,7 @@ def load_results(path: str | Path) -> pd.DataFrame:
     """One row per trial of a results directory (RESULTS/trials/*.json) or a trials directory.
 
     Plain columns: id, suite, task (the task label, e.g. 'sort[length=32]'), variant, seed,
-    status, error, mem_tokens, curve, node_id, host ...; metrics unprefixed (token_accuracy,
+    status, error, mem_tokens, curve, attention (the record's summary or None), node_id, host ...; metrics unprefixed (token_accuracy,
     exact_match, ...); the configuration as model.<key>, train.<key>, task_params.<key>.
     """
     import pandas as pd
@@ -172,6 +172,7 @@ def flatten(record: dict[str, Any]) -> dict[str, Any]:
     row.update(dict.fromkeys(METRICS))
     row.update(record.get("metrics") or {})
     row["curve"] = record.get("curve") or []
+    row["attention"] = record.get("attention")  # the report's attention section reads it
     for section in ("model", "train", "task_params"):
         for key, value in (record.get(section) or {}).items():
             row[f"{section}.{key}"] = value

@@ -20,6 +20,8 @@ from membench.attention_plots import draw
 from membench.cli import main
 from membench.errors import MembenchError
 from membench.models import build_model
+from membench.report import build_report, render
+from membench.store import load_results
 from membench.train import make_spec, run_trial
 
 LAYOUT = {"mem": (0, 2), "src": (2, 4), "sep": (4, 5), "answer": (5, 7)}  # T = 7
@@ -338,6 +340,18 @@ def test_trial_record_carries_a_json_summary(trial_record):
     summary = json.loads(json.dumps(trial_record["attention"], allow_nan=False))
     assert summary["examples"] == 32 and summary["layers"] == 2 and summary["heads"] == 4
     assert decode_maps(summary["sample"]["self"]).shape == (2, 2, 4, 15, 15)
+
+
+def test_report_of_a_results_directory_has_the_attention_section(trial_record, tmp_path):
+    (tmp_path / "trials").mkdir()
+    for seed in (0, 1):
+        labelled = {**trial_record, "id": f"t{seed}", "seed": seed, "variant": "mem2"}
+        (tmp_path / "trials" / f"t{seed}.json").write_text(json.dumps(labelled))
+    report = build_report(load_results(tmp_path))
+    [entry] = report.attention
+    assert (entry["task"], entry["variant"], entry["seeds"]) == ("copy", "mem2", 2)
+    assert entry["sentence"].startswith("layer 1: ")
+    assert "### Attention: write, processing, read" in render(report, "md")
 
 
 def test_no_attention_leaves_the_record_without_it():
