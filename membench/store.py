@@ -133,8 +133,9 @@ def load_results(path: str | Path) -> pd.DataFrame:
     """One row per trial of a results directory (RESULTS/trials/*.json) or a trials directory.
 
     Plain columns: id, suite, task (the task label, e.g. 'sort[length=32]'), variant, seed,
-    status, error, mem_tokens, curve, attention (the record's summary or None), node_id, host ...; metrics unprefixed (token_accuracy,
-    exact_match, ...); the configuration as model.<key>, train.<key>, task_params.<key>.
+    status, error, mem_tokens, curve, attention (the record's summary or None), node_id, host
+    ...; metrics unprefixed (token_accuracy, exact_match, ...); the configuration as
+    model.<key>, train.<key>, task_params.<key>.
     """
     import pandas as pd
 
