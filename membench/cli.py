@@ -230,15 +230,17 @@ def add_run(sub) -> None:
             )
         suite = load_suite(args.suite)
         results = Path(args.results) if args.results else Path("results") / suite.name
-        from membench import sweep
-
         if args.dry_run:
+            from membench.display import print_plan
+
             trials = suite.trials()
             states = trial_states(trials, results / TRIALS)
             todo = select(trials, states, args.rerun_failed, args.force)
-            sweep.print_plan(suite, trials, states, todo, Console())
+            print_plan(suite, trials, states, todo, Console())
             return 0
-        return sweep.run_suite(
+        from membench.sweep import run_suite
+
+        return run_suite(
             suite,
             results,
             address=args.address,

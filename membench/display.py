@@ -1,0 +1,143 @@
+"""What a sweep shows: the dry-run plan, and the live progress of running trials (rich).
+
+Pure presentation: counts and rows in, rich renderables and plain lines out; no Ray, no files.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+if TYPE_CHECKING:
+    from membench.suite import Suite
+
+
+STATE_STYLE = {"done": "green", "failed": "red", "todo": "", "rerun": "yellow"}
+
+
+def print_plan(suite: Suite, trials, states, todo, console: Console) -> None:
+    """The dry run: every trial with its state, the variants, and how many will run."""
+    rerun = {t.id for t in todo}
+    table = Table(
+        title=f"{suite.name}: {len(suite.tasks)} tasks × {len(suite.variants)} variants × "
+        f"{len(suite.seeds)} seeds = {len(trials)} trials"
+    )
+    for column in ("task", "variant", "seed", "id", "state"):
+        table.add_column(column)
+    for t in suite.ordered(trials):
+        state = "rerun" if t.id in rerun and states[t.id] != "todo" else states[t.id]
+        row = (t.task, t.variant, str(t.seed), t.id)  # Text: labels like sort[length=32] are
+        table.add_row(*map(Text, row), Text(state, STATE_STYLE[state]))  # not rich markup
+    console.print(table)
+    for variant in suite.variants:
+        mark = " (baseline)" if variant.name == suite.baseline else ""
+        say(console, f"  {variant.name}{mark}: {variant.describe()}")
+    for note in suite.notes:
+        say(console, f"note: {note}", "yellow")
+    done, failed = (list(states.values()).count(s) for s in ("done", "failed"))
+    skipped = failed and not any(states[t.id] == "failed" for t in todo)
+    hint = " (skipped: --rerun-failed retries them)" if skipped else ""
+    say(
+        console,
+        f"{len(todo)} of {len(trials)} trials will run; recorded: {done} done, "
+        f"{failed} failed{hint}",
+    )
+
+
+class Progress:
+    """Counts and running trials, rendered live by rich (or a line per trial off a terminal)."""
+
+    def __init__(self, suite: str, total: int, lines: Console | None):
+        self.suite, self.total, self.lines = suite, total, lines
+        self.started = time.monotonic()
+        self.running: dict[str, dict[str, Any]] = {}
+        self.counts = {"ok": 0, "failed": 0, "lost": 0}
+        self.recorded: set[str] = set()
+        self.failures: list[str] = []
+        self.interrupted = False
+        self.lock = threading.Lock()
+
+    def start(self, trial_id: str, job: dict[str, Any]) -> None:
+        with self.lock:
+            self.running[trial_id] = {"job": job, "step": 0, "steps": job["spec"]["train"]["steps"]}
+
+    def update(self, trial_id: str, result: dict[str, Any]) -> None:
+        with self.lock:
+            if trial_id in self.running and "step" in result:
+                self.running[trial_id].update(result)
+
+    def finish(self, trial_id: str, record: dict[str, Any]) -> None:
+        with self.lock:
+            self.running.pop(trial_id, None)
+            self.recorded.add(trial_id)
+            self.counts["ok" if record["status"] == "ok" else "failed"] += 1
+            name = f"{record['task_label']} {record['variant']} seed {record['seed']}"
+            if record["status"] != "ok":
+                self.failures.append(f"{name} ({record['id']}): {record['error']}")
+        if self.lines:
+            metrics = record.get("metrics") or {}
+            score = (
+                f"token acc {metrics['token_accuracy']:.3f} exact {metrics['exact_match']:.3f}"
+                if record["status"] == "ok"
+                else f"FAILED: {record['error']}"
+            )
+            say(self.lines, f"{self.summary()}  | {name}: {score}")
+
+    def lose(self, trial_id: str) -> None:
+        with self.lock:
+            self.running.pop(trial_id, None)
+            if trial_id not in self.recorded:
+                self.counts["lost"] += 1
+
+    def summary(self, final: bool = False) -> str:
+        ok, failed, lost = self.counts.values()
+        finished = ok + failed + lost
+        elapsed = time.monotonic() - self.started
+        if final:
+            lost_text = f", {lost} lost (worker or node died)" if lost else ""
+            return (
+                f"{self.suite}: ran {finished} of {self.total} trials in {clock(elapsed)}: "
+                f"{ok} ok, {failed} failed{lost_text}"
+            )
+        fraction = (finished + sum(r["step"] / r["steps"] for r in self.running.values())) / max(
+            1, self.total
+        )
+        eta = clock(elapsed * (1 - fraction) / fraction) if fraction > 0 else "?"
+        todo = self.total - finished - len(self.running)
+        return (
+            f"{self.suite}: done {ok}  failed {failed}  running {len(self.running)}  todo {todo}"
+            + (f"  lost {lost}" if lost else "")
+            + f"  | elapsed {clock(elapsed)}  ETA {eta}"
+        )
+
+    def __rich__(self):
+        with self.lock:
+            table = Table(box=None, pad_edge=False)
+            for column in ("task", "variant"):
+                table.add_column(column)
+            for column in ("seed", "step", "loss", "token acc", "exact"):
+                table.add_column(column, justify="right")
+            for r in self.running.values():
+                job = r["job"]
+                keys = ("loss", "token_accuracy", "exact_match")
+                scores = [f"{r[k]:.3f}" if k in r else "" for k in keys]
+                step = f"{r['step']}/{r['steps']}"
+                row = (job["task"], job["variant"], str(job["seed"]), step, *scores)
+                table.add_row(*map(Text, row))
+            return Group(Text(self.summary(), style="bold"), table)
+
+
+def say(console: Console, text: str, style: str = "") -> None:
+    """A plain line: no markup parsing (labels hold brackets), no wrapping (logs stay greppable)."""
+    console.print(Text(text, style=style), soft_wrap=True)
+
+
+def clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
