@@ -154,14 +154,8 @@ def add_report(sub) -> None:
     def handler(args) -> int:
         from pathlib import Path
 
-        from membench.report import (
-            FORMATS,
-            build_report,
-            print_report,
-            read_table,
-            render,
-            write_report,
-        )
+        from membench.render import FORMATS, print_report, render
+        from membench.report import build_report, read_table, write_report
 
         path = Path(args.path)
         df = read_table(path)

@@ -96,7 +96,8 @@ def run_suite(
 
 
 def write_report(suite: Suite, trials: list[Trial], results: Path, metric: str, console) -> None:
-    from membench.report import build_report, print_report
+    from membench.render import print_report
+    from membench.report import build_report
     from membench.report import write_report as write_files
 
     order = {t.id: i for i, t in enumerate(suite.ordered(trials))}

@@ -20,7 +20,8 @@ from membench.attention_plots import draw
 from membench.cli import main
 from membench.errors import MembenchError
 from membench.models import build_model
-from membench.report import build_report, render
+from membench.render import render
+from membench.report import build_report
 from membench.store import load_results
 from membench.train import make_spec, run_trial
 

@@ -1,0 +1,349 @@
+"""Renderings of a `Report`: md, latex, csv, json and html text, and rich tables for a terminal.
+
+Every format is built from the same rows (`_main_table`, `_side_tables`), styled per output.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import re
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+from rich.markup import escape as rich_escape
+from rich.table import Table
+
+from membench import stats
+from membench.attention import render_attention_markdown
+
+if TYPE_CHECKING:
+    from membench.report import Report
+
+
+FORMATS = {"md": "md", "latex": "tex", "csv": "csv", "json": "json", "html": "html"}
+MAX_LINES = 20  # failed/missing lines shown in a terminal
+COSTS = {"params": "params ×", "train_flops": "FLOPs ×"}
+CORRECTIONS = {"holm": "Holm", "bh": "Benjamini-Hochberg", "none": "uncorrected"}
+
+# ---- formatting -------------------------------------------------------------------------------
+
+
+def _decimals(report: Report) -> int:
+    top = report.cells["mean"].abs().max() if len(report.cells) else 0
+    return 3 if top < 10 else 1 if top < 1000 else 0
+
+
+def _num(x, d: int = 3) -> str:
+    if x is None or not np.isfinite(x):
+        return "–" if x is None or np.isnan(x) else ("inf" if x > 0 else "-inf")
+    return f"{x:.{d}f}"
+
+
+def _ratio(x) -> str:
+    return f"{x:.2f}x" if np.isfinite(x) else "–"
+
+
+def _est(x, lo, hi, d: int) -> str:
+    """'estimate [low, high]'."""
+    return f"{_num(x, d)} [{_num(lo, d)}, {_num(hi, d)}]"
+
+
+def _p(p) -> str:
+    return "–" if not np.isfinite(p) else "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _latex_escape(s: str) -> str:
+    subs = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#"}
+    subs |= {"_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}"}
+    out = "".join(subs.get(c, c) for c in s)
+    return "{}" + out if out.startswith("[") else out  # else \\ or \midrule reads [..] as an option
+
+
+# How each output spells the marks: plus-minus, better, worse, underpowered, bold, escaping.
+MARKS = dict(pm=" ± ", up=" ▲", down=" ▼", weak=" †")
+STYLES = {
+    "text": dict(MARKS, up=" [green]▲[/]", down=" [red]▼[/]", bold="[bold]{}[/]", esc=rich_escape),
+    "md": dict(MARKS, bold="**{}**", esc=lambda s: s.replace("|", r"\|")),
+    "html": dict(MARKS, bold="<b>{}</b>", esc=html.escape),
+    "latex": dict(
+        pm=r" $\pm$ ",
+        up=r"$^{\uparrow}$",
+        down=r"$^{\downarrow}$",
+        weak=r"$^{\dagger}$",
+        bold=r"\textbf{{{}}}",
+        esc=_latex_escape,
+    ),
+}
+
+
+def _main_table(report: Report, style: str = "md") -> tuple[list[str], list[list[str]]]:
+    """Rows = variants, columns = tasks (mean ± half-width, marks), then rank and costs."""
+    s = STYLES[style]
+    d, direction = _decimals(report), stats.metric_direction(report.metric)
+    cells = report.cells.set_index(["task", "variant"])
+    cmp = report.comparisons.set_index(["task", "variant"])
+    score = direction * cells["mean"]
+    best = set(score.index[score >= score.groupby(level="task").transform("max") - 1e-12])
+    costs = [c for c in COSTS if f"{c}_x" in report.costs.columns]
+    ranks = report.ranks.average_ranks
+    headers = ["variant", *map(s["esc"], report.tasks)]
+    headers += ["avg rank"] * (len(ranks) > 0) + [COSTS[c] for c in costs]
+    rows = []
+    for v in report.variants:
+        row = [s["esc"](v)]
+        for t in report.tasks:
+            if (t, v) not in cells.index:
+                row.append("–")
+                continue
+            c = cells.loc[(t, v)]
+            text = _num(c["mean"], d)
+            if (t, v) in best:
+                text = s["bold"].format(text)
+            if np.isfinite(c["ci_high"]):
+                text += s["pm"] + _num(c["ci_high"] - c["mean"], d)
+            if (t, v) in cmp.index:
+                k = cmp.loc[(t, v)]
+                text += {True: s["up"], False: s["down"]}.get(k["better"], "")
+                text += s["weak"] if k["underpowered"] else ""
+            row.append(text)
+        if len(ranks):
+            row.append(_num(ranks.get(v, np.nan), 2))
+        row += [_ratio(report.costs.loc[v, f"{c}_x"]) for c in costs]
+        rows.append(row)
+    return headers, rows
+
+
+def _legend(report: Report, style: str = "md") -> str:
+    """What the marks in the main table mean."""
+    s = STYLES[style]
+    test = f"{CORRECTIONS[report.correction]}, alpha {report.alpha}"
+    return (
+        f"{report.metric}: mean{s['pm']}95% CI half-width over seeds; {s['bold'].format('bold')}: "
+        f"best per task;{s['up']} /{s['down']} significantly better / worse than "
+        f"{s['esc'](report.baseline)} ({test});{s['weak']} underpowered (fewer than 3 seeds)."
+    )
+
+
+def _side_tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]]:
+    """Comparisons and aggregates as (title, headers, rows) of plain strings."""
+    d = _decimals(report)
+    cmp = []
+    for r in report.comparisons.itertuples():
+        row = [r.task, r.variant, f"{r.n} vs {r.n_baseline}", _est(r.diff, r.ci_low, r.ci_high, d)]
+        row += [r.test, _p(r.p_value), _p(r.p_adjusted), _num(r.hedges_g, 2), _num(r.a12, 2)]
+        cmp.append(row + ["yes" if r.underpowered else "", r.note])
+    cmp_head = ["task", "variant", "n", "diff [95% CI]", "test", "p", "p adj.", "g", "A12"]
+    cmp_head += ["underpowered", "note"]
+    agg = []
+    for r in report.aggregate.itertuples():
+        row = [r.variant, str(r.n_tasks), _est(r.mean, r.mean_ci_low, r.mean_ci_high, d)]
+        row.append(_est(r.iqm, r.iqm_ci_low, r.iqm_ci_high, d))
+        pi = _est(r.prob_improvement, r.pi_ci_low, r.pi_ci_high, 2)
+        agg.append(row + ["–" if r.variant == report.baseline else pi])
+    agg_head = ["variant", "tasks", "mean [95% CI]", "IQM [95% CI]", "P(improvement) [95% CI]"]
+    return [
+        ("Comparisons with the baseline", cmp_head, cmp),
+        ("Aggregates across tasks", agg_head, agg),
+    ]
+
+
+def _rank_summary(report: Report) -> str:
+    r = report.ranks
+    if not np.isfinite(r.friedman_stat):
+        return f"Rank tests need at least 2 tasks and 2 variants with results ({r.n_tasks} tasks)."
+    return (
+        f"Friedman chi2 = {r.friedman_stat:.2f}, p = {_p(r.friedman_p)}; Iman-Davenport "
+        f"F = {_num(r.iman_davenport_f, 2)}, p = {_p(r.iman_davenport_p)}; Nemenyi critical "
+        f"difference (0.05) = {r.critical_difference:.2f} over {r.n_tasks} tasks and "
+        f"{r.n_variants} variants: average ranks closer than this are not distinguishable."
+    )
+
+
+def _problems(report: Report) -> list[str]:
+    """One line per failed trial and per cell short of seeds."""
+    lines = []
+    for f in report.failed:
+        err = (f["error"] or "no error message").strip().splitlines() or [""]
+        lines.append(f"failed: {f['task']} / {f['variant']} seed {f['seed']}: {err[-1][:160]}")
+    for m in report.missing:
+        absent = f" (missing seeds {', '.join(map(str, m['seeds']))})" if m["seeds"] else ""
+        lines.append(f"missing: {m['task']} / {m['variant']}: {m['n']} of {m['expected']}{absent}")
+    return lines
+
+
+# ---- renderers --------------------------------------------------------------------------------
+
+
+def _md_table(headers, rows, escape=True) -> str:
+    esc = STYLES["md"]["esc"] if escape else str
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    return "\n".join(lines + ["| " + " | ".join(esc(str(c)) for c in r) + " |" for r in rows])
+
+
+def _render_md(report: Report) -> str:
+    headers, rows = _main_table(report, "md")
+    out = [f"# membench report: {report.metric}", "", _legend(report, "md"), ""]
+    out += [_md_table(headers, rows, escape=False), "", _rank_summary(report)]
+    for title, head, body in _side_tables(report):
+        out += ["", f"## {title}", "", _md_table(head, body)]
+    if report.attention:
+        out += ["", render_attention_markdown(report.attention).rstrip()]
+    out += ["", "## Method", "", report.method]
+    if _problems(report):
+        out += ["", "## Failed and missing", ""] + [f"- {line}" for line in _problems(report)]
+    return "\n".join(out) + "\n"
+
+
+def _render_latex(report: Report) -> str:
+    headers, rows = _main_table(report, "latex")
+    esc = _latex_escape
+    caption = (
+        f"{esc(report.metric)}: mean $\\pm$ 95\\% CI half-width over seeds. "
+        f"$^{{\\uparrow}}$/$^{{\\downarrow}}$: significantly better/worse than "
+        f"{esc(report.baseline)} ({CORRECTIONS[report.correction]}, $\\alpha={report.alpha}$); "
+        "$^{\\dagger}$: underpowered; bold: best mean per task."
+    )
+    lines = [
+        "% requires \\usepackage{booktabs}",
+        "\\begin{table}[t]",
+        "\\centering",
+        f"\\caption{{{caption}}}",
+        f"\\label{{tab:membench-{re.sub(r'[^A-Za-z0-9]+', '-', report.metric)}}}",
+        f"\\begin{{tabular}}{{l{'c' * (len(headers) - 1)}}}",
+        "\\toprule",
+        " & ".join(h.replace("×", "$\\times$") for h in headers) + " \\\\",
+        "\\midrule",
+    ]
+    lines += [" & ".join(r).replace("–", "--") + " \\\\" for r in rows]
+    lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+def _tidy(report: Report) -> pd.DataFrame:
+    """One row per (task, variant): the cell statistics plus its comparison with the baseline."""
+    cmp = report.comparisons.drop(columns=["n", "mean"]).rename(
+        columns={"ci_low": "diff_ci_low", "ci_high": "diff_ci_high"}
+    )
+    out = report.cells.merge(cmp, on=["task", "variant"], how="left")
+    out.insert(0, "metric", report.metric)
+    out.insert(3, "is_baseline", out["variant"] == report.baseline)
+    return out.astype({"n_baseline": "Int64"})
+
+
+def _jsonable(x):
+    """NaN and infinities become null; numpy and pandas values become plain Python."""
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, pd.DataFrame):
+        return _jsonable(x.to_dict(orient="records"))
+    if isinstance(x, pd.Series):
+        return _jsonable(x.to_dict())
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def _render_json(report: Report) -> str:
+    r = report.ranks
+    obj = dict(
+        metric=report.metric,
+        direction=stats.metric_direction(report.metric),
+        baseline=report.baseline,
+        alpha=report.alpha,
+        correction=report.correction,
+        tasks=report.tasks,
+        variants=report.variants,
+        cells=report.cells,
+        comparisons=report.comparisons,
+        ranks={k: getattr(r, k) for k in r.__dataclass_fields__},
+        aggregate=report.aggregate,
+        costs=report.costs.reset_index(),
+        method=report.method,
+        failed=report.failed,
+        missing=report.missing,
+        attention=report.attention,
+    )
+    return json.dumps(_jsonable(obj), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+
+
+def _html_table(headers, rows, escape=True) -> str:
+    esc = html.escape if escape else str
+    head = "".join(f"<th>{html.escape(h) if escape else h}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{esc(str(c))}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>{body}</tbody>\n</table>"
+
+
+def _render_html(report: Report) -> str:
+    headers, rows = _main_table(report, "html")
+    title = html.escape(f"membench report: {report.metric}")
+    parts = [
+        f"<!doctype html>\n<html><head><meta charset='utf-8'><title>{title}</title>",
+        "<style>body{font-family:sans-serif;max-width:70em;margin:auto}table{border-collapse:"
+        "collapse;margin:1em 0}td,th{border-bottom:1px solid #ccc;padding:.2em .6em;"
+        "text-align:right}td:first-child,th:first-child{text-align:left}</style></head><body>",
+        f"<h1>{title}</h1>",
+        f"<p>{_legend(report, 'html')}</p>",
+        _html_table(headers, rows, escape=False),
+        f"<p>{html.escape(_rank_summary(report))}</p>",
+    ]
+    for name, head, body in _side_tables(report):
+        parts += [f"<h2>{name}</h2>", _html_table(head, body)]
+    parts += ["<h2>Method</h2>", f"<p>{html.escape(report.method)}</p>"]
+    if _problems(report):
+        items = "".join(f"<li>{html.escape(line)}</li>" for line in _problems(report))
+        parts += ["<h2>Failed and missing</h2>", f"<ul>{items}</ul>"]
+    return "\n".join(parts + ["</body></html>"]) + "\n"
+
+
+def render(report: Report, fmt: str) -> str:
+    """The report as text in one of FORMATS."""
+    renderers = {
+        "md": _render_md,
+        "latex": _render_latex,
+        "csv": lambda r: _tidy(r).to_csv(index=False),
+        "json": _render_json,
+        "html": _render_html,
+    }
+    if fmt not in renderers:
+        raise ValueError(f"unknown format '{fmt}': use {', '.join(renderers)}")
+    return renderers[fmt](report)
+
+
+def print_report(report: Report, console: Console | None = None) -> None:
+    """Main table, ranks, aggregates, method and problems, for a terminal."""
+    console = console or Console()
+    headers, rows = _main_table(report, "text")
+    table = Table(title=f"{report.metric} vs {rich_escape(report.baseline)}", title_style="bold")
+    for i, h in enumerate(headers):
+        table.add_column(h, justify="left" if i == 0 else "right")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    console.print(_legend(report, "text"), highlight=False)
+    console.print(_rank_summary(report), highlight=False)
+    title, head, body = _side_tables(report)[1]
+    table = Table(title=title, title_style="bold")
+    for i, h in enumerate(head):
+        table.add_column(h, justify="left" if i == 0 else "right")
+    for row in body:
+        table.add_row(*map(rich_escape, row))
+    console.print(table)
+    if report.attention:
+        console.print("\n[bold]Attention[/] (what each layer does; tables in report.md)")
+        for entry in report.attention:
+            line = f"{entry['task']} / {entry['variant']}: {entry['sentence']}."
+            console.print(rich_escape(line), highlight=False)
+    console.print(f"\n[bold]Method.[/] {rich_escape(report.method)}", highlight=False)
+    lines = _problems(report)
+    for line in lines[:MAX_LINES]:
+        console.print(f"[yellow]{rich_escape(line)}[/]", highlight=False)
+    if len(lines) > MAX_LINES:
+        console.print(f"[yellow]... and {len(lines) - MAX_LINES} more (see report.md)[/]")
