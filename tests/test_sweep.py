@@ -184,6 +184,45 @@ def test_kill_9_of_the_driver_then_rerun_trains_only_what_is_missing(ray_local, 
     assert len(read_records(results / "trials", strict=True)) == 6
 
 
+def test_ctrl_c_stops_cleanly_says_how_to_resume_and_the_rerun_finishes(ray_local, tmp_path):
+    suite = {
+        **SUITE,
+        "tasks": SUITE["tasks"][:1],
+        "variants": {"baseline": {}, "mem2": {"mem_tokens": 2}, "mem4": {"mem_tokens": 4}},
+        "train": {**SUITE["train"], "steps": 300, "eval_every": 50, "solve_threshold": 1.0},
+    }
+    path, results = write(tmp_path, suite), tmp_path / "results"
+    log_path = tmp_path / "driver.log"
+    with log_path.open("w") as log:
+        driver = subprocess.Popen(
+            [BIN / "membench", "run", path, "--results", results, "--max-concurrent", "1"],
+            stdout=log,
+            stderr=log,
+            cwd=tmp_path,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 180
+            while not list((results / "trials").glob("*.json")) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            os.killpg(driver.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
+            code = driver.wait(timeout=120)
+            time.sleep(2)
+            leftover = session_pids(driver.pid)  # Ray shut down with the driver
+        finally:
+            kill_session(driver.pid)
+    output = log_path.read_text()
+    assert code == 130 and not leftover, output[-2000:]
+    left = 6 - len(list((results / "trials").glob("*.json")))
+    resume = f"run `membench run {path} --results {results}` to train only those"
+    assert f"interrupted: {left} trials left; {resume}" in output
+    assert "Traceback" not in output
+    before = snapshot(results)
+    assert run_suite(load_suite(path), results) == 0
+    after = snapshot(results)
+    assert {k: after[k] for k in before} == before and len(after) == 6
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
