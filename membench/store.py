@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from membench.suite import Trial
 
 TRIALS = "trials"
+DIGITS = re.compile(r"(\d+)")
 METRICS = (
     "token_accuracy",
     "exact_match",
@@ -146,8 +148,19 @@ def load_results(path: str | Path) -> pd.DataFrame:
     rows = [flatten(r) for r in read_records(directory, strict=True).values()]
     df = pd.DataFrame(rows, columns=None if rows else [*COLUMNS, *METRICS, "curve"])
     if rows:
-        df = df.sort_values(["task", "variant", "seed"], kind="stable", ignore_index=True)
+        df = df.sort_values(
+            ["task", "variant", "seed"], key=natural_order, kind="stable", ignore_index=True
+        )
     return df
+
+
+def natural_order(column: pd.Series) -> pd.Series:
+    """Numbers inside names sort as numbers: mem5 < mem10 < mem20, copy[length=8] < [length=16]."""
+    if column.name == "seed":
+        return column
+    return column.map(
+        lambda text: tuple(int(p) if p.isdigit() else p for p in DIGITS.split(str(text)))
+    )
 
 
 def flatten(record: dict[str, Any]) -> dict[str, Any]:

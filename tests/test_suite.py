@@ -329,6 +329,17 @@ def test_load_results_flattens_config_and_metrics(tmp_path):
     assert empty.empty and {"task", "variant", "seed", "exact_match"} <= set(empty.columns)
 
 
+def test_load_results_sorts_numbers_in_names_as_numbers(tmp_path):
+    suite = {**TINY, "variants": {f"mem{m}": {"mem_tokens": m} for m in (20, 5, 10)}}
+    suite["tasks"] = [{"copy": {"length": [12, 4], "vocab": 3}}]
+    results = tmp_path / "results"
+    for trial in load_suite(write(tmp_path, suite)).trials():
+        write_record(results / "trials", fake_record(trial))
+    df = load_results(results)
+    assert list(dict.fromkeys(df["variant"])) == ["mem5", "mem10", "mem20"]
+    assert list(dict.fromkeys(df["task"])) == ["copy[length=4,vocab=3]", "copy[length=12,vocab=3]"]
+
+
 def test_membench_load_results_is_lazy():
     code = "import sys, membench; assert 'pandas' not in sys.modules; print(membench.load_results.__module__)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
