@@ -149,30 +149,43 @@ def kill_session(sid: int) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+# Six trials, one at a time, long enough for the driver to be stopped after the first record.
+SLOW = {
+    **SUITE,
+    "tasks": SUITE["tasks"][:1],
+    "variants": {"baseline": {}, "mem2": {"mem_tokens": 2}, "mem4": {"mem_tokens": 4}},
+    "train": {**SUITE["train"], "steps": 300, "eval_every": 50, "solve_threshold": 1.0},
+}
+
+
+def stop_driver_after_first_record(path: Path, results: Path, stop) -> tuple[int, list[int], str]:
+    """Run `membench run` in its own session, call stop(driver) once a record exists; returns
+    (exit code, processes of its session still alive 2 s later, its output)."""
+    log_path = results.parent / "driver.log"
+    with log_path.open("w") as log:
+        driver = subprocess.Popen(
+            [BIN / "membench", "run", path, "--results", results, "--max-concurrent", "1"],
+            stdout=log,
+            stderr=log,
+            cwd=results.parent,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 180
+            while not list((results / "trials").glob("*.json")) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            stop(driver)
+            code = driver.wait(timeout=120)
+            time.sleep(2)
+            leftover = session_pids(driver.pid)
+        finally:
+            kill_session(driver.pid)  # the driver's own Ray, should it outlive its driver
+    return code, leftover, log_path.read_text()
+
+
 def test_kill_9_of_the_driver_then_rerun_trains_only_what_is_missing(ray_local, tmp_path):
-    suite = {
-        **SUITE,
-        "tasks": SUITE["tasks"][:1],
-        "variants": {"baseline": {}, "mem2": {"mem_tokens": 2}, "mem4": {"mem_tokens": 4}},
-        "train": {**SUITE["train"], "steps": 300, "eval_every": 50, "solve_threshold": 1.0},
-    }
-    path, results = write(tmp_path, suite), tmp_path / "results"
-    log = (tmp_path / "driver.log").open("w")
-    driver = subprocess.Popen(
-        [BIN / "membench", "run", path, "--results", results, "--max-concurrent", "1"],
-        stdout=log,
-        stderr=log,
-        cwd=tmp_path,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 180
-        while not list((results / "trials").glob("*.json")) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        os.kill(driver.pid, signal.SIGKILL)
-        driver.wait()
-    finally:
-        kill_session(driver.pid)  # the driver's own Ray, should it outlive its driver
+    path, results = write(tmp_path, SLOW), tmp_path / "results"
+    stop_driver_after_first_record(path, results, lambda driver: driver.kill())
     before = snapshot(results)
     assert 1 <= len(before) < 6, (tmp_path / "driver.log").read_text()[-2000:]
 
@@ -185,34 +198,13 @@ def test_kill_9_of_the_driver_then_rerun_trains_only_what_is_missing(ray_local, 
 
 
 def test_ctrl_c_stops_cleanly_says_how_to_resume_and_the_rerun_finishes(ray_local, tmp_path):
-    suite = {
-        **SUITE,
-        "tasks": SUITE["tasks"][:1],
-        "variants": {"baseline": {}, "mem2": {"mem_tokens": 2}, "mem4": {"mem_tokens": 4}},
-        "train": {**SUITE["train"], "steps": 300, "eval_every": 50, "solve_threshold": 1.0},
-    }
-    path, results = write(tmp_path, suite), tmp_path / "results"
-    log_path = tmp_path / "driver.log"
-    with log_path.open("w") as log:
-        driver = subprocess.Popen(
-            [BIN / "membench", "run", path, "--results", results, "--max-concurrent", "1"],
-            stdout=log,
-            stderr=log,
-            cwd=tmp_path,
-            start_new_session=True,
-        )
-        try:
-            deadline = time.monotonic() + 180
-            while not list((results / "trials").glob("*.json")) and time.monotonic() < deadline:
-                time.sleep(0.2)
-            os.killpg(driver.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends
-            code = driver.wait(timeout=120)
-            time.sleep(2)
-            leftover = session_pids(driver.pid)  # Ray shut down with the driver
-        finally:
-            kill_session(driver.pid)
-    output = log_path.read_text()
-    assert code == 130 and not leftover, output[-2000:]
+    path, results = write(tmp_path, SLOW), tmp_path / "results"
+
+    def ctrl_c(driver):  # a terminal sends SIGINT to the whole foreground process group
+        os.killpg(driver.pid, signal.SIGINT)
+
+    code, leftover, output = stop_driver_after_first_record(path, results, ctrl_c)
+    assert code == 130 and not leftover, output[-2000:]  # Ray shut down with the driver
     left = 6 - len(list((results / "trials").glob("*.json")))
     resume = f"run `membench run {path} --results {results}` to train only those"
     assert f"interrupted: {left} trials left; {resume}" in output
