@@ -24,9 +24,6 @@ from typing import Any
 import torch
 from scipy import stats
 
-from membench.errors import MembenchError
-from membench.registry import did_you_mean
-
 FORMAT = 1  # version of the record's `attention` dict
 BLOCKS = {  # name: (query group, key group)
     "processing": ("mem", "mem"),
@@ -405,54 +402,3 @@ def render_attention_markdown(section: list[dict[str, Any]]) -> str:
     lines.append("")
     lines += [f"- {e['task']} / {e['variant']}: {e['sentence']}." for e in section]
     return "\n".join(lines) + "\n"
-
-
-# ---- picking a record ----
-
-
-def record_task(record: dict[str, Any]) -> str:
-    return record.get("task_label") or record.get("task")
-
-
-def narrow(records: list[dict], key, wanted, what: str, where: str) -> list[dict]:
-    """Records whose `key(record)` equals `wanted` (all when wanted is None); a one-line error
-    with did-you-mean when none does."""
-    if wanted is None:
-        return records
-    kept = [r for r in records if key(r) == wanted]
-    if not kept:
-        known = sorted({str(key(r)) for r in records})
-        raise MembenchError(
-            f"no trial with {what} '{wanted}' in {where}: "
-            f"{did_you_mean(str(wanted), known)}known: {', '.join(known)}"
-        )
-    return kept
-
-
-def select_record(
-    records: list[dict], where: str, task=None, variant=None, seed=None
-) -> dict[str, Any]:
-    """The one trial the filters name (the lowest seed when several seeds match), with an
-    attention summary; otherwise a one-line MembenchError saying what to add or fix."""
-    if not records:
-        raise MembenchError(f"no trial records in {where}")
-    records = narrow(records, record_task, task, "task", where)
-    records = narrow(records, lambda r: r.get("variant"), variant, "variant", where)
-    records = narrow(records, lambda r: r.get("seed"), seed, "seed", where)
-    cells = sorted({(str(record_task(r)), str(r.get("variant"))) for r in records})
-    if len(cells) > 1:
-        listed = ", ".join(f"{t}/{v}" for t, v in cells[:8])
-        raise MembenchError(
-            f"{len(cells)} task/variant cells in {where}: pick one with --task and --variant "
-            f"({listed}{', ...' if len(cells) > 8 else ''})"
-        )
-    ok = [r for r in records if r.get("status") == "ok"]
-    if not ok:
-        raise MembenchError(f"every matching trial in {where} failed: {records[0].get('error')}")
-    record = min(ok, key=lambda r: r.get("seed") or 0)
-    if not record.get("attention"):
-        raise MembenchError(
-            f"trial {record.get('id')} has no attention summary (trained with --no-attention, or "
-            "its model exposes no attention maps): retrain without --no-attention"
-        )
-    return record

@@ -1,6 +1,7 @@
 """Drawings of one trial's attention summary: heatmaps per layer and head with the
 mem | src | sep | answer boundaries marked (as in the paper's figure), and block mass per layer.
-They need only the record (its compact sample of full maps), never the model.
+They need only the record (its compact sample of full maps), never the model; `select_record`
+picks the one trial a `membench attention` call names.
 
 Uses matplotlib's object API (`Figure`, Agg canvas): no pyplot state, no display needed.
 """
@@ -14,8 +15,9 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from membench.attention import decode_maps, layer_means, record_task
+from membench.attention import decode_maps, layer_means
 from membench.errors import MembenchError
+from membench.registry import did_you_mean
 
 LABELS = {"mem": "mem", "src": "src", "sep": "sep", "answer": "ans"}
 SELF_BARS = {  # bar order and legend
@@ -140,3 +142,54 @@ def draw(summary: dict[str, Any], out: Path, example: int = 0) -> list[Path]:
     for name, fig in figures.items():
         fig.savefig(out / name, dpi=120)
     return [out / name for name in figures]
+
+
+# ---- picking a record ----
+
+
+def record_task(record: dict[str, Any]) -> str:
+    return record.get("task_label") or record.get("task")
+
+
+def narrow(records: list[dict], key, wanted, what: str, where: str) -> list[dict]:
+    """Records whose `key(record)` equals `wanted` (all when wanted is None); a one-line error
+    with did-you-mean when none does."""
+    if wanted is None:
+        return records
+    kept = [r for r in records if key(r) == wanted]
+    if not kept:
+        known = sorted({str(key(r)) for r in records})
+        raise MembenchError(
+            f"no trial with {what} '{wanted}' in {where}: "
+            f"{did_you_mean(str(wanted), known)}known: {', '.join(known)}"
+        )
+    return kept
+
+
+def select_record(
+    records: list[dict], where: str, task=None, variant=None, seed=None
+) -> dict[str, Any]:
+    """The one trial the filters name (the lowest seed when several seeds match), with an
+    attention summary; otherwise a one-line MembenchError saying what to add or fix."""
+    if not records:
+        raise MembenchError(f"no trial records in {where}")
+    records = narrow(records, record_task, task, "task", where)
+    records = narrow(records, lambda r: r.get("variant"), variant, "variant", where)
+    records = narrow(records, lambda r: r.get("seed"), seed, "seed", where)
+    cells = sorted({(str(record_task(r)), str(r.get("variant"))) for r in records})
+    if len(cells) > 1:
+        listed = ", ".join(f"{t}/{v}" for t, v in cells[:8])
+        raise MembenchError(
+            f"{len(cells)} task/variant cells in {where}: pick one with --task and --variant "
+            f"({listed}{', ...' if len(cells) > 8 else ''})"
+        )
+    ok = [r for r in records if r.get("status") == "ok"]
+    if not ok:
+        raise MembenchError(f"every matching trial in {where} failed: {records[0].get('error')}")
+    record = min(ok, key=lambda r: r.get("seed") or 0)
+    if not record.get("attention"):
+        raise MembenchError(
+            f"trial {record.get('id')} has no attention summary (trained with --no-attention, or "
+            "its model exposes no attention maps): retrain without --no-attention"
+        )
+    return record

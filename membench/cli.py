@@ -117,8 +117,8 @@ def add_attention(sub) -> None:
     def handler(args) -> int:
         from pathlib import Path
 
-        from membench.attention import describe, select_record
-        from membench.attention_plots import default_out_dir, draw, load_records
+        from membench.attention import describe
+        from membench.attention_plots import default_out_dir, draw, load_records, select_record
 
         path = Path(args.results)
         record = select_record(load_records(path), str(path), args.task, args.variant, args.seed)

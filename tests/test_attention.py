@@ -12,11 +12,10 @@ from membench.attention import (
     encode_maps,
     pattern_scores,
     render_attention_markdown,
-    select_record,
     summarize,
     summarize_maps,
 )
-from membench.attention_plots import draw
+from membench.attention_plots import draw, select_record
 from membench.cli import main
 from membench.errors import MembenchError
 from membench.models import build_model
