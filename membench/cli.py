@@ -143,7 +143,19 @@ def add_report(sub) -> None:
     parser.add_argument("--metric", default="exact_match", help="metric to compare")
     parser.add_argument("--baseline", help="baseline variant (default: 'baseline' or the first)")
     parser.add_argument("--alpha", type=float, default=0.05)
-    parser.add_argument("--correction", choices=["holm", "bh", "none"], default="holm")
+    parser.add_argument(
+        "--correction",
+        choices=["holm", "bh", "none"],
+        default="holm",
+        help="multiple-comparison correction (default: holm, family-wise error)",
+    )
+    parser.add_argument(
+        "--test",
+        choices=["t", "exact"],
+        default="t",
+        help="t: paired t (Welch unpaired), exact where t is undefined (default); exact: the "
+        "sign-flip or permutation test for every comparison",
+    )
     parser.add_argument(
         "--format",
         choices=["md", "latex", "csv", "json", "html"],
@@ -158,9 +170,18 @@ def add_report(sub) -> None:
         from membench.report import build_report, read_table, write_report
 
         path = Path(args.path)
-        df = read_table(path)
+        found = read_table(path)
+        baseline = args.baseline or found.baseline
         try:
-            report = build_report(df, args.metric, args.baseline, args.alpha, args.correction)
+            report = build_report(
+                found.table,
+                args.metric,
+                baseline,
+                args.alpha,
+                args.correction,
+                args.test,
+                found.unused,
+            )
         except ValueError as err:
             raise MembenchError(f"{path}: {err}") from None
         default_out = path / "report" if path.is_dir() else path.with_name(f"{path.stem}_report")

@@ -14,9 +14,8 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 import pandas as pd
-from scipy import stats as st
 
-from membench.stats import metric_direction
+from membench.stats import clip, mean_interval, metric_bounds, metric_direction, metric_kind
 
 matplotlib.use("Agg")  # files only: never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
@@ -76,12 +75,16 @@ def _by_task(report):
     for ax, task in zip(axes, tasks, strict=True):
         c = report.cells[report.cells["task"] == task].set_index("variant")
         c = c.reindex([v for v in report.variants if v in c.index])
-        err = np.nan_to_num(np.array([c["mean"] - c["ci_low"], c["ci_high"] - c["mean"]]))
+        centre = c["mean"]
+        if metric_kind(report.metric) == "censored":  # median; '> budget' drawn at the budget
+            centre = c["median"].where(np.isfinite(c["median"]), c["budget"])
+        err = np.nan_to_num(np.array([centre - c["ci_low"], c["ci_high"] - centre]))
         x = np.arange(len(c))
         for i, v in enumerate(c.index):
             color = "black" if v == report.baseline else COLORS[cmp.get((task, v))]
-            y = c["mean"].iloc[i]
-            ax.errorbar(x[i], y, yerr=err[:, i : i + 1], fmt="o", color=color, capsize=3)
+            marker = "^" if np.isinf(c["median"].iloc[i]) else "o"
+            y = centre.iloc[i]
+            ax.errorbar(x[i], y, yerr=err[:, i : i + 1], fmt=marker, color=color, capsize=3)
         ax.set_xticks(x, c.index, rotation=45, ha="right")
         ax.set_title(task)
         ax.grid(axis="y", alpha=0.3)
@@ -178,7 +181,10 @@ def _cd_diagram(report):
     for g, (a, b) in enumerate(groups):
         y = 0.15 + 0.15 * g
         ax.hlines(y, ranks.iloc[a] - 0.03, ranks.iloc[b] + 0.03, color="tab:blue", linewidth=3)
-    ax.set_title(f"average rank of {report.metric} over {r.n_tasks} tasks (1 = best)", fontsize=10)
+    title = f"average rank of {report.metric} over {r.n_tasks} tasks (1 = best)"
+    if not r.distinguishable:
+        title += f"\nranks not distinguishable (Friedman p = {r.friedman_p:.2f}): noise"
+    ax.set_title(title, fontsize=10)
     fig.subplots_adjust(left=0.25, right=0.75)
     return fig
 
@@ -204,9 +210,11 @@ def _memory(df: pd.DataFrame, report):
     fig, axes = _grid(len(tasks), width=4.2)
     for ax, task in zip(axes, tasks, strict=True):
         for fam, g in d[d["task"] == task].groupby("family", sort=False):
-            s = g.groupby(col)[report.metric].agg(["mean", "sem", "count"])
-            half = st.t.ppf(0.975, np.maximum(s["count"] - 1, 1)) * s["sem"].fillna(0.0)
-            ax.errorbar(s.index, s["mean"], yerr=half, marker="o", capsize=3, label=fam)
+            by_size = g.groupby(col)[report.metric]
+            mean = by_size.mean()
+            bounds = [clip(*mean_interval(x), metric_bounds(report.metric))[:2] for _, x in by_size]
+            err = np.nan_to_num(np.abs(np.array(bounds).T - mean.to_numpy()))
+            ax.errorbar(mean.index, mean, yerr=err, marker="o", capsize=3, label=fam)
         ax.set_title(task)
         ax.set_xlabel("memory tokens")
         ax.grid(alpha=0.3)

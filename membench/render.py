@@ -28,13 +28,44 @@ FORMATS = {"md": "md", "latex": "tex", "csv": "csv", "json": "json", "html": "ht
 MAX_LINES = 20  # failed/missing lines shown in a terminal
 COSTS = {"params": "params ×", "train_flops": "FLOPs ×"}
 CORRECTIONS = {"holm": "Holm", "bh": "Benjamini-Hochberg", "none": "uncorrected"}
+TESTS = {"t": "t-tests, exact where t is undefined", "exact": "exact tests"}
 
 # ---- formatting -------------------------------------------------------------------------------
 
 
+def _centre(cells: pd.DataFrame, metric: str) -> pd.Series:
+    """What a cell shows and ranks by: the mean, or the censored-aware median."""
+    return cells["median" if stats.metric_kind(metric) == "censored" else "mean"]
+
+
 def _decimals(report: Report) -> int:
-    top = report.cells["mean"].abs().max() if len(report.cells) else 0
+    finite = _centre(report.cells, report.metric).replace([np.inf, -np.inf], np.nan).abs()
+    top = finite.max() if finite.notna().any() else 0
     return 3 if top < 10 else 1 if top < 1000 else 0
+
+
+def _effect(g) -> str:
+    """Hedges' g; infinite (both cells constant and apart) said in words."""
+    if g is not None and np.isinf(g):
+        return "every seed better" if g > 0 else "every seed worse"
+    return _num(g, 2)
+
+
+def _cell_text(c, kind: str, d: int, s: dict) -> tuple[str, str]:
+    """(value, interval) of one cell as the main table shows it."""
+    if kind == "censored":
+        value = _num(c["median"], d) if np.isfinite(c["median"]) else f"> {_num(c['budget'], 0)}"
+        return value, f" ({int(c['solved'])}/{int(c['n'])})"
+    if kind == "binary":
+        return (
+            f"{int(c['solved'])}/{int(c['n'])}",
+            f" [{_num(c['ci_low'], 2)}, {_num(c['ci_high'], 2)}]",
+        )
+    if not np.isfinite(c["ci_high"]):
+        return _num(c["mean"], d), ""
+    if c["ci_clipped"]:
+        return _num(c["mean"], d), f" [{_num(c['ci_low'], d)}, {_num(c['ci_high'], d)}]"
+    return _num(c["mean"], d), s["pm"] + _num(c["ci_high"] - c["mean"], d)
 
 
 def _num(x, d: int = 3) -> str:
@@ -84,14 +115,16 @@ def _main_table(report: Report, style: str = "md") -> tuple[list[str], list[list
     """Rows = variants, columns = tasks (mean ± half-width, marks), then rank and costs."""
     s = STYLES[style]
     d, direction = _decimals(report), stats.metric_direction(report.metric)
+    kind = stats.metric_kind(report.metric)
     cells = report.cells.set_index(["task", "variant"])
     cmp = report.comparisons.set_index(["task", "variant"])
-    score = direction * cells["mean"]
+    score = direction * _centre(cells, report.metric)
     best = set(score.index[score >= score.groupby(level="task").transform("max") - 1e-12])
     costs = [c for c in COSTS if f"{c}_x" in report.costs.columns]
     ranks = report.ranks.average_ranks
+    rank_head = "avg rank" if report.ranks.distinguishable else "avg rank (noise)"
     headers = ["variant", *map(s["esc"], report.tasks)]
-    headers += ["avg rank"] * (len(ranks) > 0) + [COSTS[c] for c in costs]
+    headers += [rank_head] * (len(ranks) > 0) + [COSTS[c] for c in costs]
     rows = []
     for v in report.variants:
         row = [s["esc"](v)]
@@ -99,16 +132,12 @@ def _main_table(report: Report, style: str = "md") -> tuple[list[str], list[list
             if (t, v) not in cells.index:
                 row.append("–")
                 continue
-            c = cells.loc[(t, v)]
-            text = _num(c["mean"], d)
-            if (t, v) in best:
-                text = s["bold"].format(text)
-            if np.isfinite(c["ci_high"]):
-                text += s["pm"] + _num(c["ci_high"] - c["mean"], d)
+            value, interval = _cell_text(cells.loc[(t, v)], kind, d, s)
+            text = (s["bold"].format(value) if (t, v) in best else value) + interval
             if (t, v) in cmp.index:
                 k = cmp.loc[(t, v)]
                 text += {True: s["up"], False: s["down"]}.get(k["better"], "")
-                text += s["weak"] if k["underpowered"] else ""
+                text += s["weak"] if not k["decidable"] and k["test"] != "none" else ""
             row.append(text)
         if len(ranks):
             row.append(_num(ranks.get(v, np.nan), 2))
@@ -120,11 +149,19 @@ def _main_table(report: Report, style: str = "md") -> tuple[list[str], list[list
 def _legend(report: Report, style: str = "md") -> str:
     """What the marks in the main table mean."""
     s = STYLES[style]
-    test = f"{CORRECTIONS[report.correction]}, alpha {report.alpha}"
+    test = f"{TESTS[report.test]}, {CORRECTIONS[report.correction]}, alpha {report.alpha}"
+    cell = {
+        "continuous": f"mean{s['pm']}95% CI half-width over seeds ([low, high] where cut at the "
+        "metric's range)",
+        "binary": "seeds that solved, with the 95% Wilson interval",
+        "censored": "median over seeds ('> budget' where half or more never solved), seeds "
+        "that solved in brackets",
+    }[stats.metric_kind(report.metric)]
     return (
-        f"{report.metric}: mean{s['pm']}95% CI half-width over seeds; {s['bold'].format('bold')}: "
-        f"best per task;{s['up']} /{s['down']} significantly better / worse than "
-        f"{s['esc'](report.baseline)} ({test});{s['weak']} underpowered (fewer than 3 seeds)."
+        f"{s['esc'](report.metric)}: {cell}; {s['bold'].format('bold')}: best per task;"
+        f"{s['up']} /{s['down']} significantly better / worse than "
+        f"{s['esc'](report.baseline)} ({test});{s['weak']} cannot be significant at these "
+        "seeds (the comparisons say why and how many seeds it needs)."
     )
 
 
@@ -133,39 +170,65 @@ def _side_tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]]
     d = _decimals(report)
     cmp = []
     for r in report.comparisons.itertuples():
-        row = [r.task, r.variant, f"{r.n} vs {r.n_baseline}", _est(r.diff, r.ci_low, r.ci_high, d)]
-        row += [r.test, _p(r.p_value), _p(r.p_adjusted), _num(r.hedges_g, 2), _num(r.a12, 2)]
-        cmp.append(row + ["yes" if r.underpowered else "", r.note])
-    cmp_head = ["task", "variant", "n", "diff [95% CI]", "test", "p", "p adj.", "g", "A12"]
-    cmp_head += ["underpowered", "note"]
+        seeds = f"{r.n_paired} paired" if r.n_paired else f"{r.n} vs {r.n_baseline}"
+        row = [r.task, r.variant, seeds, _est(r.diff, r.ci_low, r.ci_high, d), r.test]
+        row += [_p(r.p_value), _p(r.p_adjusted), _effect(r.hedges_g), _num(r.a12, 2), r.note]
+        cmp.append(row)
+    cmp_head = ["task", "variant", "seeds", "diff [95% CI]", "test", "p", "p adj.", "g", "A12"]
+    cmp_head += ["note"]
     agg = []
     for r in report.aggregate.itertuples():
-        row = [r.variant, str(r.n_tasks), _est(r.mean, r.mean_ci_low, r.mean_ci_high, d)]
-        row.append(_est(r.iqm, r.iqm_ci_low, r.iqm_ci_high, d))
-        pi = _est(r.prob_improvement, r.pi_ci_low, r.pi_ci_high, 2)
-        agg.append(row + ["–" if r.variant == report.baseline else pi])
-    agg_head = ["variant", "tasks", "mean [95% CI]", "IQM [95% CI]", "P(improvement) [95% CI]"]
-    return [
-        ("Comparisons with the baseline", cmp_head, cmp),
-        ("Aggregates across tasks", agg_head, agg),
-    ]
+        pi = "–" if r.variant == report.baseline else _num(r.prob_improvement, 2)
+        agg.append([r.variant, str(r.n_tasks), _est(r.mean, r.mean_ci_low, r.mean_ci_high, d), pi])
+    agg_head = ["variant", "tasks", "mean over tasks [95% CI]", "P(improvement)"]
+    tables = [("Comparisons with the baseline", cmp_head, cmp)]
+    if agg:
+        tables.append(("Aggregates across tasks", agg_head, agg))
+    return tables
 
 
 def _rank_summary(report: Report) -> str:
     r = report.ranks
     if not np.isfinite(r.friedman_stat):
         return f"Rank tests need at least 2 tasks and 2 variants with results ({r.n_tasks} tasks)."
+    verdict = (
+        "average ranks closer than this are not distinguishable."
+        if r.distinguishable
+        else f"ranks not distinguishable (Friedman p = {_p(r.friedman_p)} >= {r.alpha}): the "
+        "rank order is noise, no variant is ahead."
+    )
     return (
         f"Friedman chi2 = {r.friedman_stat:.2f}, p = {_p(r.friedman_p)}; Iman-Davenport "
         f"F = {_num(r.iman_davenport_f, 2)}, p = {_p(r.iman_davenport_p)}; Nemenyi critical "
         f"difference (0.05) = {r.critical_difference:.2f} over {r.n_tasks} tasks and "
-        f"{r.n_variants} variants: average ranks closer than this are not distinguishable."
+        f"{r.n_variants} variants: {verdict}"
     )
 
 
-def _problems(report: Report) -> list[str]:
-    """One line per failed trial and per cell short of seeds."""
+def verdicts(report: Report) -> list[str]:
+    """The significant comparisons, one line each, then how many could not be decided."""
+    d, c = _decimals(report), report.comparisons
     lines = []
+    for r in c[c["significant"]].itertuples():
+        word = "better" if r.better else "worse"
+        diff = _est(r.diff, r.ci_low, r.ci_high, d)
+        lines.append(
+            f"{r.variant} is {word} than {report.baseline} on {r.task}: diff {diff}, "
+            f"{r.test}, p adj. {_p(r.p_adjusted)}"
+        )
+    if not lines:
+        lines.append(f"no comparison is significant ({len(c)} tested)")
+    undecidable = c[~c["decidable"] & (c["test"] != "none")]
+    if len(undecidable):
+        lines.append(
+            f"{len(undecidable)} of {len(c)} cannot be significant at these seeds (marked †)"
+        )
+    return lines
+
+
+def _problems(report: Report) -> list[str]:
+    """One line per note, failed trial and cell short of seeds."""
+    lines = [f"note: {n}" for n in report.notes]
     for f in report.failed:
         err = (f["error"] or "no error message").strip().splitlines() or [""]
         lines.append(f"failed: {f['task']} / {f['variant']} seed {f['seed']}: {err[-1][:160]}")
@@ -201,11 +264,19 @@ def _render_md(report: Report) -> str:
 def _render_latex(report: Report) -> str:
     headers, rows = _main_table(report, "latex")
     esc = _latex_escape
+    cell = {
+        "continuous": "mean $\\pm$ 95\\% CI half-width over seeds ([low, high] where cut at "
+        "the metric's range)",
+        "binary": "seeds that solved [95\\% Wilson interval]",
+        "censored": "median over seeds ($>$ budget where half or more never solved; seeds "
+        "that solved in brackets)",
+    }[stats.metric_kind(report.metric)]
     caption = (
-        f"{esc(report.metric)}: mean $\\pm$ 95\\% CI half-width over seeds. "
+        f"{esc(report.metric)}: {cell}. "
         f"$^{{\\uparrow}}$/$^{{\\downarrow}}$: significantly better/worse than "
-        f"{esc(report.baseline)} ({CORRECTIONS[report.correction]}, $\\alpha={report.alpha}$); "
-        "$^{\\dagger}$: underpowered; bold: best mean per task."
+        f"{esc(report.baseline)} ({TESTS[report.test]}, {CORRECTIONS[report.correction]}, "
+        f"$\\alpha={report.alpha}$); $^{{\\dagger}}$: cannot be significant at these seeds; "
+        "bold: best per task."
     )
     lines = [
         "% requires \\usepackage{booktabs}",
@@ -259,14 +330,17 @@ def _render_json(report: Report) -> str:
         baseline=report.baseline,
         alpha=report.alpha,
         correction=report.correction,
+        test=report.test,
         tasks=report.tasks,
         variants=report.variants,
         cells=report.cells,
         comparisons=report.comparisons,
-        ranks={k: getattr(r, k) for k in r.__dataclass_fields__},
+        ranks={k: getattr(r, k) for k in r.__dataclass_fields__}
+        | {"distinguishable": r.distinguishable},
         aggregate=report.aggregate,
         costs=report.costs.reset_index(),
         method=report.method,
+        notes=report.notes,
         failed=report.failed,
         missing=report.missing,
         attention=report.attention,
@@ -329,13 +403,16 @@ def print_report(report: Report, console: Console | None = None) -> None:
     console.print(table)
     console.print(_legend(report, "text"), highlight=False)
     console.print(_rank_summary(report), highlight=False)
-    title, head, body = _side_tables(report)[1]
-    table = Table(title=title, title_style="bold")
-    for i, h in enumerate(head):
-        table.add_column(h, justify="left" if i == 0 else "right")
-    for row in body:
-        table.add_row(*map(rich_escape, row))
-    console.print(table)
+    for title, head, body in _side_tables(report)[1:]:
+        table = Table(title=title, title_style="bold")
+        for i, h in enumerate(head):
+            table.add_column(h, justify="left" if i == 0 else "right")
+        for row in body:
+            table.add_row(*map(rich_escape, row))
+        console.print(table)
+    console.print("\n[bold]Verdicts[/] (every comparison: report.md)")
+    for line in verdicts(report):
+        console.print(rich_escape(line), highlight=False)
     if report.attention:
         console.print("\n[bold]Attention[/] (what each layer does; tables in report.md)")
         for entry in report.attention:

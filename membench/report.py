@@ -12,6 +12,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -19,7 +20,10 @@ import pandas as pd
 from membench import stats
 from membench.attention import attention_section
 from membench.registry import did_you_mean
-from membench.render import CORRECTIONS, COSTS, FORMATS, render
+from membench.render import CORRECTIONS, COSTS, FORMATS, TESTS, render
+
+if TYPE_CHECKING:
+    from membench.store import SuiteResults
 
 
 @dataclass
@@ -30,6 +34,7 @@ class Report:
     baseline: str
     alpha: float
     correction: str
+    test: str  # t | exact: the test asked for (each comparison row names the one it used)
     tasks: list[str]
     variants: list[str]  # baseline first, then order of appearance
     cells: pd.DataFrame  # stats.describe
@@ -41,6 +46,7 @@ class Report:
     failed: list[dict]
     missing: list[dict]
     attention: list[dict]  # attention.attention_section: block mass by layer per variant
+    notes: list[str]  # what was left out and why (e.g. records of other settings)
     data: pd.DataFrame = field(repr=False)  # the successful trials, for plots
 
 
@@ -50,8 +56,11 @@ def build_report(
     baseline: str | None = None,
     alpha: float = 0.05,
     correction: str = "holm",
+    test: str = "t",
+    unused: int = 0,
 ) -> Report:
-    """Run the statistics of membench.stats on successful trials and collect what went wrong."""
+    """Run the statistics of membench.stats on successful trials and collect what went wrong.
+    `unused`: records of the results folder left out as other settings (said in a note)."""
     if df.empty:
         raise ValueError("no trials to report")
     if metric not in df.columns:
@@ -73,8 +82,16 @@ def build_report(
         )
     variants = [baseline] + [v for v in variants if v != baseline]
     tasks = list(dict.fromkeys(df["task"]))
+    if test not in TESTS:
+        raise ValueError(f"unknown test '{test}': use {', '.join(TESTS)}")
     cells = stats.describe(ok, metric)
-    comparisons = stats.compare(ok, metric, baseline, alpha, correction)
+    comparisons = stats.compare(ok, metric, baseline, alpha, correction, test)
+    notes = []
+    if unused:
+        notes.append(
+            f"{unused} record{'s' * (unused != 1)} of other settings in this folder not used "
+            "(the report covers the trials of the suite that last ran here: suite.json)"
+        )
     failed = [
         dict(task=r.task, variant=r.variant, seed=int(r.seed), error=_text(r.get("error")))
         for _, r in df[status != "ok"].iterrows()
@@ -86,14 +103,16 @@ def build_report(
         baseline=baseline,
         alpha=alpha,
         correction=correction,
+        test=test,
         tasks=tasks,
         variants=variants,
         cells=cells,
         comparisons=comparisons,
-        ranks=stats.rank(ok, metric),
+        ranks=stats.rank(ok, metric, alpha),
         aggregate=stats.aggregate(ok, metric, baseline),
         costs=_costs(ok, baseline, variants),
         method=_method(metric, baseline, alpha, correction, cells, comparisons, len(failed)),
+        notes=notes,
         failed=failed,
         missing=missing,
         attention=attention_section(df),
@@ -137,35 +156,73 @@ def _costs(ok: pd.DataFrame, baseline: str, variants: list[str]) -> pd.DataFrame
 
 def _method(metric, baseline, alpha, correction, cells, comparisons, n_failed) -> str:
     """The statistics in plain words, with the counts that matter for reading them."""
+    kind = stats.metric_kind(metric)
     better = "higher" if stats.metric_direction(metric) > 0 else "lower"
     tests = comparisons["test"].value_counts()
-    m, lo, hi = len(comparisons), cells["n"].min(), cells["n"].max()
+    m, k = len(comparisons), int(comparisons["decidable"].sum())
+    lo, hi = (cells["n"].min(), cells["n"].max()) if len(cells) else (0, 0)
     seeds = "none" if cells.empty else f"{hi}" if lo == hi else f"{lo} to {hi}"
+
+    def count(*names):
+        return sum(int(tests.get(n, 0)) for n in names)
+
     corrected = {
-        "holm": f"Holm-corrected across all {m} comparisons (family-wise error)",
-        "bh": f"Benjamini-Hochberg-corrected across all {m} comparisons (false discovery rate)",
-        "none": f"not corrected for the {m} comparisons",
+        "holm": f"Holm-corrected across these {k} (family-wise error)",
+        "bh": f"Benjamini-Hochberg-corrected across these {k} (false discovery rate)",
+        "none": f"not corrected for the {k} comparisons",
     }[correction]
+    cell = {
+        "continuous": f"Each cell is the mean of {metric} ({better} is better) over seeds with "
+        "its 95% t-interval, shown as ± half-width, or as [low, high] where it was cut at the "
+        "metric's range.",
+        "binary": f"Each cell is {metric}, the share of seeds that reached the solve threshold, "
+        "with its 95% Wilson interval.",
+        "censored": f"{metric} is censored: a trial that never reached the solve threshold is "
+        "known only to need more than its budget. Each cell is the median over seeds, censored "
+        "seeds counted above every observed value ('> budget' when half or more are), and the "
+        "seeds that solved (k/n); no mean or t-test uses a censored value.",
+    }[kind]
+    test = {
+        "continuous": "a paired t-test on per-seed differences (scipy ttest_rel; "
+        f"{count('paired-t')} of {m}), Welch's t-test where fewer than 2 seeds are shared "
+        f"({count('welch-t')}); where the t statistic does not exist (the same difference on "
+        "every seed, or no variance in either cell) or with --test exact, the exact sign-flip "
+        "test on the differences or a two-sample permutation test "
+        f"({count('sign-flip', 'permutation')}; scipy permutation_test); identical values are "
+        f"not tested ({count('identical')}). "
+        "The interval of the difference is the t-test's 95% interval (none for exact tests)",
+        "binary": "the exact McNemar test on seeds that solved on one side only (two-sided "
+        f"binomial test, scipy binomtest; {count('mcnemar-exact')} of {m}), Fisher's exact test "
+        f"where fewer than 2 seeds are shared ({count('fisher')})",
+        "censored": "a censoring-aware sign test: per shared seed, both solved: fewer steps "
+        "wins; one solved (within the other's budget): it wins; neither: a tie; then an exact "
+        f"two-sided sign test on wins and losses (scipy binomtest; {count('sign (censored)')} "
+        f"of {m}); where fewer than 2 seeds are shared, Gehan's scores with a permutation test "
+        f"({count('gehan-permutation')})",
+    }[kind]
     return (
-        f"Each cell is the mean of {metric} ({better} is better) over seeds, ± the half-width of "
-        f"its 95% t-interval. Every variant is compared with the baseline '{baseline}' on every "
-        "task with a paired t-test on per-seed differences where both cells hold the same seeds "
-        f"({tests.get('paired-t', 0)} of {m} comparisons), else Welch's t-test "
-        f"({tests.get('welch-t', 0)}); the interval for the difference is the matching 95% "
-        "t-interval (Welch-Satterthwaite degrees of freedom for Welch). P-values are "
-        f"{corrected}; a difference is significant when the corrected p < {alpha}. Cells where "
-        "every seed of both variants scores the same are ties with p = 1 "
-        f"({tests.get('tie', 0)} here); a constant nonzero difference gets p = 0. Effect sizes: "
-        "Hedges' g (small-sample corrected) and A12, the probability that a seed of the variant "
-        "beats a seed of the baseline; both are oriented so that larger means better. Seeds per "
-        f"cell: {seeds}. Comparisons with fewer than 3 seeds on a side are flagged underpowered "
-        f"({int(comparisons['underpowered'].sum())} here): read them as no evidence either way. "
-        f"Only successful trials are used ({n_failed} failed). Across tasks: average ranks of "
-        "per-task means (1 = best), the Friedman test with the Iman-Davenport F and the Nemenyi "
-        "critical difference at 0.05 (Demšar 2006), on tasks where every variant has results; "
-        "aggregates are the mean over tasks, the interquartile mean (IQM) of all runs and the "
-        "probability of improvement over the baseline (mean A12 over tasks), with 95% stratified "
-        "bootstrap intervals (Agarwal et al. 2021)."
+        f"{cell} Every variant is compared with the baseline '{baseline}' on every task, pairing "
+        f"the seeds both cells hold with a successful record: {test}. A comparison whose "
+        f"smallest attainable p-value exceeds {alpha} cannot be significant whatever the data "
+        "(all values equal; an exact test at too few seeds: the sign and sign-flip tests need 6 "
+        "informative pairs to go below 0.05): it is marked † with the seeds it would need and "
+        f"left out of the correction family (Tarone 1990; {m - k} here). The other {k} are "
+        f"{corrected}; a difference is significant (▲/▼) when the corrected p < {alpha}. For a "
+        "t-test that is not significant, 'needs ~N seeds' is the number of seeds at which a "
+        "paired t-test has 80% power for the observed per-seed effect at alpha/K (a rough "
+        "guide from a noisy estimate). Effect sizes, oriented so that larger means better: "
+        "Hedges' g (small-sample corrected; 'every seed better/worse' where both cells are "
+        "constant) and A12, the probability that a seed of the variant beats a seed of the "
+        f"baseline. Seeds per cell: {seeds}. Only successful trials are used ({n_failed} "
+        "failed). Across tasks: average ranks of per-task cell values (1 = best), the Friedman "
+        "test with the Iman-Davenport F and the Nemenyi critical difference at 0.05 (Demšar "
+        "2006), on tasks where every variant has results; when Friedman does not reject, the "
+        "ranks are noise and are marked so. The aggregate is the mean over tasks with a 95% "
+        "t-interval: the variance of each task's mean from its seeds (at least the variance "
+        "pooled over the task's variants), Welch-Satterthwaite degrees of freedom with n - 1 "
+        "per task, cut at the metric's range; its coverage is checked by simulation "
+        "(tests/test_calibration.py). P(improvement) is the mean A12 over tasks, a point "
+        "estimate."
     )
 
 
@@ -181,17 +238,16 @@ def _write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """Trials from a results directory, or a CSV/Parquet table with task, variant, seed and
-    metric columns (a published table or another tool's results)."""
+def read_table(path: Path) -> SuiteResults:
+    """Trials from a results directory (those of the suite that last ran there), or a CSV/Parquet
+    table with task, variant, seed and metric columns (a published table or another tool's)."""
     from membench.errors import MembenchError
+    from membench.store import SuiteResults, load_suite_results
 
     if not path.exists():
         raise MembenchError(f"{path}: no such file or directory")
     if path.is_dir():
-        from membench.store import load_results
-
-        return load_results(path)
+        return load_suite_results(path)
     if path.suffix == ".csv":
         df = pd.read_csv(path)
     elif path.suffix in (".parquet", ".pq"):
@@ -208,7 +264,7 @@ def read_table(path: Path) -> pd.DataFrame:
         raise MembenchError(
             f"{path}: missing column(s) {', '.join(missing)}: need task, variant, seed"
         )
-    return df
+    return SuiteResults(df, None, None, 0)
 
 
 def write_report(

@@ -1,9 +1,21 @@
-"""Statistics for small-seed ablations: per-cell intervals, tests against a baseline, ranks.
+"""Statistics for small-seed ablations on the metrics membench emits: discrete, bounded, censored.
 
-Pure functions on a long DataFrame (one row per trial: task, variant, seed, metrics). With 3-5
-seeds per cell we use t-based tests and intervals (a percentile bootstrap at n=3 is badly
-anti-conservative), correct across every comparison of a table, and flag what is underpowered.
-Cross-task summaries follow Demšar (2006) and rliable (Agarwal et al. 2021).
+Pure functions on a long DataFrame (one row per trial: task, variant, seed, metrics). A
+comparison pairs the seeds both cells share (paired t on per-seed differences, Welch where no
+seeds are shared) and falls back to an exact test where the t statistic does not exist (a
+constant difference is not p = 0). Three kinds of metric:
+
+- continuous (exact match, token accuracy, aulc, loss ...): t-tests and t-intervals, intervals
+  cut at the metric's range;
+- binary (`solve_rate`: did the seed solve the task?): Wilson intervals, exact McNemar on the
+  discordant seeds (Fisher where no seeds are shared);
+- censored (`steps_to_solve`: a seed that never solved is only known to need more than its
+  budget): solved k/n and the median, a sign test on per-seed outcomes (Gehan scores unpaired).
+
+A test that cannot reach alpha whatever the data (all values equal; an exact test with too few
+seeds) is said so, with the seeds it would need, and left out of the correction family
+(Tarone 1990). Cross-task summaries follow Demšar (2006), said to be noise when Friedman does
+not reject.
 """
 
 from __future__ import annotations
@@ -19,6 +31,8 @@ from scipy import stats as st
 DIRECTIONS = {
     "token_accuracy": 1,
     "exact_match": 1,
+    "aulc": 1,
+    "solve_rate": 1,
     "final_loss": -1,
     "steps_to_solve": -1,
     "params": -1,
@@ -27,6 +41,14 @@ DIRECTIONS = {
     "tokens_per_second": 1,
 }
 LOWER_IS_BETTER_WORDS = ("loss", "steps", "seconds", "error", "flops")
+UNIT = (0.0, 1.0)
+BOUNDS = {"token_accuracy": UNIT, "exact_match": UNIT, "aulc": UNIT, "solve_rate": UNIT}
+BOUNDS |= dict.fromkeys(["final_loss", "params", "train_flops", "train_seconds"], (0.0, math.inf))
+BINARY = {"solve_rate"}
+CENSORED = {"steps_to_solve"}  # observed only where the trial solved; else > its budget
+EXACT_PAIRS = 6  # a two-sided sign or sign-flip test needs 6 informative pairs for p < 0.05
+POWER = 0.8  # the power behind "needs ~N seeds"
+DECIMALS = 12  # values and differences are rounded here: float noise is not variance
 
 
 def metric_direction(metric: str) -> int:
@@ -36,7 +58,47 @@ def metric_direction(metric: str) -> int:
     return -1 if any(w in metric.lower() for w in LOWER_IS_BETTER_WORDS) else 1
 
 
-def _ok(df: pd.DataFrame, metric: str) -> pd.DataFrame:
+def metric_kind(metric: str) -> str:
+    """continuous | binary | censored: decides the tests and intervals of a metric."""
+    return "binary" if metric in BINARY else "censored" if metric in CENSORED else "continuous"
+
+
+def metric_bounds(metric: str) -> tuple[float, float]:
+    return BOUNDS.get(metric, (-math.inf, math.inf))
+
+
+# ---- cells ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Cell:
+    """One (task, variant): seeds in increasing order, values, and whether each was observed
+    (False: censored, the true value exceeds the recorded budget)."""
+
+    seeds: np.ndarray
+    values: np.ndarray
+    observed: np.ndarray
+
+    def take(self, seeds) -> Cell:
+        idx = np.searchsorted(self.seeds, seeds)
+        return Cell(self.seeds[idx], self.values[idx], self.observed[idx])
+
+
+def observed_mask(df: pd.DataFrame, metric: str) -> np.ndarray:
+    """Which values of a censored metric are observed: the records' `solved`, else below budget."""
+    if metric not in CENSORED:
+        return np.ones(len(df), bool)
+    if "solved" in df.columns:
+        return df["solved"].fillna(False).astype(bool).to_numpy()
+    if "train.steps" in df.columns:
+        return (pd.to_numeric(df[metric]) < pd.to_numeric(df["train.steps"])).to_numpy()
+    raise ValueError(
+        f"{metric} is censored at the training budget: the table needs a 'solved' column "
+        "(or 'train.steps') to tell a solved trial from one that ran out of steps"
+    )
+
+
+def usable(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Rows usable for statistics: succeeded (if a status exists) with a finite metric value."""
     if "status" in df.columns:
         df = df[df["status"] == "ok"]
@@ -44,40 +106,99 @@ def _ok(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     return df.assign(**{metric: values})[np.isfinite(values)]
 
 
-def _cells(df: pd.DataFrame, metric: str) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]:
-    """(task, variant) -> (seeds, values) sorted by seed, cells in order of appearance."""
-    df = _ok(df, metric)
-    seeds, values = df["seed"].to_numpy(), df[metric].to_numpy(float)
-    cells = {}
+def cells(df: pd.DataFrame, metric: str) -> dict[tuple[str, str], Cell]:
+    """(task, variant) -> Cell, cells in order of appearance. Two rows of one seed in a cell
+    are an error: they are different settings, and a test would count the seed twice."""
+    df = usable(df, metric)
+    seeds, values = df["seed"].to_numpy(), np.round(df[metric].to_numpy(float), DECIMALS)
+    observed = observed_mask(df, metric)
+    out = {}
     for key, idx in df.groupby(["task", "variant"], sort=False).indices.items():
         idx = idx[np.argsort(seeds[idx], kind="stable")]
-        cells[key] = seeds[idx], values[idx]
-    return cells
+        if len(np.unique(seeds[idx])) < len(idx):
+            dup = pd.Series(seeds[idx]).duplicated()
+            raise ValueError(
+                f"cell {key[0]} / {key[1]} holds seed {seeds[idx][dup.to_numpy()][0]} more than "
+                "once (records of different settings): report one suite's results"
+            )
+        out[key] = Cell(seeds[idx], values[idx], observed[idx])
+    return out
 
 
-def _t_interval(mean: float, se: float, dof: float, level: float = 0.95) -> tuple[float, float]:
-    """Two-sided t-interval; zero-width when se is 0, NaN when dof is undefined."""
+# ---- intervals --------------------------------------------------------------------------------
+
+
+def t_interval(mean: float, se: float, dof: float, level: float = 0.95) -> tuple[float, float]:
+    """Two-sided t-interval; zero-width when se is 0, NaN when dof is undefined (the package's
+    one t-interval: cells, differences, aggregates, attention shares and plots use it)."""
     if not dof >= 1:
         return math.nan, math.nan
     half = st.t.ppf(0.5 + level / 2, dof) * se if se > 0 else 0.0
     return mean - half, mean + half
 
 
+def mean_interval(x, level: float = 0.95) -> tuple[float, float]:
+    """t-interval of the mean of the values x."""
+    x = np.asarray(x, float)
+    if len(x) < 2:
+        return math.nan, math.nan
+    return t_interval(float(x.mean()), float(x.std(ddof=1)) / math.sqrt(len(x)), len(x) - 1, level)
+
+
+def clip(lo: float, hi: float, bounds: tuple[float, float]) -> tuple[float, float, bool]:
+    """An interval cut at the metric's range, and whether it was cut."""
+    a, b = max(lo, bounds[0]), min(hi, bounds[1])
+    return a, b, bool(a != lo or b != hi) and not (math.isnan(lo) or math.isnan(hi))
+
+
+def wilson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a proportion k/n (stays in [0, 1], sane at k = 0 or n)."""
+    if n < 1:
+        return math.nan, math.nan
+    ci = st.binomtest(int(k), int(n)).proportion_ci(confidence_level=level, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
+def median_censored(cell: Cell) -> float:
+    """Median with censored values above every observed one: inf means 'more than the budget'."""
+    return float(np.median(np.where(cell.observed, cell.values, np.inf)))
+
+
 def describe(df: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Per (task, variant): n, mean, std, 95% t-interval of the mean, median, min, max."""
+    """Per (task, variant): n, mean, std, 95% interval of the mean (t; Wilson for a binary metric;
+    none for a censored one), whether it was cut at the metric's range, median (censored-aware),
+    min, max, and for binary and censored metrics the seeds that solved and the budget."""
+    kind, bounds = metric_kind(metric), metric_bounds(metric)
     rows = []
-    for (task, variant), (_, x) in _cells(df, metric).items():
-        n, mean = len(x), float(np.mean(x))
-        std = float(np.std(x, ddof=1)) if n > 1 else math.nan
-        lo, hi = _t_interval(mean, std / math.sqrt(n), n - 1)
-        stats = [n, mean, std, lo, hi, float(np.median(x)), float(x.min()), float(x.max())]
-        rows.append([task, variant, *stats])
-    cols = ["task", "variant", "n", "mean", "std", "ci_low", "ci_high", "median", "min", "max"]
-    return pd.DataFrame(rows, columns=cols)
+    for (task, variant), c in cells(df, metric).items():
+        x, n = c.values, len(c.values)
+        mean, std = float(np.mean(x)), float(np.std(x, ddof=1)) if n > 1 else math.nan
+        solved, budget = math.nan, math.nan
+        if kind == "binary":
+            solved = int(x.sum())
+            lo, hi = wilson(solved, n)
+        elif kind == "censored":
+            solved, budget = int(c.observed.sum()), float(x[~c.observed].max(initial=x.max()))
+            mean = std = lo = hi = math.nan  # a mean of censored values is no estimate
+        else:
+            lo, hi = mean_interval(x)
+        lo, hi, cut = clip(lo, hi, bounds)
+        med = median_censored(c) if kind == "censored" else float(np.median(x))
+        rows.append(
+            [task, variant, n, mean, std, lo, hi, cut, med, x.min(), x.max(), solved, budget]
+        )
+    cols = ["task", "variant", "n", "mean", "std", "ci_low", "ci_high", "ci_clipped", "median"]
+    cols += ["min", "max", "solved", "budget"]
+    return pd.DataFrame(rows, columns=cols).astype({"ci_clipped": bool})
+
+
+# ---- corrections and effect sizes -------------------------------------------------------------
 
 
 def adjust_pvalues(p, method: str = "holm") -> np.ndarray:
-    """Holm (family-wise error) or Benjamini-Hochberg (false discovery rate); NaNs are skipped."""
+    """Holm (family-wise error) or Benjamini-Hochberg (false discovery rate); NaNs are skipped.
+
+    BH is scipy's `false_discovery_control`; Holm is by hand (scipy has none)."""
     p = np.asarray(p, dtype=float)
     out = np.full_like(p, np.nan)
     idx = np.flatnonzero(np.isfinite(p))
@@ -86,14 +207,11 @@ def adjust_pvalues(p, method: str = "holm") -> np.ndarray:
         raise ValueError(f"unknown correction {method!r}: use holm, bh or none")
     if method == "none" or m == 0:
         out[idx] = p[idx]
-        return out
-    order = idx[np.argsort(p[idx], kind="stable")]
-    ranked = p[order]
-    if method == "holm":
-        adj = np.maximum.accumulate((m - np.arange(m)) * ranked)
+    elif method == "bh":
+        out[idx] = st.false_discovery_control(p[idx], method="bh")
     else:
-        adj = np.minimum.accumulate((m / np.arange(1, m + 1) * ranked)[::-1])[::-1]
-    out[order] = np.minimum(adj, 1.0)
+        order = idx[np.argsort(p[idx], kind="stable")]
+        out[order] = np.minimum(np.maximum.accumulate((m - np.arange(m)) * p[order]), 1.0)
     return out
 
 
@@ -104,79 +222,277 @@ def a12(x, y, direction: int = 1) -> float:
 
 
 def hedges_g(x, y, direction: int = 1) -> float:
-    """Standardised mean difference with small-sample correction; positive means x is better."""
+    """Standardised mean difference with small-sample correction; positive means x is better.
+    Infinite when both cells are constant and differ: every seed better (or worse)."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     n1, n2 = len(x), len(y)
     if min(n1, n2) < 1 or n1 + n2 < 3:
         return math.nan
     diff = direction * (x.mean() - y.mean())
     sp = math.sqrt((np.sum((x - x.mean()) ** 2) + np.sum((y - y.mean()) ** 2)) / (n1 + n2 - 2))
-    if sp == 0:
+    if np.ptp(x) == 0 and np.ptp(y) == 0:  # sp would be 0 up to rounding
         return 0.0 if diff == 0 else math.copysign(math.inf, diff)
     return float(diff / sp * (1 - 3 / (4 * (n1 + n2) - 9)))
 
 
-_UNTESTED = dict(df=math.nan, p_value=math.nan, ci_low=math.nan, ci_high=math.nan)
+def gehan(x: Cell, y: Cell) -> np.ndarray:
+    """Pairwise outcomes for a lower-is-better censored metric: +1 where x's trial solved in fewer
+    steps than y's is known to need, -1 the reverse, 0 a tie or unknown (Gehan 1965)."""
+    xv, xo = x.values[:, None], x.observed[:, None]
+    yv, yo = y.values[None, :], y.observed[None, :]
+    x_wins = xo & ((yo & (xv < yv)) | (~yo & (xv <= yv)))
+    y_wins = yo & ((xo & (yv < xv)) | (~xo & (yv <= xv)))
+    return x_wins.astype(int) - y_wins.astype(int)
 
 
-def _ttest(xs, x, ys, y) -> dict:
-    """Paired t on per-seed differences when both cells hold the same seeds, else Welch."""
-    same_seeds = np.array_equal(xs, ys) and len(np.unique(xs)) == len(xs)
-    if same_seeds and len(x) >= 2:  # both sorted by seed, so aligned
-        d = x - y
-        test, diff, se, dof = "paired-t", d.mean(), d.std(ddof=1) / math.sqrt(len(d)), len(d) - 1
+# ---- tests ------------------------------------------------------------------------------------
+
+
+def _min_p(null: np.ndarray) -> float:
+    """The smallest two-sided p-value a permutation test with this null distribution can give."""
+    tol = 1e-9 * max(1.0, float(np.abs(null).max()))
+    upper = np.mean(null >= null.max() - tol)
+    lower = np.mean(null <= null.min() + tol)
+    return float(min(1.0, 2 * min(upper, lower)))
+
+
+def _exact_needed(informative: int, n: int, alpha: float) -> float:
+    """Seeds an exact sign test needs at this seed's share of informative (untied) pairs."""
+    k = math.ceil(1 + math.log2(1 / alpha))  # 2 * 0.5**k <= alpha
+    return math.ceil(k * n / informative) if informative else math.nan
+
+
+def _permutation(data, statistic, samples: str) -> tuple[float, float]:
+    """scipy's permutation test, exact up to 2**16 permutations; (p, smallest attainable p)."""
+    res = st.permutation_test(
+        data, statistic, permutation_type=samples, n_resamples=2**16, vectorized=False,
+        random_state=np.random.default_rng(0),
+    )  # fmt: skip
+    return float(res.pvalue), _min_p(res.null_distribution)
+
+
+def _sign_test(wins: int, losses: int, n: int, alpha: float) -> dict:
+    """Exact two-sided sign test on untied pairs (McNemar for binary outcomes)."""
+    m = wins + losses
+    p = float(st.binomtest(wins, m).pvalue) if m else 1.0
+    return dict(p_value=p, p_min=min(1.0, 2 * 0.5**m), seeds_needed=_exact_needed(m, n, alpha))
+
+
+def _paired_continuous(x, y, test: str, alpha: float) -> dict:
+    d = np.round(x - y, DECIMALS)  # 0.998 - 0.996 and 1.0 - 0.998 are the same difference
+    n = len(d)
+    if not np.any(d):
+        return dict(test="identical", p_value=1.0, p_min=1.0, reason="identical on every seed")
+    if test == "exact" or np.all(d == d[0]):  # a constant difference has no t statistic
+        p, p_min = _permutation((d,), np.mean, "samples")
+        needed = _exact_needed(int(np.count_nonzero(d)), n, alpha)
+        reason = "" if test == "exact" else "constant difference: t undefined"
+        return dict(test="sign-flip", p_value=p, p_min=p_min, seeds_needed=needed, reason=reason)
+    res = st.ttest_1samp(d, 0.0)  # = ttest_rel(x, y) on the rounded differences
+    lo, hi = res.confidence_interval()
+    return dict(test="paired-t", df=n - 1, p_value=float(res.pvalue), p_min=0.0, ci=(lo, hi))
+
+
+def _unpaired_continuous(x, y, test: str, alpha: float) -> dict:
+    if test == "exact" or (np.ptp(x) == 0 and np.ptp(y) == 0):  # Welch needs some variance
+        p, p_min = _permutation((x, y), lambda a, b: np.mean(a) - np.mean(b), "independent")
+        reason = "" if test == "exact" else "no variance in either cell: t undefined"
+        return dict(test="permutation", p_value=p, p_min=p_min, reason=reason)
+    res = st.ttest_ind(x, y, equal_var=False)
+    lo, hi = res.confidence_interval()
+    return dict(test="welch-t", df=float(res.df), p_value=float(res.pvalue), p_min=0.0, ci=(lo, hi))
+
+
+def _fisher(x, y) -> dict:
+    """Fisher's exact test of two solve rates, and its smallest p at these margins."""
+    kx, ky, nx, ny = int(x.sum()), int(y.sum()), len(x), len(y)
+    solved = kx + ky
+    tables = range(max(0, solved - ny), min(nx, solved) + 1)
+    p_all = [st.fisher_exact([[a, nx - a], [solved - a, ny - solved + a]])[1] for a in tables]
+    p = st.fisher_exact([[kx, nx - kx], [ky, ny - ky]])[1]
+    return dict(test="fisher", p_value=float(p), p_min=float(min(p_all)))
+
+
+def _gehan_unpaired(x: Cell, y: Cell) -> dict:
+    pooled = Cell(np.r_[x.seeds, y.seeds], np.r_[x.values, y.values], np.r_[x.observed, y.observed])
+    scores = gehan(pooled, pooled)
+
+    def statistic(a, b):
+        return scores[np.ix_(a.astype(int), b.astype(int))].sum()
+
+    ix, iy = np.arange(len(x.values)), len(x.values) + np.arange(len(y.values))
+    p, p_min = _permutation((ix, iy), statistic, "independent")
+    return dict(test="gehan-permutation", p_value=p, p_min=p_min)
+
+
+def compare_cells(
+    x: Cell, y: Cell, kind: str, test: str = "t", alpha: float = 0.05, direction: int = 1
+) -> dict:
+    """One variant cell against its baseline cell: pairs the shared seeds (at least 2), else
+    compares all seeds unpaired. Returns test, n_paired, diff, ci, df, p_value, p_min (the
+    smallest p the test could give at these seeds), seeds_needed, sign (+1: x better), reason."""
+    shared = np.intersect1d(x.seeds, y.seeds)
+    paired = len(shared) >= 2
+    if paired:
+        x, y = x.take(shared), y.take(shared)
+    out = dict(n_paired=len(shared) if paired else 0, df=math.nan, ci=(math.nan, math.nan))
+    out |= dict(seeds_needed=math.nan, reason="")
+    n = len(shared) if paired else min(len(x.values), len(y.values))
+    if min(len(x.values), len(y.values)) < 2 and not paired:
+        return out | dict(test="none", diff=math.nan, p_value=math.nan, p_min=1.0, sign=0,
+                          reason="fewer than 2 seeds")  # fmt: skip
+    if kind == "censored":
+        mx, my = median_censored(x), median_censored(y)
+        out["diff"] = mx - my if math.isfinite(mx) and math.isfinite(my) else math.nan
+        if paired:
+            outcome = np.diag(gehan(x, y))
+            wins, losses = int((outcome > 0).sum()), int((outcome < 0).sum())
+            out |= dict(test="sign (censored)", **_sign_test(wins, losses, n, alpha))
+            out["sign"] = int(np.sign(wins - losses))
+        else:
+            out |= _gehan_unpaired(x, y)
+            out["sign"] = int(np.sign(gehan(x, y).sum()))
+        if np.all(~x.observed) and np.all(~y.observed):
+            out["reason"] = "neither solved on any seed"
+    elif kind == "binary":
+        out["diff"] = float(x.values.mean() - y.values.mean())
+        out["sign"] = int(np.sign(out["diff"]))
+        if paired:
+            wins = int(np.sum((x.values > 0) & (y.values == 0)))
+            losses = int(np.sum((x.values == 0) & (y.values > 0)))
+            out |= dict(test="mcnemar-exact", **_sign_test(wins, losses, n, alpha))
+            out["reason"] = "" if wins + losses else "no seed solved on one side only"
+        else:
+            out |= _fisher(x.values, y.values)
     else:
-        n1, n2, test, diff = len(x), len(y), "welch-t", x.mean() - y.mean()
-        if min(n1, n2) < 2:
-            return dict(test=test, diff=diff, **_UNTESTED, note="fewer than 2 seeds")
-        v1, v2 = x.var(ddof=1) / n1, y.var(ddof=1) / n2
-        se = math.sqrt(v1 + v2)
-        dof = (v1 + v2) ** 2 / (v1**2 / (n1 - 1) + v2**2 / (n2 - 1)) if se > 0 else math.nan
-    res = dict(test=test, diff=float(diff), df=dof, note="")
-    if se == 0 and diff == 0:  # identical seed by seed
-        res.update(p_value=1.0, ci_low=0.0, ci_high=0.0, note="identical per seed")
-    elif se == 0:  # a constant nonzero difference: no noise to test against
-        res.update(p_value=0.0, ci_low=diff, ci_high=diff, note="zero variance: p set to 0")
-    else:
-        res["p_value"] = float(2 * st.t.sf(abs(diff / se), dof))
-        res["ci_low"], res["ci_high"] = _t_interval(diff, se, dof)
-    return res
+        xv, yv = x.values, y.values
+        out["diff"] = float(xv.mean() - yv.mean())
+        out["sign"] = direction * int(np.sign(out["diff"]))
+        if np.ptp(np.r_[xv, yv]) == 0:
+            out |= dict(test="identical", p_value=1.0, p_min=1.0, reason="all values equal")
+        elif paired:
+            out |= _paired_continuous(xv, yv, test, alpha)
+        else:
+            out |= _unpaired_continuous(xv, yv, test, alpha)
+    if not math.isnan(out["seeds_needed"]) and out["p_min"] <= alpha:
+        out["seeds_needed"] = math.nan  # the seeds are already enough to decide
+    return out
+
+
+def t_seeds_needed(diff: float, sd: float, alpha: float, power: float = POWER) -> float:
+    """Seeds a paired t-test needs to detect a per-seed difference of `diff` (sd `sd`) with
+    the given power at level alpha; NaN above 1000 or without an effect."""
+    if not (sd > 0 and diff != 0):
+        return math.nan
+    n = np.arange(2, 1001)
+    crit = st.t.ppf(1 - alpha / 2, n - 1)
+    enough = st.nct.sf(crit, n - 1, abs(diff) / sd * np.sqrt(n)) >= power
+    return float(n[enough.argmax()]) if enough.any() else math.nan
 
 
 def compare(
-    df: pd.DataFrame, metric: str, baseline: str, alpha: float = 0.05, correction: str = "holm"
+    df: pd.DataFrame,
+    metric: str,
+    baseline: str,
+    alpha: float = 0.05,
+    correction: str = "holm",
+    test: str = "t",
 ) -> pd.DataFrame:
-    """Every variant against the baseline on every task, corrected across the whole table."""
-    direction = metric_direction(metric)
-    cells = _cells(df, metric)
-    empty = np.array([]), np.array([])
+    """Every variant against the baseline on every task. Comparisons that cannot reach alpha
+    (p_min > alpha) are marked undecidable and left out of the correction family (Tarone 1990);
+    the rest are corrected together. `test`: t (paired t / Welch, exact where t is undefined)
+    or exact (the sign-flip or permutation test for every continuous comparison)."""
+    if test not in ("t", "exact"):
+        raise ValueError(f"unknown test {test!r}: use t or exact")
+    kind, direction = metric_kind(metric), metric_direction(metric)
+    table = cells(df, metric)
     rows = []
-    for (task, variant), (xs, x) in cells.items():
+    for (task, variant), x in table.items():
         if variant == baseline:
             continue
-        ys, y = cells.get((task, baseline), empty)
-        row = dict(task=task, variant=variant, n=len(x), n_baseline=len(y), mean=x.mean())
-        row["baseline_mean"] = y.mean() if len(y) else math.nan
-        if not len(y):
-            row.update(test="none", diff=math.nan, **_UNTESTED, note="no baseline cell")
-        elif np.ptp(np.concatenate([x, y])) == 0:  # e.g. all 1.0 vs all 1.0: a tie
-            row.update(test="tie", diff=0.0, df=math.nan, p_value=1.0, ci_low=0.0, ci_high=0.0)
-            row["note"] = "all values equal"
+        y = table.get((task, baseline))
+        row = dict(task=task, variant=variant, n=len(x.values))
+        if y is None:
+            row |= dict(n_baseline=0, test="none", p_value=math.nan, p_min=1.0, sign=0)
+            row |= dict(reason="no baseline cell", mean=_center(x, kind), n_paired=0)
+            rows.append(row)
+            continue
+        res = compare_cells(x, y, kind, test, alpha, direction)
+        lo, hi = res.pop("ci")
+        span = np.subtract(*metric_bounds(metric)[::-1])
+        lo, hi, cut = clip(lo, hi, (-span, span))
+        row |= dict(n_baseline=len(y.values), mean=_center(x, kind), baseline_mean=_center(y, kind))
+        row |= res | dict(ci_low=lo, ci_high=hi, ci_clipped=cut)
+        row["only"] = _one_sided_seeds(x, y, variant, baseline)
+        if kind == "continuous":
+            row["hedges_g"] = hedges_g(x.values, y.values, direction)
+            row["a12"] = a12(x.values, y.values, direction)
+        elif kind == "binary":
+            row["a12"] = a12(x.values, y.values, direction)
         else:
-            row.update(_ttest(xs, x, ys, y))
-        row.update(hedges_g=hedges_g(x, y, direction), a12=a12(x, y, direction))
-        row["underpowered"] = min(len(x), len(y)) < 3 or row["df"] < 1
+            g = gehan(x, y)
+            row["a12"] = float(np.mean(g > 0) + 0.5 * np.mean(g == 0))
         rows.append(row)
-    cols = ["task", "variant", "n", "n_baseline", "mean", "baseline_mean", "diff", "ci_low"]
-    cols += ["ci_high", "test", "df", "p_value", "p_adjusted", "significant", "better"]
-    cols += ["hedges_g", "a12", "underpowered", "note"]
-    out = pd.DataFrame(rows, columns=cols)
-    out["p_adjusted"] = adjust_pvalues(out["p_value"], correction)
+    cols = ["task", "variant", "n", "n_baseline", "n_paired", "mean", "baseline_mean", "diff"]
+    cols += ["ci_low", "ci_high", "ci_clipped", "test", "df", "p_value", "p_min", "decidable"]
+    cols += ["p_adjusted", "significant", "better", "hedges_g", "a12", "seeds_needed", "note"]
+    out = pd.DataFrame(rows).reindex(columns=[*cols, "sign", "reason", "only"])
+    out["decidable"] = (out["p_min"] <= alpha) & np.isfinite(out["p_value"])
+    family = out["p_value"].where(out["decidable"])
+    out["p_adjusted"] = adjust_pvalues(family, correction)
     out["significant"] = (out["p_adjusted"] < alpha).astype(bool)
-    pairs = zip(out["diff"], out["significant"], strict=True)
-    better = [bool(direction * d > 0) if s else None for d, s in pairs]
+    better = [
+        bool(g > 0) if s else None for g, s in zip(out["sign"], out["significant"], strict=True)
+    ]
     out["better"] = pd.Series(better, index=out.index, dtype=object)
-    return out.astype({"underpowered": bool})
+    m = int(out["decidable"].sum())
+    for i, r in out.iterrows():
+        if r["test"] in ("paired-t", "welch-t") and not r["significant"]:
+            out.at[i, "seeds_needed"] = _t_needed(table, r, baseline, alpha / max(m, 1))
+    out["note"] = [_note(r) for r in out.itertuples()]
+    out = out.astype({"decidable": bool, "ci_clipped": "boolean"})
+    return out[cols]
+
+
+def _center(c: Cell, kind: str) -> float:
+    return median_censored(c) if kind == "censored" else float(c.values.mean())
+
+
+def _t_needed(table, row, baseline, alpha) -> float:
+    """Seeds for 80% power at the observed effect, at the level the first Holm step uses."""
+    x, y = table[row["task"], row["variant"]], table[row["task"], baseline]
+    if row["test"] == "paired-t":
+        shared = np.intersect1d(x.seeds, y.seeds)
+        d = x.take(shared).values - y.take(shared).values
+        return t_seeds_needed(d.mean(), d.std(ddof=1), alpha)
+    sd = math.sqrt((x.values.var(ddof=1) + y.values.var(ddof=1)) / 2)
+    return t_seeds_needed(x.values.mean() - y.values.mean(), sd * math.sqrt(2), alpha)
+
+
+def _one_sided_seeds(x: Cell, y: Cell, variant: str, baseline: str) -> str:
+    """'seed 4 only in baseline' for seeds a paired comparison could not use."""
+    parts = []
+    for c, other, name in ((x, y, variant), (y, x, baseline)):
+        alone = np.setdiff1d(c.seeds, other.seeds)
+        if len(alone) and len(np.intersect1d(x.seeds, y.seeds)) >= 2:
+            word = "seed" if len(alone) == 1 else "seeds"
+            parts.append(f"{word} {', '.join(map(str, alone))} only in {name}")
+    return "; ".join(parts)
+
+
+def _note(r) -> str:
+    """Why a row cannot be decided, what it would need, and anything left unpaired."""
+    parts = [r.reason] if isinstance(r.reason, str) and r.reason else []
+    if not r.decidable and r.test != "none" and r.p_min < 1:
+        parts.append(f"cannot reach p < alpha (smallest p {r.p_min:.3g})")
+    if np.isfinite(r.seeds_needed):
+        parts.append(f"needs ~{int(r.seeds_needed)} seeds")
+    if isinstance(r.only, str) and r.only:
+        parts.append(r.only)
+    return "; ".join(parts)
+
+
+# ---- across tasks -----------------------------------------------------------------------------
 
 
 @dataclass
@@ -191,23 +507,32 @@ class RankResult:
     critical_difference: float
     n_tasks: int
     n_variants: int
+    alpha: float = 0.05
+
+    @property
+    def distinguishable(self) -> bool:
+        """Whether Friedman rejects equal ranks: otherwise the ranks are noise."""
+        return bool(self.friedman_p < self.alpha)
 
 
 def rank(df: pd.DataFrame, metric: str, alpha: float = 0.05) -> RankResult:
-    """Rank variants within each task by mean (ties averaged); Friedman, Iman-Davenport, Nemenyi.
+    """Rank variants within each task by their cell centre (mean; the censored-aware median for a
+    censored metric), ties averaged; Friedman, Iman-Davenport, Nemenyi.
 
     Uses only tasks where every variant has results (the tests need complete blocks). The
     Friedman statistic carries the usual tie correction, which is Demšar's formula without ties.
     """
-    d = _ok(df, metric)
-    means = d.groupby(["task", "variant"], sort=False)[metric].mean().unstack("variant")
-    means = means[list(dict.fromkeys(d["variant"]))].dropna()
+    kind = metric_kind(metric)
+    centres = {k: _center(c, kind) for k, c in cells(df, metric).items()}
+    means = pd.Series(centres, dtype=float)
+    variants = list(dict.fromkeys(usable(df, metric)["variant"]))
+    means = means.unstack(1)[variants].dropna() if len(means) else pd.DataFrame(columns=variants)
     n, k = means.shape
     ranks = np.array([st.rankdata(-metric_direction(metric) * r) for r in means.to_numpy()])
     avg = pd.Series(ranks.mean(axis=0) if n else np.nan, index=means.columns, name="rank")
     nan = math.nan
     if n < 2 or k < 2:
-        return RankResult(avg, nan, nan, nan, nan, nan, n, k)
+        return RankResult(avg, nan, nan, nan, nan, nan, n, k, alpha)
     chi2 = 12 * n / (k * (k + 1)) * (np.sum(avg.to_numpy() ** 2) - k * (k + 1) ** 2 / 4)
     ties = sum(np.sum(c**3 - c) for r in ranks for c in [np.unique(r, return_counts=True)[1]])
     c = 1 - ties / (n * k * (k * k - 1))
@@ -218,54 +543,65 @@ def rank(df: pd.DataFrame, metric: str, alpha: float = 0.05) -> RankResult:
     p_f = float(st.f.sf(f, k - 1, (k - 1) * (n - 1))) if denom > 0 else 0.0
     q = st.studentized_range.ppf(1 - alpha, k, math.inf) / math.sqrt(2)
     cd = float(q * math.sqrt(k * (k + 1) / (6 * n)))
-    return RankResult(avg, float(chi2), p_chi2, float(f), p_f, cd, n, k)
+    return RankResult(avg, float(chi2), p_chi2, float(f), p_f, cd, n, k, alpha)
 
 
-def _iqm(x: np.ndarray) -> np.ndarray:
-    """Interquartile mean along the last axis (mean of the middle 50%), as rliable."""
-    return st.trim_mean(x, 0.25, axis=-1)
+def stratified_mean(groups: list[np.ndarray], floors=None, level: float = 0.95):
+    """Mean over tasks of each task's mean over seeds, with a t-interval: the variance of each
+    task's mean is its seeds' variance (at least `floors[t]`, the variance pooled over the
+    task's variants, so a cell whose 3 seeds happen to agree does not claim certainty), / n, /
+    T^2; degrees of freedom by Welch-Satterthwaite with n - 1 per task (seeds are shared by the
+    variants, so pooling adds no independent seeds). Returns (mean, low, high); its coverage is
+    checked by simulation in tests/test_calibration.py."""
+    t = len(groups)
+    floors = [0.0] * t if floors is None else floors
+    mean = float(np.mean([g.mean() for g in groups]))
+    if min(map(len, groups)) < 2:
+        return mean, math.nan, math.nan
+    v = np.array([max(g.var(ddof=1), f) / len(g) for g, f in zip(groups, floors, strict=True)])
+    v /= t**2
+    var = float(np.sum(v))
+    if var == 0:
+        return mean, mean, mean
+    dof = var**2 / float(np.sum([vi**2 / (len(g) - 1) for vi, g in zip(v, groups, strict=True)]))
+    return (mean, *t_interval(mean, math.sqrt(var), dof, level))
 
 
-def aggregate(
-    df: pd.DataFrame, metric: str, baseline: str, n_boot: int = 2000, seed: int = 0
-) -> pd.DataFrame:
-    """Per variant: mean over tasks, IQM over all runs, P(improvement over baseline).
+def _agresti_coull_variance(x: np.ndarray) -> float:
+    """p(1 - p) at the Agresti-Coull centre (k + 2) / (n + 4): a 0/1 cell's variance floor."""
+    p = (x.sum() + 2) / (len(x) + 4)
+    return float(p * (1 - p))
 
-    Intervals are 95% stratified percentile bootstraps: seeds are resampled within each task, so
-    the task mix stays fixed. Across tasks n is large enough for the bootstrap to be sane.
-    """
+
+def pooled_variance(values: list[np.ndarray]) -> float:
+    """Within-cell variance pooled over cells (0 when no cell has 2 values)."""
+    dof = sum(len(x) - 1 for x in values if len(x) > 1)
+    ss = sum(float(np.sum((x - x.mean()) ** 2)) for x in values if len(x) > 1)
+    return ss / dof if dof else 0.0
+
+
+def aggregate(df: pd.DataFrame, metric: str, baseline: str) -> pd.DataFrame:
+    """Per variant: the mean over tasks with its t-interval (cut at the metric's range), and the
+    probability of improvement over the baseline (mean A12 over shared tasks, a point estimate).
+    Empty for a censored metric: a mean over budgets is no estimate."""
+    cols = ["variant", "n_tasks", "mean", "mean_ci_low", "mean_ci_high", "ci_clipped"]
+    cols += ["prob_improvement"]
+    if metric_kind(metric) == "censored":
+        return pd.DataFrame(columns=cols)
     direction = metric_direction(metric)
-    cells = {k: x for k, (_, x) in _cells(df, metric).items()}
-    variants = list(dict.fromkeys(v for _, v in cells))
-    rng = np.random.default_rng(seed)
-
-    def boot(x):  # (n_boot, n) resamples of one cell
-        return x[rng.integers(0, len(x), size=(n_boot, len(x)))]
-
+    table = {k: c.values for k, c in cells(df, metric).items()}
     rows = []
-    for v in variants:
-        tasks = [t for t, vv in cells if vv == v]
-        runs = np.concatenate([cells[t, v] for t in tasks])
-        samples = {t: boot(cells[t, v]) for t in tasks}
-        means = np.mean([s.mean(axis=1) for s in samples.values()], axis=0)
-        iqms = _iqm(np.concatenate(list(samples.values()), axis=1))
-        mean = np.mean([cells[t, v].mean() for t in tasks])
-        row = [v, len(tasks), mean, *np.percentile(means, [2.5, 97.5])]
-        row += [_iqm(runs), *np.percentile(iqms, [2.5, 97.5])]
-        shared = [t for t in tasks if (t, baseline) in cells]
-        if v == baseline or not shared:
-            row += [math.nan] * 3
-        else:
-            pi = np.mean([a12(cells[t, v], cells[t, baseline], direction) for t in shared])
-            boots = [_a12_boot(samples[t], boot(cells[t, baseline]), direction) for t in shared]
-            row += [pi, *np.percentile(np.mean(boots, axis=0), [2.5, 97.5])]
-        rows.append([float(r) if i > 1 else r for i, r in enumerate(row)])
-    cols = ["variant", "n_tasks", "mean", "mean_ci_low", "mean_ci_high", "iqm", "iqm_ci_low"]
-    cols += ["iqm_ci_high", "prob_improvement", "pi_ci_low", "pi_ci_high"]
+    for v in dict.fromkeys(v for _, v in table):
+        tasks = [t for t, vv in table if vv == v]
+        floors = [pooled_variance([x for (tt, _), x in table.items() if tt == t]) for t in tasks]
+        if metric_kind(metric) == "binary":  # k/n of 0 or n has no spread, yet is no certainty
+            floors = [
+                max(f, _agresti_coull_variance(table[t, v]))
+                for f, t in zip(floors, tasks, strict=True)
+            ]
+        mean, lo, hi = stratified_mean([table[t, v] for t in tasks], floors)
+        lo, hi, cut = clip(lo, hi, metric_bounds(metric))
+        shared = [t for t in tasks if (t, baseline) in table and v != baseline]
+        pi = [a12(table[t, v], table[t, baseline], direction) for t in shared]
+        rows.append([v, len(tasks), mean, lo, hi, cut, float(np.mean(pi)) if pi else math.nan])
     return pd.DataFrame(rows, columns=cols)
-
-
-def _a12_boot(x: np.ndarray, y: np.ndarray, direction: int) -> np.ndarray:
-    """A12 for each bootstrap replicate: x (B, n), y (B, m) -> (B,)."""
-    d = direction * (x[:, :, None] - y[:, None, :])
-    return (d > 0).mean(axis=(1, 2)) + 0.5 * (d == 0).mean(axis=(1, 2))

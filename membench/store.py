@@ -9,10 +9,12 @@ import json
 import os
 import re
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from membench.errors import MembenchError
+from membench.metrics import aulc
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -20,12 +22,15 @@ if TYPE_CHECKING:
     from membench.suite import Trial
 
 TRIALS = "trials"
+SUITE_FILE = "suite.json"  # which trials (ids, in table order) the last `membench run` ran here
 DIGITS = re.compile(r"(\d+)")
 METRICS = (
     "token_accuracy",
     "exact_match",
     "final_loss",
     "steps_to_solve",
+    "solve_rate",
+    "aulc",
     "params",
     "train_flops",
     "train_seconds",
@@ -131,6 +136,54 @@ def relabel(suite: str, trials: list[Trial], directory: Path) -> None:
             write_record(directory, {**record, **labels})
 
 
+def write_suite_file(results: Path, suite, trials: list[Trial]) -> Path:
+    """RESULTS/suite.json: the suite that owns this folder and its trials in table order, so a
+    later `membench report RESULTS` compares those trials only (never runs of other settings)."""
+    ordered = suite.ordered(trials)
+    data = {
+        "suite": suite.name,
+        "path": str(suite.path),
+        "baseline": suite.baseline,
+        "trials": [dict(id=t.id, task=t.task, variant=t.variant, seed=t.seed) for t in ordered],
+    }
+    results.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=results, prefix=f".{SUITE_FILE}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=1)
+    os.replace(tmp, results / SUITE_FILE)
+    return results / SUITE_FILE
+
+
+@dataclass
+class SuiteResults:
+    """The trials of the suite that last ran in a results folder, in its table order."""
+
+    table: pd.DataFrame
+    suite: str | None  # None: the folder has no suite.json, every record is used
+    baseline: str | None
+    unused: int  # records in the folder that belong to other settings
+
+
+def load_suite_results(path: str | Path) -> SuiteResults:
+    """A results folder's records, limited to the trials its suite.json names (labels and order
+    from it); without one, every record, and two records of one cell and seed are an error."""
+    path = Path(path)
+    df = load_results(path)
+    listing = path / SUITE_FILE
+    if not listing.is_file():
+        return SuiteResults(df, None, None, 0)
+    try:
+        data = json.loads(listing.read_text(encoding="utf-8"))
+        order = {t["id"]: i for i, t in enumerate(data["trials"])}
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise MembenchError(
+            f"{listing}: unreadable ({type(err).__name__}: {err}); rerun the suite to rewrite it"
+        ) from None
+    mine = df["id"].isin(order)
+    table = df[mine].iloc[df.loc[mine, "id"].map(order).argsort()].reset_index(drop=True)
+    return SuiteResults(table, data.get("suite"), data.get("baseline"), int((~mine).sum()))
+
+
 def load_results(path: str | Path) -> pd.DataFrame:
     """One row per trial of a results directory (RESULTS/trials/*.json) or a trials directory.
 
@@ -184,10 +237,27 @@ def flatten(record: dict[str, Any]) -> dict[str, Any]:
         "end_time": record.get("end_time"),
     }
     row.update(dict.fromkeys(METRICS))
-    row.update(record.get("metrics") or {})
+    metrics = record.get("metrics") or {}
+    row.update(metrics)
+    row.update(derived_metrics(record, metrics))
     row["curve"] = record.get("curve") or []
     row["attention"] = record.get("attention")  # the report's attention section reads it
     for section in ("model", "train", "task_params"):
         for key, value in (record.get(section) or {}).items():
             row[f"{section}.{key}"] = value
     return row
+
+
+def derived_metrics(record: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
+    """solve_rate (1 if the trial solved, else 0) and aulc, computed from the learning curve for
+    records that predate them; `solved` tells a solved steps_to_solve from a censored one."""
+    if record.get("status") != "ok" or not metrics:
+        return {}
+    steps = (record.get("train") or {}).get("steps")
+    solved = metrics.get("solved")
+    if solved is None:  # a record without the flag: solved when it stopped before its budget
+        solved = metrics.get("steps_to_solve", steps) < (steps or 0)
+    out = {"solved": bool(solved), "solve_rate": float(bool(solved))}
+    if "aulc" not in metrics and steps:
+        out["aulc"] = aulc(record.get("curve") or [], steps)
+    return out

@@ -28,12 +28,13 @@ from membench.display import Progress, say
 from membench.errors import MembenchError
 from membench.store import (
     TRIALS,
-    load_results,
+    load_suite_results,
     relabel,
     remove_stale_temps,
     select,
     trial_states,
     write_record,
+    write_suite_file,
 )
 from membench.suite import Suite, Trial, add_code_paths
 
@@ -76,6 +77,7 @@ def run_suite(
     else:
         say(console, f"{suite.name}: all {len(trials)} trials are recorded; nothing to train")
     relabel(suite.name, trials, directory)
+    write_suite_file(results, suite, trials)  # `membench report RESULTS` reports these trials
     states = trial_states(trials, directory)
     resume = f"membench run {suite.path}" + (
         f" --results {results}" if results != Path("results") / suite.name else ""
@@ -84,7 +86,7 @@ def run_suite(
         left = list(states.values()).count("todo")
         say(console, f"interrupted: {left} trials left; run `{resume}` to train only those")
         return 130
-    write_report(suite, trials, results, metric, console)
+    write_report(suite, results, metric, console)
     failed, missing = (list(states.values()).count(s) for s in ("failed", "todo"))
     if failed:
         say(console, f"{failed} trials failed: fix and run `{resume} --rerun-failed`", "red")
@@ -95,20 +97,19 @@ def run_suite(
     return 1 if failed or missing else 0
 
 
-def write_report(suite: Suite, trials: list[Trial], results: Path, metric: str, console) -> None:
+def write_report(suite: Suite, results: Path, metric: str, console) -> None:
+    """The suite's trials reported as `membench report RESULTS` does; printed and saved."""
     from membench.render import print_report
     from membench.report import build_report
     from membench.report import write_report as write_files
 
-    order = {t.id: i for i, t in enumerate(suite.ordered(trials))}
-    df = load_results(results)
-    df = df[df["id"].isin(order)]
-    df = df.iloc[df["id"].map(order).argsort()].reset_index(drop=True)
+    found = load_suite_results(results)
+    df = found.table
     if not (df["status"] == "ok").any():
         say(console, "no successful trials: no report")
         return
     try:
-        report = build_report(df, metric, suite.baseline)
+        report = build_report(df, metric, suite.baseline, unused=found.unused)
     except ValueError as err:  # e.g. no record of the baseline yet
         say(console, f"no report: {err}", "yellow")
         return

@@ -65,9 +65,11 @@ def test_build_report_contents():
     assert report.baseline == "baseline" and report.variants[0] == "baseline"
     assert report.tasks == list(TASKS)
     assert len(report.comparisons) == 3 * 3
-    assert cell(report, "copy", "mem_10")["test"] == "tie"
+    assert cell(report, "copy", "mem_10")["test"] == "identical"
     assert cell(report, "sort", "bottleneck_8")["better"] is False
-    assert cell(report, "sort", "mem_20")["test"] == "welch-t"  # the failed seed breaks pairing
+    broken = cell(report, "sort", "mem_20")  # a failed seed: the other 4 stay paired
+    assert broken["test"] == "paired-t" and broken["n_paired"] == 4
+    assert "seed 4 only in baseline" in broken["note"]
     assert report.failed == [
         dict(
             task="sort",
@@ -79,7 +81,8 @@ def test_build_report_contents():
     assert report.missing == [dict(task="sort", variant="mem_20", n=4, expected=5, seeds=[4])]
     assert report.costs.loc["mem_10", "params_x"] == pytest.approx(1.1)
     assert report.costs.loc["baseline", "train_flops_x"] == 1.0
-    assert "Welch" in report.method and "Holm" in report.method and "underpowered" in report.method
+    assert "Welch" in report.method and "Holm" in report.method and "Tarone" in report.method
+    assert "paired t-test on per-seed differences (scipy ttest_rel; 7 of 9)" in report.method
     assert (report.data["status"] == "ok").all()
 
 
@@ -230,7 +233,8 @@ def test_degenerate_suites_do_not_crash(tmp_path):
     assert "cd_exact_match.png" not in names  # no critical differences from one task
     single = results(curves=False, seeds=1)
     report = build_report(single)
-    assert report.comparisons["underpowered"].all()
+    assert (report.comparisons["test"] == "none").all()
+    assert not report.comparisons["decidable"].any()
     json.loads(render(report, "json"))
 
 

@@ -105,32 +105,104 @@ def test_correction_spans_all_comparisons():
     assert holm["p_adjusted"].to_numpy() == pytest.approx(adjust_pvalues(raw["p_value"], "holm"))
 
 
-def test_saturated_tie_is_p_one_without_warnings():
+def test_saturated_tie_is_never_significant_and_leaves_the_family():
     df = frame({("copy", "base"): [1.0] * 5, ("copy", "mem"): [1.0] * 5})
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         c = compare(df, "exact_match", "base").iloc[0]
         describe(df, "exact_match")
         rank(df, "exact_match")
-    assert c["p_value"] == 1.0 and c["diff"] == 0.0 and c["hedges_g"] == 0.0
+    assert c["test"] == "identical" and c["p_value"] == 1.0 and c["diff"] == 0.0
+    assert not c["decidable"] and np.isnan(c["p_adjusted"]) and "all values equal" in c["note"]
     assert c["a12"] == 0.5 and not c["significant"] and c["better"] is None
-    numeric = c[["diff", "ci_low", "ci_high", "p_value", "p_adjusted", "hedges_g", "a12"]]
-    assert not numeric.isna().any()
 
 
-def test_constant_nonzero_difference_is_decisive():
-    df = frame({("copy", "base"): [0.5] * 4, ("copy", "mem"): [1.0] * 4})
+@pytest.mark.parametrize("n, significant", [(4, False), (5, False), (6, True)])
+def test_constant_difference_gets_the_exact_sign_flip_test_not_p_zero(n, significant):
+    # one held-out example in 512, the same on every seed: no noise to test against
+    base = [0.998 - 0.002 * i for i in range(n)]
+    df = frame({("copy", "base"): base, ("copy", "mem"): [b + 0.002 for b in base]})
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         c = compare(df, "exact_match", "base").iloc[0]
-    assert c["p_value"] == 0.0 and c["significant"] and c["better"] is True
-    assert c["ci_low"] == c["ci_high"] == 0.5 and "zero variance" in c["note"]
+    assert c["test"] == "sign-flip"
+    assert c["p_value"] == pytest.approx(2 * 0.5**n)  # all signs positive: 1 of 2**n
+    assert c["significant"] == significant and c["decidable"] == significant
+    if not significant:
+        assert c["seeds_needed"] == 6 and "needs ~6 seeds" in c["note"]
+        assert np.isnan(c["p_adjusted"]) and c["better"] is None
+    else:
+        assert c["better"] is True
 
 
 def test_identical_per_seed_is_a_tie():
     df = frame({("t", "base"): [0.1, 0.5, 0.9], ("t", "v"): [0.1, 0.5, 0.9]})
     c = compare(df, "exact_match", "base").iloc[0]
-    assert c["p_value"] == 1.0 and not c["significant"]
+    assert c["p_value"] == 1.0 and not c["significant"] and not c["decidable"]
+    assert "identical on every seed" in c["note"]
+
+
+def test_exact_option_uses_the_sign_flip_test_everywhere():
+    x, y = [0.61, 0.72, 0.55, 0.80, 0.66, 0.70], [0.40, 0.70, 0.47, 0.71, 0.52, 0.60]
+    df = frame({("t", "base"): y, ("t", "v"): x})
+    c = compare(df, "exact_match", "base", test="exact").iloc[0]
+    d = np.subtract(x, y)
+    ref = st.permutation_test((d,), np.mean, permutation_type="samples", n_resamples=np.inf)
+    assert c["test"] == "sign-flip" and c["p_value"] == pytest.approx(ref.pvalue)
+    assert c["p_value"] == pytest.approx(2 / 64)  # every difference positive
+    with pytest.raises(ValueError, match="unknown test"):
+        compare(df, "exact_match", "base", test="wilcoxon")
+
+
+def test_pairs_the_shared_seeds_and_names_the_others():
+    base = {0: 0.50, 1: 0.60, 2: 0.55, 3: 0.58}
+    var = {0: 0.70, 1: 0.81, 2: 0.74, 4: 0.90}  # seed 3 failed, seed 4 only here
+    df = frame(
+        {("t", "base"): list(base.values()), ("t", "v"): list(var.values())},
+        seeds={("t", "base"): list(base), ("t", "v"): list(var)},
+    )
+    c = compare(df, "exact_match", "base").iloc[0]
+    ref = st.ttest_rel([0.70, 0.81, 0.74], [0.50, 0.60, 0.55])
+    assert c["test"] == "paired-t" and c["n_paired"] == 3
+    assert c["p_value"] == pytest.approx(ref.pvalue)
+    assert "seed 4 only in v" in c["note"] and "seed 3 only in base" in c["note"]
+
+
+def test_a_seed_twice_in_a_cell_is_an_error():
+    df = frame({("t", "base"): [0.1, 0.2, 0.3], ("t", "v"): [0.4, 0.5, 0.6]})
+    df = pd.concat([df, df.iloc[[0]]])
+    with pytest.raises(ValueError, match="holds seed 0 more than once"):
+        compare(df, "exact_match", "base")
+
+
+def test_undecidable_rows_leave_the_holm_family():
+    # one strong paired effect, plus 5 rows that can never be significant: Holm over 1, not 6
+    rng = np.random.default_rng(3)
+    base = rng.uniform(0.3, 0.5, size=3)
+    cells = {("a", "base"): base, ("a", "v"): base + [0.1, 0.12, 0.09]}
+    for t in "bcdef":
+        cells[(t, "base")] = [1.0, 1.0, 1.0]
+        cells[(t, "v")] = [1.0, 1.0, 1.0]
+    c = compare(frame(cells), "exact_match", "base").set_index("task")
+    assert c.loc["a", "decidable"] and c["decidable"].sum() == 1
+    assert c.loc["a", "p_adjusted"] == pytest.approx(c.loc["a", "p_value"])
+    assert c.loc[list("bcdef"), "p_adjusted"].isna().all()
+
+
+def test_intervals_stay_in_the_metric_range():
+    df = frame({("t", "base"): [0.0, 1.0, 0.53], ("t", "v"): [1.0, 1.0, 0.99]})
+    d = describe(df, "exact_match").set_index("variant")
+    assert d.loc["base", "ci_low"] == 0.0 and d.loc["base", "ci_high"] == 1.0
+    assert d.loc["base", "ci_clipped"] and d.loc["v", "ci_high"] == 1.0
+    c = compare(df, "exact_match", "base").iloc[0]
+    assert -1.0 <= c["ci_low"] <= c["ci_high"] <= 1.0
+    unbounded = describe(frame({("t", "a"): [-3.0, 5.0, 1.0]}, "m"), "m").iloc[0]
+    assert unbounded["ci_low"] < -3 and not unbounded["ci_clipped"]
+
+
+def test_infinite_effect_size_means_every_seed():
+    df = frame({("t", "base"): [0.5] * 3, ("t", "v"): [0.7] * 3})
+    assert compare(df, "exact_match", "base").iloc[0]["hedges_g"] == math.inf
 
 
 def test_direction_and_effect_sizes():
@@ -147,21 +219,35 @@ def test_direction_and_effect_sizes():
     assert c["hedges_g"] > 0 and c["a12"] == 1.0 and c["diff"] < 0
 
 
-def test_underpowered_flags():
+def test_untested_and_small_cells():
     df = frame(
         {
             ("t", "base"): [0.1, 0.2, 0.3],
-            ("t", "two"): [0.4, 0.5],
-            ("t", "three"): [0.5, 0.6, 0.7],
-            ("t", "one"): [0.9],
+            ("t", "two"): [0.4, 0.6],
+            ("t", "three"): [0.5, 0.7, 0.65],
         }
     )
+    df = pd.concat([df, frame({("t", "one"): [0.9]}, seeds={("t", "one"): [7]})])
     c = compare(df, "exact_match", "base").set_index("variant")
-    assert c.loc["two", "underpowered"] and c.loc["one", "underpowered"]
-    assert not c.loc["three", "underpowered"]
+    assert c.loc["two", "test"] == "paired-t" and c.loc["two", "n_paired"] == 2
+    assert c.loc["three", "decidable"]
+    assert c.loc["one", "test"] == "none" and not c.loc["one", "decidable"]
     assert np.isnan(c.loc["one", "p_value"]) and c.loc["one", "better"] is None
+    assert "fewer than 2 seeds" in c.loc["one", "note"]
     missing = compare(frame({("t", "v"): [0.1, 0.2, 0.3]}), "exact_match", "base").iloc[0]
-    assert missing["test"] == "none" and missing["underpowered"]
+    assert missing["test"] == "none" and "no baseline cell" in missing["note"]
+
+
+def test_seeds_needed_for_a_t_test_matches_a_power_simulation():
+    from membench.stats import t_seeds_needed
+
+    n = t_seeds_needed(1.0, 1.0, 0.05)  # d_z = 1: the textbook answer is 10 pairs
+    assert n == 10
+    rng = np.random.default_rng(0)
+    d = rng.normal(1.0, 1.0, size=(4000, int(n)))
+    power = np.mean(st.ttest_1samp(d, 0, axis=1).pvalue < 0.05)
+    assert 0.78 <= power <= 0.86
+    assert np.isnan(t_seeds_needed(0.0, 1.0, 0.05))
 
 
 # Per-task means (higher is better), ranks worked by hand:
@@ -225,21 +311,31 @@ def test_aggregate():
         ("t1", "v"): [10.0, 11.0, 12.0, 13.0],
         ("t2", "v"): [10.0, 11.0, 12.0, 13.0],
     }
-    df = frame(cells, "m")
-    a = aggregate(df, "m", "base", n_boot=500, seed=1).set_index("variant")
+    a = aggregate(frame(cells, "m"), "m", "base").set_index("variant")
     assert a.loc["base", "mean"] == pytest.approx(4.5)
-    assert a.loc["base", "iqm"] == pytest.approx(4.5)  # pooled 1..8: mean of 3..6
     assert math.isnan(a.loc["base", "prob_improvement"])
     assert a.loc["v", "prob_improvement"] == 1.0
-    assert a.loc["v", "pi_ci_low"] == a.loc["v", "pi_ci_high"] == 1.0
-    for col in ["mean", "iqm"]:
-        assert (
-            a.loc["base", f"{col}_ci_low"] <= a.loc["base", col] <= a.loc["base", f"{col}_ci_high"]
-        )
-    again = aggregate(df, "m", "base", n_boot=500, seed=1).set_index("variant")
-    pd.testing.assert_frame_equal(a, again)
-    other = aggregate(df, "m", "base", n_boot=500, seed=2).set_index("variant")
-    assert not np.allclose(a["mean_ci_low"], other["mean_ci_low"])
+    # var of each task mean: (5/3)/4, summed over 2 tasks, / 2**2; dof (Satterthwaite) = 6
+    se = math.sqrt(2 * (5 / 3) / 4 / 4)
+    half = st.t.ppf(0.975, 6) * se
+    assert (a.loc["base", "mean_ci_low"], a.loc["base", "mean_ci_high"]) == pytest.approx(
+        (4.5 - half, 4.5 + half)
+    )
+
+
+def test_aggregate_does_not_claim_certainty_from_agreeing_seeds():
+    # every cell 0/3 or 3/3: no within-cell spread, yet 3 seeds are no certainty
+    cells = {("a", "base"): [0.0] * 3, ("a", "v"): [1.0] * 3}
+    cells |= {("b", "base"): [1.0] * 3, ("b", "v"): [1.0] * 3}
+    a = aggregate(frame(cells, "solve_rate"), "solve_rate", "base").set_index("variant")
+    assert a.loc["v", "mean_ci_low"] < 0.8 and a.loc["v", "mean_ci_high"] == 1.0
+    assert a.loc["base", "mean_ci_low"] < 0.5 < a.loc["base", "mean_ci_high"]
+    # a task's spread in other variants widens a variant whose seeds happened to agree
+    cont = {("a", "base"): [0.1, 0.9, 0.5], ("a", "v"): [0.6, 0.6, 0.6]}
+    c = aggregate(frame(cont), "exact_match", "base").set_index("variant")
+    assert c.loc["v", "mean_ci_high"] - c.loc["v", "mean_ci_low"] > 0.5
+    steps = frame({("a", "base"): [100, 200]}, "steps_to_solve").assign(solved=True)
+    assert aggregate(steps, "steps_to_solve", "base").empty  # censored: no mean
 
 
 def simulated_suite(rng, effects, seeds=5, tasks=4, shared=0.0, distinct_seeds=False):
@@ -267,6 +363,7 @@ def test_calibration_under_the_null(distinct_seeds):
         df = simulated_suite(rng, NULL, shared=shared, distinct_seeds=distinct_seeds)
         c = compare(df, "m", "base", correction="none")
         assert set(c["test"]) == {"welch-t" if distinct_seeds else "paired-t"}
+        assert c["decidable"].all()
         raw.append(c["significant"].mean())
         family.append((adjust_pvalues(c["p_value"], "holm") < 0.05).any())
     # 1600 correlated comparisons: uncorrected, the test must sit at alpha, not above or far below
