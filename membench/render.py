@@ -39,6 +39,8 @@ def _centre(cells: pd.DataFrame, metric: str) -> pd.Series:
 
 
 def _decimals(report: Report) -> int:
+    if stats.metric_kind(report.metric) == "censored":
+        return 0  # steps
     finite = _centre(report.cells, report.metric).replace([np.inf, -np.inf], np.nan).abs()
     top = finite.max() if finite.notna().any() else 0
     return 3 if top < 10 else 1 if top < 1000 else 0
@@ -122,7 +124,8 @@ def _main_table(report: Report, style: str = "md") -> tuple[list[str], list[list
     best = set(score.index[score >= score.groupby(level="task").transform("max") - 1e-12])
     costs = [c for c in COSTS if f"{c}_x" in report.costs.columns]
     ranks = report.ranks.average_ranks
-    rank_head = "avg rank" if report.ranks.distinguishable else "avg rank (noise)"
+    noise = np.isfinite(report.ranks.friedman_p) and not report.ranks.distinguishable
+    rank_head = "avg rank (noise)" if noise else "avg rank"
     headers = ["variant", *map(s["esc"], report.tasks)]
     headers += [rank_head] * (len(ranks) > 0) + [COSTS[c] for c in costs]
     rows = []
@@ -191,6 +194,11 @@ def _rank_summary(report: Report) -> str:
     r = report.ranks
     if not np.isfinite(r.friedman_stat):
         return f"Rank tests need at least 2 tasks and 2 variants with results ({r.n_tasks} tasks)."
+    iman = (
+        f"Iman-Davenport F = {_num(r.iman_davenport_f, 2)}, p = {_p(r.iman_davenport_p)}"
+        if np.isfinite(r.iman_davenport_f)
+        else "Iman-Davenport F undefined (every task ranks the variants the same)"
+    )
     verdict = (
         "average ranks closer than this are not distinguishable."
         if r.distinguishable
@@ -198,8 +206,7 @@ def _rank_summary(report: Report) -> str:
         "rank order is noise, no variant is ahead."
     )
     return (
-        f"Friedman chi2 = {r.friedman_stat:.2f}, p = {_p(r.friedman_p)}; Iman-Davenport "
-        f"F = {_num(r.iman_davenport_f, 2)}, p = {_p(r.iman_davenport_p)}; Nemenyi critical "
+        f"Friedman chi2 = {r.friedman_stat:.2f}, p = {_p(r.friedman_p)}; {iman}; Nemenyi critical "
         f"difference (0.05) = {r.critical_difference:.2f} over {r.n_tasks} tasks and "
         f"{r.n_variants} variants: {verdict}"
     )

@@ -539,8 +539,10 @@ def rank(df: pd.DataFrame, metric: str, alpha: float = 0.05) -> RankResult:
     chi2 = chi2 / c if c > 0 else 0.0  # every task fully tied: no evidence at all
     p_chi2 = float(st.chi2.sf(chi2, k - 1))
     denom = n * (k - 1) - chi2
-    f = (n - 1) * chi2 / denom if denom > 0 else math.inf
-    p_f = float(st.f.sf(f, k - 1, (k - 1) * (n - 1))) if denom > 0 else 0.0
+    # every task ranks the variants the same: F is infinite and its p says nothing Friedman's
+    # does not (with 2 tasks it would read p = 0), so both are left undefined
+    f = (n - 1) * chi2 / denom if denom > 0 else math.nan
+    p_f = float(st.f.sf(f, k - 1, (k - 1) * (n - 1))) if denom > 0 else math.nan
     q = st.studentized_range.ppf(1 - alpha, k, math.inf) / math.sqrt(2)
     cd = float(q * math.sqrt(k * (k + 1) / (6 * n)))
     return RankResult(avg, float(chi2), p_chi2, float(f), p_f, cd, n, k, alpha)

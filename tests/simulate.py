@@ -34,7 +34,10 @@ def trial(rng, kind, p, seed_z, effect, late=False):
         q = expit(logit(p) + 0.6 * seed_z + 0.3 * noise + effect)
         em = rng.binomial(EVAL_SIZE, q) / EVAL_SIZE
         aulc = em * rng.uniform(0.5, 0.9)  # rises to its level during the budget
-        return dict(exact_match=em, solved=bool(em >= 0.99), aulc=aulc)
+        solved = bool(em >= 0.99)
+        step = int(EVAL_EVERY * np.ceil(400 * np.exp(0.3 * seed_z + 0.3 * noise) / EVAL_EVERY))
+        steps = min(step, BUDGET) if solved else BUDGET
+        return dict(exact_match=em, solved=solved, aulc=aulc, steps_to_solve=steps)
     solved = 0.8 * seed_z + 0.6 * noise + effect > -norm.ppf(p)  # a seed solves w.p. p
     median = 1500 if late else 800
     t = median * np.exp(0.35 * (0.7 * seed_z + 0.7 * noise) - 0.3 * effect)

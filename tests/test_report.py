@@ -262,3 +262,36 @@ def test_plots_skip_what_the_data_lacks(tmp_path):
     df = results(curves=False).drop(columns=["mem_tokens"])
     paths = write_report(build_report(df), tmp_path, formats=())
     assert {p.name for p in paths} == {"exact_match_by_task.png", "cd_exact_match.png"}
+
+
+def test_censored_steps_show_solved_counts_and_never_a_mean():
+    rows = []
+    for s in range(3):
+        rows.append(dict(task="t", variant="baseline", seed=s, steps_to_solve=2000, solved=False))
+        rows.append(
+            dict(task="t", variant="fast", seed=s, steps_to_solve=300 + 100 * s, solved=True)
+        )
+    report = build_report(pd.DataFrame(rows).assign(status="ok"), metric="steps_to_solve")
+    md = render(report, "md")
+    assert "| baseline | > 2000 (0/3) |" in md and "**400** (3/3) †" in md
+    row = report.comparisons.iloc[0]
+    assert row["test"] == "sign (censored)" and row["p_value"] == pytest.approx(0.25)
+    assert "needs ~6 seeds" in row["note"] and "censoring-aware sign test" in report.method
+    assert report.aggregate.empty and "Aggregates" not in md
+
+
+def test_noise_ranks_and_infinite_effects_are_said_in_words():
+    rows = [
+        dict(task=t, variant=v, seed=s, exact_match=level + 0.1 * (v == "b"))
+        for t, level in (("x", 0.5), ("y", 0.3))
+        for v in ("a", "b")
+        for s in range(3)
+    ]
+    report = build_report(pd.DataFrame(rows), baseline="a")
+    md = render(report, "md")
+    assert "avg rank (noise)" in md and "ranks not distinguishable (Friedman p = 0.157" in md
+    assert "every seed better" in md and "inf" not in md.replace("informative", "")
+    console = Console(record=True, width=120)
+    print_report(report, console)
+    text = console.export_text()
+    assert "Verdicts" in text and "2 of 2 cannot be significant at these seeds" in text
