@@ -22,7 +22,6 @@ import zlib
 from typing import Any
 
 import torch
-from scipy import stats
 
 FORMAT = 1  # version of the record's `attention` dict
 BLOCKS = {  # name: (query group, key group)
@@ -31,7 +30,7 @@ BLOCKS = {  # name: (query group, key group)
     "read": ("seq", "mem"),
     "seq": ("seq", "seq"),
 }
-SPLIT_READS = ("src", "answer")  # with answer slots, reads split by query: read_src, read_answer
+SPLIT_READS = ("src", "answer")  # with answer rows, reads split by query: read_src, read_answer
 BAND_WIDTH = 1  # the blurred diagonal's half-width w
 SAMPLE_BUDGET = 150_000  # characters of encoded full maps per record, whatever the model size
 
@@ -203,9 +202,16 @@ def head_mean(values: list[float | None]) -> float:
     return sum(defined) / len(defined) if defined else math.nan
 
 
-def layer_roles(blocks: dict[str, float]) -> str:
+def answer_words(layout: dict[str, Any] | None) -> str:
+    """The answer rows in words: slots after the source (the layout has the model's `sep` before
+    them), or source positions (a task that reads each answer at its query, assoc_recall)."""
+    return "the answer slots" if not layout or "sep" in layout else "the answer positions"
+
+
+def layer_roles(blocks: dict[str, float], answers: str = "the answer slots") -> str:
     """One layer's role in words from head-averaged masses, e.g. 'memory writes (62% of memory
-    attention on the sequence), the answer slots read memory (71%)'."""
+    attention on the sequence), the answer slots read memory (71%)'; `answers` names the answer
+    rows (see `answer_words`)."""
     write = blocks["write"]
     if write >= 0.5:
         role = f"memory writes ({write:.0%} of memory attention on the sequence)"
@@ -213,7 +219,7 @@ def layer_roles(blocks: dict[str, float]) -> str:
         role = f"memory processes ({1 - write:.0%} of memory attention on memory)"
     reader, read = "the sequence reads", blocks["read"]
     if "read_answer" in blocks:
-        reader, read = "the answer slots read", blocks["read_answer"]
+        reader, read = f"{answers} read", blocks["read_answer"]
     return f"{role}, {reader} memory ({read:.0%})"
 
 
@@ -226,13 +232,16 @@ def even_memory_share(layout: dict[str, list[int]] | None) -> float | None:
 
 
 def roles_sentence(
-    layers: list[dict[str, float]], cross: list[dict[str, float]], even: float | None = None
+    layers: list[dict[str, float]],
+    cross: list[dict[str, float]],
+    even: float | None = None,
+    answers: str = "the answer slots",
 ) -> str:
     """Per layer roles, then per decoder layer the cross-attention on encoder memory, then the
-    even-spread baseline when given."""
+    even-spread baseline when given; `answers` names the answer rows (see `answer_words`)."""
     if layers and "write" not in layers[0]:
         return "no memory tokens: every query attends to the sequence"
-    parts = [f"layer {i}: {layer_roles(b)}" for i, b in enumerate(layers, 1)]
+    parts = [f"layer {i}: {layer_roles(b, answers)}" for i, b in enumerate(layers, 1)]
     parts += [
         f"decoder layer {i}: reads encoder memory ({c['mem']:.0%} of cross-attention)"
         for i, c in enumerate(cross, 1)
@@ -276,7 +285,7 @@ def describe(summary: dict[str, Any]) -> str:
     """One paragraph on one trial's summary: roles per layer, then notable block shapes."""
     layout = summary["layout"]
     blocks, cross = layer_means(summary["blocks"]), layer_means(summary.get("cross"))
-    text = roles_sentence(blocks, cross, even_memory_share(layout))
+    text = roles_sentence(blocks, cross, even_memory_share(layout), answer_words(layout))
     text = text[0].upper() + text[1:] + "."
     sizes = {"mem": layout["mem"][1] - layout["mem"][0]}
     sizes["seq"] = max(end for _, end in layout.values()) - sizes["mem"]
@@ -296,16 +305,18 @@ def describe(summary: dict[str, Any]) -> str:
 
 
 def interval(values: list[float], level: float = 0.95) -> dict[str, float | None]:
-    """Mean and two-sided t-interval over seeds (bounds None with one seed)."""
+    """Mean and two-sided t-interval over seeds of a share, cut at [0, 1] (bounds None with one
+    seed)."""
+    from membench.stats import UNIT, clip, mean_interval
+
     x = [v for v in values if not math.isnan(v)]
     if not x:
         return {"mean": None, "low": None, "high": None}
-    n, mean = len(x), sum(x) / len(x)
-    if n < 2:
+    mean = sum(x) / len(x)
+    if len(x) < 2:
         return {"mean": mean, "low": None, "high": None}
-    sd = math.sqrt(sum((v - mean) ** 2 for v in x) / (n - 1))
-    half = stats.t.ppf(0.5 + level / 2, n - 1) * sd / math.sqrt(n)
-    return {"mean": mean, "low": mean - half, "high": mean + half}
+    low, high, _ = clip(*mean_interval(x, level), UNIT)
+    return {"mean": mean, "low": low, "high": high}
 
 
 def by_layer(summaries: list[dict[str, Any]], part: str) -> list[dict[str, Any]]:
@@ -341,7 +352,10 @@ def attention_section(df) -> list[dict[str, Any]]:
                 "layers": layers,
                 "cross": cross,
                 "sentence": roles_sentence(
-                    means, decoder, even_memory_share(summaries[0].get("layout"))
+                    means,
+                    decoder,
+                    even_memory_share(summaries[0].get("layout")),
+                    answer_words(summaries[0].get("layout")),
                 ),
             }
         )
@@ -352,7 +366,7 @@ COLUMNS = {
     "processing": "processing (mem→mem)",
     "write": "write (seq→mem)",
     "read": "read (mem→seq)",
-    "read_answer": "answer slots read mem",
+    "read_answer": "answer rows read mem",
     "seq": "seq→seq",
 }
 

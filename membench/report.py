@@ -200,20 +200,33 @@ def _method(metric, baseline, alpha, correction, cells, comparisons, n_failed) -
         f"of {m}); where fewer than 2 seeds are shared, Gehan's scores with a permutation test "
         f"({count('gehan-permutation')})",
     }[kind]
+    family = (
+        f"The other {k} are {corrected}; a difference is significant (▲/▼) when the corrected "
+        f"p < {alpha}."
+        if k
+        else "No comparison can reach significance at these seeds, so none is flagged."
+    )
+    power, effects = "", ""
+    if kind == "continuous":
+        power = (
+            "For a t-test that is not significant, 'needs ~N seeds' is the number of seeds at "
+            "which a paired t-test has 80% power for the observed per-seed effect at alpha/K "
+            "(a rough guide from a noisy estimate). "
+        )
+        effects = (
+            "Hedges' g (small-sample corrected; 'every seed better/worse' where both cells are "
+            "constant) and "
+        )
     return (
         f"{cell} Every variant is compared with the baseline '{baseline}' on every task, pairing "
         f"the seeds both cells hold with a successful record: {test}. A comparison whose "
         f"smallest attainable p-value exceeds {alpha} cannot be significant whatever the data "
         "(all values equal; an exact test at too few seeds: the sign and sign-flip tests need 6 "
         "informative pairs to go below 0.05): it is marked † with the seeds it would need and "
-        f"left out of the correction family (Tarone 1990; {m - k} here). The other {k} are "
-        f"{corrected}; a difference is significant (▲/▼) when the corrected p < {alpha}. For a "
-        "t-test that is not significant, 'needs ~N seeds' is the number of seeds at which a "
-        "paired t-test has 80% power for the observed per-seed effect at alpha/K (a rough "
-        "guide from a noisy estimate). Effect sizes, oriented so that larger means better: "
-        "Hedges' g (small-sample corrected; 'every seed better/worse' where both cells are "
-        "constant) and A12, the probability that a seed of the variant beats a seed of the "
-        f"baseline. Seeds per cell: {seeds}. Only successful trials are used ({n_failed} "
+        f"left out of the correction family (Tarone 1990; {m - k} here). {family} {power}"
+        f"Effect sizes, oriented so that larger means better: {effects}A12, the probability "
+        "that a seed of the variant beats a seed of the baseline. "
+        f"Seeds per cell: {seeds}. Only successful trials are used ({n_failed} "
         "failed). Across tasks: average ranks of per-task cell values (1 = best), the Friedman "
         "test with the Iman-Davenport F and the Nemenyi critical difference at 0.05 (Demšar "
         "2006), on tasks where every variant has results; when Friedman does not reject, the "

@@ -22,6 +22,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import membench
 from membench import tasks
 from membench.config import TrialSpec, model_config, resolve_task, train_config
+from membench.metrics import aulc
 
 EVAL_SEED = 2**31 - 1  # held-out examples come from their own stream, shared by every trial
 ATTENTION_EXAMPLES = 32  # held-out examples the attention summary averages over
@@ -88,14 +89,16 @@ def evaluate(model, src: torch.Tensor, tgt: torch.Tensor, batch: int = 512) -> d
 
 def build(spec: TrialSpec, device: torch.device):
     """(task generator, model) for a spec, the model initialised from the spec's seed."""
-    from membench.models import build_model, load_factory
+    from membench.models import build_model, factory_keywords, load_factory
 
     task = tasks.get(spec.task)
     src_len, tgt_len = task.lengths(**spec.task_params)
     vocab = task.vocab_size(**spec.task_params)
     factory = load_factory(spec.factory) if spec.factory else build_model
+    # where each answer is read, for a factory that takes it (built-in ones do)
+    extra = factory_keywords(factory, answer_positions=task.answer_positions(**spec.task_params))
     torch.manual_seed(spec.seed)
-    model = factory(spec.model, vocab, src_len, tgt_len).to(device)
+    model = factory(spec.model, vocab, src_len, tgt_len, **extra).to(device)
     return task, model
 
 
@@ -165,6 +168,7 @@ def train_loop(spec: TrialSpec, model, task, device, progress: Callable | None) 
         "final_loss": final["loss"],
         "solved": solved_at is not None,
         "steps_to_solve": solved_at if solved_at is not None else cfg["steps"],
+        "aulc": aulc(curve, cfg["steps"]),
         "steps_trained": step,
         "train_flops": step_flops * step,
         "train_seconds": seconds,

@@ -22,7 +22,7 @@ from membench.models import build_model
 from membench.render import render
 from membench.report import build_report
 from membench.store import load_results
-from membench.train import make_spec, run_trial
+from membench.train import build, make_spec, run_trial
 
 LAYOUT = {"mem": (0, 2), "src": (2, 4), "sep": (4, 5), "answer": (5, 7)}  # T = 7
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -222,6 +222,29 @@ def test_record_part_stays_small_at_the_default_size():
     assert len(json.dumps(summary)) < 200_000
 
 
+def test_answers_read_at_the_queries_are_the_answer_rows():
+    """assoc_recall's built model reads [mem; src]: its answer rows are the query positions (the
+    source tokens there are the queried keys), reads split there, and the words say so."""
+    params = {"pairs": 3, "queries": 2, "key_vocab": 6, "value_vocab": 4}
+    model_cfg = {"mem_tokens": 2, "d_model": 16, "n_heads": 2, "d_ff": 32}
+    spec = make_spec("assoc_recall", params, model_cfg, {"device": "cpu"})
+    task, model = build(spec, torch.device("cpu"))
+    assert model.layout == {"mem": (0, 2), "src": (2, 9), "answer": (9, 11)}
+    src, _ = task.generate(4, torch.Generator().manual_seed(0), **spec.task_params)
+    start, end = model.layout["answer"]
+    keys = src[:, 0:6:2]
+    queries = src[:, start - 2 : end - 2]  # answer rows minus the memory offset: the queries
+    assert all(set(q) <= set(k) for q, k in zip(queries.tolist(), keys.tolist(), strict=True))
+    summary = summarize(model, src, 2)
+    assert summary["layout"] == {"mem": [0, 2], "src": [2, 9], "answer": [9, 11]}
+    assert summary["groups"]["names"] == ["mem", "src", "answer"]
+    assert {"read_src", "read_answer"} <= set(summary["blocks"])
+    text = describe(summary)
+    assert "the answer positions read memory" in text and "slots" not in text
+    slots = describe(model_summary({"mem_tokens": 3}))  # the slot layout keeps its words
+    assert "the answer slots read memory" in slots
+
+
 def test_a_model_without_layout_gives_no_summary():
     assert summarize(torch.nn.Linear(2, 2), torch.zeros(1, 2), 2) is None
 
@@ -256,15 +279,25 @@ def test_attention_section_averages_seeds_with_t_intervals():
     assert entry["seeds"] == 2
     write = entry["layers"][0]["write"]
     half = 12.7062047 * math.sqrt(0.02) / math.sqrt(2)  # t(0.975, 1) * sd / sqrt(n)
-    assert write == pytest.approx({"mean": 0.7, "low": 0.7 - half, "high": 0.7 + half})
+    assert half > 0.7  # the t-interval leaves [0, 1]: a share's interval is cut at its range
+    assert write == pytest.approx({"mean": 0.7, "low": 0.0, "high": 1.0})
     assert entry["sentence"] == (
         "layer 1: memory writes (70% of memory attention on the sequence), the answer slots "
         "read memory (30%); layer 2: memory processes (70% of memory attention on memory), "
         "the answer slots read memory (30%)"
     )
     markdown = render_attention_markdown([entry])
-    assert "| copy | mem10 | 2 | 1 | 30% [-97, 157] | 70% [-57, 197] |" in markdown
+    assert "| copy | mem10 | 2 | 1 | 30% [0, 100] | 70% [0, 100] |" in markdown
     assert markdown.endswith(f"- copy / mem10: {entry['sentence']}.\n")
+
+
+def test_attention_section_names_answer_positions_by_the_layout():
+    summary = hand_summary(0.6, 0.2) | {"layout": {"mem": [0, 2], "src": [2, 5], "answer": [5, 7]}}
+    df = pd.DataFrame({"task": ["assoc_recall"], "variant": ["mem2"], "seed": [0]})
+    df["attention"] = [summary]
+    [entry] = attention_section(df)
+    assert "the answer positions read memory (20%)" in entry["sentence"]
+    assert "slots" not in entry["sentence"]
 
 
 def test_attention_section_of_one_seed_has_no_interval_and_skips_missing():

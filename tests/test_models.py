@@ -8,7 +8,8 @@ import torch.nn.functional as F
 from membench import tasks
 from membench.config import ModelConfig
 from membench.errors import MembenchError
-from membench.models import build_model, count_parameters, load_factory
+from membench.models import build_model, count_parameters, factory_keywords, load_factory
+from membench.models.transformer import Attention
 
 VOCAB, SRC_LEN, TGT_LEN = 5, 6, 4  # different lengths catch src/tgt mix-ups
 SMALL = {"d_model": 16, "n_heads": 2, "d_ff": 32}
@@ -365,3 +366,101 @@ def test_load_factory_missing_module_or_function(tmp_path, monkeypatch):
         load_factory("broken_factory_mod:build")
     model = load_factory("user_factory_mod:build")(SMALL, VOCAB, SRC_LEN, TGT_LEN)
     assert model(*batch()).shape == (3, TGT_LEN, VOCAB)
+
+
+# ---- answers read at source positions (Task.answer_positions) ----
+
+TAIL = [2, 3, 4, 5]  # the last TGT_LEN source positions, in order: assoc_recall's shape
+SCATTERED = [4, 0, 5, 2]  # any source positions, in any order
+
+
+def make_at(positions, arch="encoder", mem=4, controller="shared", bottleneck=False, **overrides):
+    torch.manual_seed(0)
+    config = {"arch": arch, "mem_tokens": mem, "controller": controller, "bottleneck": bottleneck}
+    return build_model(
+        config | SMALL | overrides, VOCAB, SRC_LEN, TGT_LEN, answer_positions=positions
+    ).eval()
+
+
+def isolate_positions(model):
+    """Zero every attention output (controllers' too): each output row then depends on its own
+    input row only, so logits[:, t] can depend on src[:, p] only where p is t's answer position."""
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, Attention):
+                module.proj.weight.zero_()
+                module.proj.bias.zero_()
+
+
+@pytest.mark.parametrize("positions", [TAIL, SCATTERED], ids=["tail", "scattered"])
+@pytest.mark.parametrize("variant", [(0, "shared", False), *MEMORY_VARIANTS], ids=variant_id)
+def test_encoder_reads_each_answer_at_its_source_position(variant, positions):
+    """Changing src at answer position p_t changes logits[:, t] (and only there); changing any
+    other source position changes nothing: the head reads row mem + p_t, for every variant."""
+    model = make_at(positions, "encoder", *variant)
+    isolate_positions(model)
+    src, tgt = batch()
+    logits = model(src, tgt)
+    assert logits.shape == (3, TGT_LEN, VOCAB)
+    for p in range(SRC_LEN):
+        changed = src.clone()
+        changed[:, p] = (changed[:, p] + 1) % VOCAB
+        new = model(changed, tgt)
+        for t in range(TGT_LEN):
+            assert torch.equal(new[:, t], logits[:, t]) is (positions[t] != p), (p, t)
+
+
+@pytest.mark.parametrize("variant", [(0, "shared", False), *MEMORY_VARIANTS], ids=variant_id)
+def test_answer_positions_layout_attention_and_predict(variant):
+    """[mem; src] only (no SEP, no slots); the layout's answer rows are the answer positions; the
+    captured (every row) path equals the fast one; predict is the argmax; targets never read."""
+    mem = variant[0]
+    model = make_at(TAIL, "encoder", *variant)
+    assert model.layout == {"mem": (0, mem), "src": (mem, mem + 2), "answer": (mem + 2, mem + 6)}
+    src, tgt = batch()
+    logits = model(src, tgt)
+    captured, attention = model(src, tgt, return_attention=True)
+    torch.testing.assert_close(captured, logits, atol=1e-5, rtol=0)
+    t = mem + SRC_LEN
+    for weights in attention["self"]:
+        assert weights.shape == (3, 2, t, t)
+        torch.testing.assert_close(weights.sum(-1), torch.ones(3, 2, t))
+    assert torch.equal(model.predict(src, TGT_LEN), logits.argmax(-1))
+    assert torch.equal(model(src, torch.zeros_like(tgt)), logits)
+    scattered = make_at(SCATTERED, "encoder", *variant)  # no contiguous answer rows to name
+    assert scattered.layout == {"mem": (0, mem), "src": (mem, mem + SRC_LEN)}
+    torch.testing.assert_close(
+        scattered(src, tgt, return_attention=True)[0], scattered(src, tgt), atol=1e-5, rtol=0
+    )
+
+
+def test_answer_positions_drop_sep_and_slots_from_the_parameters():
+    for arch in ("encoder", "encoder_decoder"):
+        slots = count_parameters(make(arch, n_layers=1))
+        at = count_parameters(make_at(TAIL, arch, n_layers=1))
+        # encoder: no SEP and slot embeddings, no positions for SEP and slots
+        assert slots - at == ((2 + 1 + TGT_LEN) * 16 if arch == "encoder" else 0)
+
+
+def test_encoder_decoder_keeps_its_decoder():
+    src, tgt = batch()
+    assert torch.equal(
+        make_at(TAIL, "encoder_decoder")(src, tgt), make("encoder_decoder")(src, tgt)
+    )
+
+
+@pytest.mark.parametrize("positions", [[0, 1, 2], [0, 1, 2, 6], [-1, 0, 1, 2]])
+def test_bad_answer_positions_fail_clearly(positions):
+    with pytest.raises(ValueError, match="one source index in \\[0, 6\\) for each of the 4"):
+        make_at(positions)
+
+
+def test_factory_keywords_go_only_to_factories_that_name_them():
+    from tests import user_models
+
+    given = {"answer_positions": [1, 2]}
+    assert factory_keywords(build_model, **given) == given
+    assert factory_keywords(user_models.at_positions, **given) == given
+    assert factory_keywords(user_models.lookup, **given) == {}
+    assert factory_keywords(user_models.lookup_kwargs, **given) == {}  # **kwargs is not asking
+    assert factory_keywords(len, **given) == {}

@@ -133,3 +133,26 @@ def test_generators_run_on_the_generators_device(name):
     params = task.resolve()
     src, tgt = task.generate(4, torch.Generator(device="cpu").manual_seed(0), **params)
     assert src.device.type == "cpu" and tgt.device.type == "cpu"
+
+
+@pytest.mark.parametrize("overrides", SETTINGS["assoc_recall"])
+def test_assoc_recall_answers_are_read_at_their_queries(overrides):
+    """The source token at each answer position is a query key, after SEP, and the target there
+    is the value paired with that key in the context."""
+    task = tasks.get("assoc_recall")
+    params = task.resolve(overrides)
+    pairs, queries = params["pairs"], params["queries"]
+    positions = task.answer_positions(**params)
+    src_len, tgt_len = task.lengths(**params)
+    assert positions == list(range(2 * pairs + 1, 2 * pairs + 1 + queries))
+    assert len(positions) == tgt_len and all(2 * pairs < p < src_len for p in positions)
+    src, tgt = task.generate(200, torch.Generator().manual_seed(3), **params)
+    for row_src, row_tgt in zip(src.tolist(), tgt.tolist(), strict=True):
+        table = {row_src[2 * i]: row_src[2 * i + 1] for i in range(pairs)}
+        assert [table[row_src[p]] for p in positions] == row_tgt
+
+
+@pytest.mark.parametrize("name", ["copy", "sort", "long_range_sum"])
+def test_other_tasks_keep_separate_answer_slots(name):
+    task = tasks.get(name)
+    assert task.answer_positions(**task.resolve()) is None

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from membench.errors import MembenchError
-from membench.train import lr_factor, make_spec, run_trial
+from membench.train import build, lr_factor, make_spec, run_trial
 
 TINY = {"d_model": 32, "n_layers": 1, "n_heads": 2, "d_ff": 64}
 FAST = {"steps": 60, "eval_every": 20, "eval_size": 64, "attention": False, "device": "cpu"}
@@ -71,6 +71,36 @@ def test_a_users_model_that_raises_is_a_failed_record():
 def test_a_users_own_model_trains():
     record = run_trial(tiny_spec(factory="tests.user_models:lookup", model={"hidden": 16}))
     assert record["status"] == "ok"
+
+
+RECALL = {"pairs": 3, "queries": 2, "key_vocab": 6, "value_vocab": 4}  # queries at src 7, 8
+
+
+def test_built_in_model_reads_answers_where_the_task_says():
+    task, model = build(tiny_spec(task="assoc_recall", task_overrides=RECALL), torch.device("cpu"))
+    assert task.answer_positions(**RECALL) == model.answer_positions == [7, 8]
+    assert model.layout == {"mem": (0, 0), "src": (0, 7), "answer": (7, 9)}
+    _, slots = build(tiny_spec(), torch.device("cpu"))  # copy: separate answer slots, as before
+    assert slots.answer_positions is None and "sep" in slots.layout
+
+
+def test_a_users_factory_that_names_answer_positions_receives_them():
+    spec = tiny_spec(
+        task="assoc_recall", task_overrides=RECALL, factory="tests.user_models:at_positions"
+    )
+    assert build(spec, torch.device("cpu"))[1].answer_positions == [7, 8]
+    assert run_trial(spec)["status"] == "ok"
+    copy = build(tiny_spec(factory="tests.user_models:at_positions"), torch.device("cpu"))[1]
+    assert copy.answer_positions is None  # a task without them: None, the slot layout
+
+
+@pytest.mark.parametrize("factory", ["lookup", "lookup_kwargs"])
+def test_a_users_factory_without_the_keyword_is_called_as_before(factory):
+    """Four arguments only (`**options` alone is not asking), on a task with answer positions."""
+    spec = tiny_spec(
+        task="assoc_recall", task_overrides=RECALL, factory=f"tests.user_models:{factory}"
+    )
+    assert run_trial(spec)["status"] == "ok"
 
 
 def test_invalid_spec_raises_one_clear_error():

@@ -1,4 +1,5 @@
-"""Users' own models for the tests: the factory contract of DESIGN.md section 5."""
+"""Users' own models for the tests: the factory contract of DESIGN.md section 5 (four arguments;
+`answer_positions=` too for a factory that names it)."""
 
 import torch
 from torch import nn
@@ -30,3 +31,27 @@ class Broken(Lookup):
 
 def broken(config, vocab_size, src_len, tgt_len):
     return Broken(config, vocab_size, src_len, tgt_len)
+
+
+class AtPositions(Lookup):
+    """Predicts each target token from the source token at its answer position (the task's
+    `answer_positions`; the first target-length positions when the task has none)."""
+
+    def __init__(self, config, vocab_size, src_len, tgt_len, answer_positions=None):
+        super().__init__(config, vocab_size, src_len, tgt_len)
+        self.answer_positions = answer_positions
+        self.positions = answer_positions if answer_positions is not None else range(tgt_len)
+
+    def forward(self, src, tgt):
+        return self.head(self.embed(src[:, list(self.positions)]))
+
+
+def at_positions(config, vocab_size, src_len, tgt_len, answer_positions=None):
+    """A factory that takes the optional keyword: membench passes the task's answer positions."""
+    return AtPositions(config, vocab_size, src_len, tgt_len, answer_positions)
+
+
+def lookup_kwargs(config, vocab_size, src_len, tgt_len, **options):
+    """`**options` alone does not ask for answer positions: called with the four arguments."""
+    assert not options, options
+    return Lookup(config, vocab_size, src_len, tgt_len)

@@ -2,13 +2,17 @@
 
 A model is an `nn.Module` with `forward(src, tgt) -> logits [B, Lt, V]` (teacher forcing allowed)
 and `predict(src, tgt_len) -> tokens [B, Lt]` (never sees targets), made by a factory
-`(model config, vocab size, src len, tgt len) -> model`. `build_model` is the built-in factory;
-`load_factory("module:function")` finds a user's.
+`(model config, vocab size, src len, tgt len) -> model`. A factory that also takes the keyword
+`answer_positions` receives the task's (`Task.answer_positions`: one source index per target
+token, or None for separate answer slots); one that does not is called as before
+(`factory_keywords`). `build_model` is the built-in factory; `load_factory("module:function")`
+finds a user's.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -24,12 +28,36 @@ ARCHS = {"encoder": MemoryTransformer, "encoder_decoder": MemoryEncoderDecoder}
 
 
 def build_model(
-    config: ModelConfig | dict[str, Any] | None, vocab_size: int, src_len: int, tgt_len: int
+    config: ModelConfig | dict[str, Any] | None,
+    vocab_size: int,
+    src_len: int,
+    tgt_len: int,
+    answer_positions: list[int] | None = None,
 ) -> nn.Module:
-    """A model of the family for a task with these sizes; a dict is validated strictly first."""
+    """A model of the family for a task with these sizes; a dict is validated strictly first.
+    `answer_positions`: the task's (see `Task.answer_positions`); arch `encoder` predicts each
+    target token at that source position, `encoder_decoder` decodes as always."""
     if not isinstance(config, ModelConfig):
         config = model_config(config)
-    return ARCHS[config.arch](config, vocab_size, src_len, tgt_len)
+    return ARCHS[config.arch](
+        config, vocab_size, src_len, tgt_len, answer_positions=answer_positions
+    )
+
+
+def factory_keywords(factory: Callable[..., nn.Module], **available: Any) -> dict[str, Any]:
+    """The keyword arguments of `available` that `factory` names in its signature (a parameter
+    of that name, positional-or-keyword or keyword-only; `**kwargs` alone does not count), so a
+    factory written for the four-argument contract is called exactly as before."""
+    try:
+        parameters = inspect.signature(factory).parameters
+    except (TypeError, ValueError):  # no introspectable signature: the plain contract
+        return {}
+    accepted = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return {
+        name: value
+        for name, value in available.items()
+        if name in parameters and parameters[name].kind in accepted
+    }
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -75,5 +103,6 @@ __all__ = [
     "MemoryTransformer",
     "build_model",
     "count_parameters",
+    "factory_keywords",
     "load_factory",
 ]

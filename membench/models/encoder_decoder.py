@@ -3,7 +3,9 @@
 The encoder (memory, controller and bottleneck as in `transformer.py`) reads `[mem; src]`; a causal
 pre-LN decoder reads BOS + the shifted target and cross-attends to the encoder output. Under the
 bottleneck the decoder reads encoder memory only: were it to read the source positions, the
-source would reach the output around the bottleneck.
+source would reach the output around the bottleneck. Answer positions (see `Task.answer_positions`)
+are accepted and not used: the decoder produces every target token at its own decoder position,
+reading the whole encoder output (memory only under the bottleneck) through cross-attention.
 """
 
 from __future__ import annotations
@@ -44,7 +46,14 @@ class DecoderBlock(nn.Module):
 class MemoryEncoderDecoder(nn.Module):
     """Encoder over `[mem; src]`, causal decoder with `n_layers` blocks, greedy `predict`."""
 
-    def __init__(self, cfg: ModelConfig, vocab_size: int, src_len: int, tgt_len: int):
+    def __init__(
+        self,
+        cfg: ModelConfig,
+        vocab_size: int,
+        src_len: int,
+        tgt_len: int,
+        answer_positions: list[int] | None = None,  # not used: the decoder keeps its own rows
+    ):
         super().__init__()
         self.src_len, self.tgt_len = src_len, tgt_len
         self.bos = vocab_size  # the one id after the task's symbols

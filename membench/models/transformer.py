@@ -1,7 +1,9 @@
 """The memory Transformer family, encoder form (Burtsev et al., arXiv 2006.11527).
 
 One pre-LN bidirectional encoder reads `[mem; src; SEP; answer slots]` and predicts every target
-token at once from its answer slot. The memory variants differ only in how one layer routes
+token at once from its answer slot; for a task that names answer positions (assoc_recall: each
+query's own position) it reads `[mem; src]` and predicts each target token from the output row at
+its source position instead. The memory variants differ only in how one layer routes
 information between memory and sequence positions (`EncoderLayer`):
 
 - plain Transformer (mem_tokens=0) and MemTransformer: one block over everything;
@@ -125,7 +127,7 @@ class Encoder(nn.Module):
     """`n_layers` encoder layers and a final LayerNorm; builds the controllers the config asks for.
     Returns (output, per-layer attention maps, None entries when not captured). With `tail`, the
     output is the last `tail` rows only, and the last layer computes no other row (the answer
-    slots are all the head reads; captured maps need every row, so capturing ignores `tail`)."""
+    rows are all the head reads; captured maps need every row, so capturing ignores `tail`)."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -155,37 +157,89 @@ def check_lengths(model: nn.Module, src: torch.Tensor, tgt_len: int) -> None:
         )
 
 
-class MemoryTransformer(nn.Module):
-    """arch `encoder`: `[mem; src; SEP; answer slots]` through the encoder, one prediction per
-    answer slot (non-autoregressive). Never reads target values, only their count."""
+def check_positions(positions, src_len: int, tgt_len: int) -> list[int] | None:
+    """Answer positions as a list of ints, one source index per target token, or None."""
+    if positions is None:
+        return None
+    positions = [int(p) for p in positions]
+    if len(positions) != tgt_len or not all(0 <= p < src_len for p in positions):
+        raise ValueError(
+            f"answer_positions {positions}: need one source index in [0, {src_len}) for each of "
+            f"the {tgt_len} target tokens"
+        )
+    return positions
 
-    def __init__(self, cfg: ModelConfig, vocab_size: int, src_len: int, tgt_len: int):
+
+class MemoryTransformer(nn.Module):
+    """arch `encoder`, non-autoregressive: one prediction per target token. Never reads target
+    values, only their count.
+
+    Without `answer_positions` it reads `[mem; src; SEP; answer slots]` and predicts target t at
+    answer slot t. With them (one source index per target token, from the task) it reads
+    `[mem; src]` and predicts target t from the output row at source position
+    `answer_positions[t]`: no SEP, no slots. The layout then names the answer rows `answer` when
+    they are the source's last positions in order (assoc_recall's queries), `src` being the
+    source before them; other placements leave `src` whole and name no answer rows."""
+
+    def __init__(
+        self,
+        cfg: ModelConfig,
+        vocab_size: int,
+        src_len: int,
+        tgt_len: int,
+        answer_positions: list[int] | None = None,
+    ):
         super().__init__()
         self.src_len, self.tgt_len = src_len, tgt_len
-        self.sep, self.slot = vocab_size, vocab_size + 1  # the two ids after the task's symbols
+        self.answer_positions = check_positions(answer_positions, src_len, tgt_len)
         m, d = cfg.mem_tokens, cfg.d_model
-        self.tok = nn.Embedding(vocab_size + 2, d)
-        self.pos = nn.Embedding(src_len + 1 + tgt_len, d)  # src, SEP, each answer slot
+        if self.answer_positions is None:
+            self.sep, self.slot = vocab_size, vocab_size + 1  # the ids after the task's symbols
+            self.tok = nn.Embedding(vocab_size + 2, d)
+            self.pos = nn.Embedding(src_len + 1 + tgt_len, d)  # src, SEP, each answer slot
+            self.tail = tgt_len
+            rows = range(tgt_len)
+            self.layout = {
+                "mem": (0, m),
+                "src": (m, m + src_len),
+                "sep": (m + src_len, m + src_len + 1),
+                "answer": (m + src_len + 1, m + src_len + 1 + tgt_len),
+            }
+        else:
+            self.tok = nn.Embedding(vocab_size, d)
+            self.pos = nn.Embedding(src_len, d)
+            first = min(self.answer_positions)
+            self.tail = src_len - first  # the last layer computes these source rows only
+            rows = [p - first for p in self.answer_positions]
+            self.layout = {"mem": (0, m), "src": (m, m + src_len)}
+            if self.answer_positions == list(range(first, src_len)):
+                self.layout = {
+                    "mem": (0, m),
+                    "src": (m, m + first),
+                    "answer": (m + first, m + src_len),
+                }
+        # which of the last `tail` output rows holds each target token's prediction (None: all,
+        # in order, as for answer slots and assoc_recall's queries)
+        rows = None if list(rows) == list(range(self.tail)) else torch.tensor(list(rows))
+        self.register_buffer("rows", rows, persistent=False)
         self.mem = nn.Parameter(0.02 * torch.randn(m, d))  # small: starts near blank
         self.drop = nn.Dropout(cfg.dropout)
         self.encoder = Encoder(cfg)
         self.head = nn.Linear(d, vocab_size)
-        self.layout = {
-            "mem": (0, m),
-            "src": (m, m + src_len),
-            "sep": (m + src_len, m + src_len + 1),
-            "answer": (m + src_len + 1, m + src_len + 1 + tgt_len),
-        }
 
     def run(self, src, tgt_len, capture=False):
         check_lengths(self, src, tgt_len)
         b = src.size(0)
-        sep = torch.full((b, 1), self.sep, dtype=src.dtype, device=src.device)
-        slots = torch.full((b, tgt_len), self.slot, dtype=src.dtype, device=src.device)
-        x = self.drop(self.tok(torch.cat([src, sep, slots], dim=1)) + self.pos.weight)
+        tokens = src
+        if self.answer_positions is None:
+            sep = torch.full((b, 1), self.sep, dtype=src.dtype, device=src.device)
+            slots = torch.full((b, tgt_len), self.slot, dtype=src.dtype, device=src.device)
+            tokens = torch.cat([src, sep, slots], dim=1)
+        x = self.drop(self.tok(tokens) + self.pos.weight)
         x = torch.cat([self.mem.expand(b, -1, -1), x], dim=1)
-        x, maps = self.encoder(x, capture, tail=tgt_len)
-        return self.head(x[:, -tgt_len:]), maps
+        x, maps = self.encoder(x, capture, tail=self.tail)
+        x = x[:, -self.tail :]
+        return self.head(x if self.rows is None else x.index_select(1, self.rows)), maps
 
     def forward(self, src, tgt, return_attention=False):
         logits, maps = self.run(src, tgt.size(1), return_attention)

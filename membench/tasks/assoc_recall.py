@@ -1,7 +1,10 @@
 """assoc_recall (multi-query, as MQAR): `k1 v1 ... kK vK SEP q1 ... qQ` -> the queried values.
 
 Keys are distinct and come from [0, key_vocab); values from [key_vocab, key_vocab + value_vocab);
-SEP is the last id. Queries are distinct keys of the context, so Q <= K.
+SEP is the last id. Queries are distinct keys of the context, so Q <= K. Each answer is read at
+its query's own position (zoology's MQAR layout, arXiv 2312.04927): target t at src index
+2K + 1 + t. A separate answer slot would add a positional hop before recall pays off (a plain
+2-layer d64 encoder plateaus at 0.41 token accuracy that way).
 """
 
 import torch
@@ -50,6 +53,9 @@ class AssocRecall(Task):
 
     def lengths(self, pairs, queries, key_vocab, value_vocab):
         return 2 * pairs + 1 + queries, queries
+
+    def answer_positions(self, pairs, queries, key_vocab, value_vocab):
+        return list(range(2 * pairs + 1, 2 * pairs + 1 + queries))
 
     def output_vocab(self, pairs, queries, key_vocab, value_vocab):
         return value_vocab

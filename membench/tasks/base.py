@@ -24,7 +24,9 @@ class Task:
 
     Subclasses set `params` and implement `generate` (vectorised torch, deterministic for
     a generator state), `vocab_size`, `lengths`, and `solve` (a plain-Python reference used in
-    tests). Token ids are in [0, vocab_size); models add their own special tokens.
+    tests). Token ids are in [0, vocab_size); models add their own special tokens. A task whose
+    answers belong at source positions (a recall answer at its query) says so in
+    `answer_positions`.
     """
 
     name: str = ""
@@ -67,6 +69,13 @@ class Task:
     def lengths(self, **params) -> tuple[int, int]:
         """(source length, target length)."""
         raise NotImplementedError
+
+    def answer_positions(self, **params) -> list[int] | None:
+        """Where each target token is read: one source index per target position (target t at
+        src[answer_positions[t]]), or None (the default) for separate answer slots after the
+        source. Built-in encoders predict target t from the output row at that source position;
+        models that do not take the keyword are never told."""
+        return None
 
     def output_vocab(self, **params) -> int:
         """How many symbols a target position can take: uniform guessing scores 1/this."""
