@@ -96,7 +96,7 @@ def _latex_escape(s: str) -> str:
     return "{}" + out if out.startswith("[") else out  # else \\ or \midrule reads [..] as an option
 
 
-# How each output spells the marks: plus-minus, better, worse, underpowered, bold, escaping.
+# How each output spells the marks: plus-minus, better, worse, undecidable (†), bold, escaping.
 MARKS = dict(pm=" ± ", up=" ▲", down=" ▼", weak=" †")
 STYLES = {
     "text": dict(MARKS, up=" [green]▲[/]", down=" [red]▼[/]", bold="[bold]{}[/]", esc=rich_escape),
@@ -212,6 +212,23 @@ def _rank_summary(report: Report) -> str:
     )
 
 
+KNOCKOUT_INTRO = (
+    "Exact match lost when memory is cut off at the end of training (intact minus knocked out, "
+    "per seed; mean over seeds [95% t-interval]): reads cut = no sequence position attends to "
+    "memory, in any layer; writes cut = memory attends to memory only. A causal test of what "
+    "the attention maps suggest."
+)
+
+
+def _knockout_table(report: Report) -> tuple[list[str], list[list[str]]]:
+    head = ["task", "variant", "seeds", "drop, reads cut", "drop, writes cut", "verdict"]
+    rows = []
+    for e in report.knockouts:
+        cells = [_est(e[k]["drop"], e[k]["low"], e[k]["high"], 3) for k in ("read", "write")]
+        rows.append([e["task"], e["variant"], str(e["seeds"]), *cells, e["sentence"]])
+    return head, rows
+
+
 def verdicts(report: Report) -> list[str]:
     """The significant comparisons, one line each, then how many could not be decided."""
     d, c = _decimals(report), report.comparisons
@@ -260,6 +277,9 @@ def _render_md(report: Report) -> str:
     out += [_md_table(headers, rows, escape=False), "", _rank_summary(report)]
     for title, head, body in _side_tables(report):
         out += ["", f"## {title}", "", _md_table(head, body)]
+    if report.knockouts:
+        out += ["", "## Memory knockouts", "", KNOCKOUT_INTRO, ""]
+        out += [_md_table(*_knockout_table(report))]
     if report.attention:
         out += ["", render_attention_markdown(report.attention).rstrip()]
     out += ["", "## Method", "", report.method]
@@ -351,6 +371,7 @@ def _render_json(report: Report) -> str:
         failed=report.failed,
         missing=report.missing,
         attention=report.attention,
+        knockouts=report.knockouts,
     )
     return json.dumps(_jsonable(obj), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
 
@@ -377,6 +398,9 @@ def _render_html(report: Report) -> str:
     ]
     for name, head, body in _side_tables(report):
         parts += [f"<h2>{name}</h2>", _html_table(head, body)]
+    if report.knockouts:
+        parts += ["<h2>Memory knockouts</h2>", f"<p>{html.escape(KNOCKOUT_INTRO)}</p>"]
+        parts += [_html_table(*_knockout_table(report))]
     parts += ["<h2>Method</h2>", f"<p>{html.escape(report.method)}</p>"]
     if _problems(report):
         items = "".join(f"<li>{html.escape(line)}</li>" for line in _problems(report))
@@ -420,6 +444,11 @@ def print_report(report: Report, console: Console | None = None) -> None:
     console.print("\n[bold]Verdicts[/] (every comparison: report.md)")
     for line in verdicts(report):
         console.print(rich_escape(line), highlight=False)
+    if report.knockouts:
+        console.print("\n[bold]Memory knockouts[/] (exact match lost with memory cut off)")
+        for e in report.knockouts:
+            line = f"{e['task']} / {e['variant']}: {e['sentence']}."
+            console.print(rich_escape(line), highlight=False)
     if report.attention:
         console.print("\n[bold]Attention[/] (what each layer does; tables in report.md)")
         for entry in report.attention:

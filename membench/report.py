@@ -46,6 +46,7 @@ class Report:
     failed: list[dict]
     missing: list[dict]
     attention: list[dict]  # attention.attention_section: block mass by layer per variant
+    knockouts: list[dict]  # knockout_section: exact-match drop with memory reads / writes cut
     notes: list[str]  # what was left out and why (e.g. records of other settings)
     data: pd.DataFrame = field(repr=False)  # the successful trials, for plots
 
@@ -116,8 +117,52 @@ def build_report(
         failed=failed,
         missing=missing,
         attention=attention_section(df),
+        knockouts=knockout_section(ok),
         data=ok,
     )
+
+
+KNOCKOUT_WORDS = {
+    "read": ("relies on reading memory", "does not need to read memory"),
+    "write": ("relies on what memory reads from the sequence", "does not need memory's writes"),
+}
+NEGLIGIBLE = 0.05  # an exact-match drop below this is "nothing lost"
+
+
+def knockout_section(ok: pd.DataFrame) -> list[dict]:
+    """Per (task, variant) with knockout metrics: the exact-match drop (intact minus knocked out,
+    per seed) with reads and with writes cut, mean over seeds with a 95% t-interval, and a
+    verdict: relies on it (the interval is above 0 and the mean at least NEGLIGIBLE), does not
+    need it (the interval lies below NEGLIGIBLE), or undecided."""
+    cols = [f"exact_match_no_{k}" for k in KNOCKOUT_WORDS]
+    if not set(cols) <= set(ok.columns):
+        return []
+    section = []
+    for (task, variant), cell in ok.groupby(["task", "variant"], sort=False):
+        entry = dict(task=task, variant=variant, seeds=0)
+        parts = []
+        for kind, (relies, ignores) in KNOCKOUT_WORDS.items():
+            drop = (cell["exact_match"] - pd.to_numeric(cell[f"exact_match_no_{kind}"])).dropna()
+            if drop.empty:
+                break
+            lo, hi, _ = stats.clip(*stats.mean_interval(drop.to_numpy()), (-1.0, 1.0))
+            mean = float(drop.mean())
+            if lo > 0 and mean >= NEGLIGIBLE:
+                verdict = relies
+            elif hi < NEGLIGIBLE:
+                verdict = ignores
+            else:
+                verdict = "undecided"
+            entry |= {"seeds": len(drop), kind: dict(drop=mean, low=lo, high=hi, verdict=verdict)}
+            parts.append(f"{verdict} (exact match {_signed(-mean)} with {kind}s cut)")
+        else:
+            entry["sentence"] = "; ".join(parts)
+            section.append(entry)
+    return section
+
+
+def _signed(x: float) -> str:
+    return f"{x:+.3f}"
 
 
 def _text(x) -> str | None:

@@ -178,6 +178,24 @@ def train_loop(spec: TrialSpec, model, task, device, progress: Callable | None) 
     }
 
 
+def knockout_metrics(spec: TrialSpec, model, task, device) -> dict[str, float]:
+    """The trained model on the held-out set again with memory reads, then writes, knocked out
+    (`membench.models.knockout`): `exact_match_no_read`, `token_accuracy_no_read`, and the same
+    `_no_write`. Nothing for a model without memory or a user's model (no knockouts)."""
+    from membench.models import knockout
+
+    if not spec.model.get("mem_tokens") or not hasattr(model, "knockout"):
+        return {}
+    held_out = torch.Generator(device=device).manual_seed(EVAL_SEED)
+    eval_src, eval_tgt = task.generate(spec.train["eval_size"], held_out, **spec.task_params)
+    out = {}
+    for kind in ("read", "write"):
+        with knockout(model, kind):
+            scores = evaluate(model, eval_src, eval_tgt)
+        out |= {f"{name}_no_{kind}": value for name, value in scores.items()}
+    return out
+
+
 def run_trial(spec: TrialSpec, progress: Callable | str | None = None) -> dict[str, Any]:
     """Train one trial and return its record. Training errors (NaN loss, an exception in a user's
     model) give status 'failed' with the error; an invalid spec raises MembenchError.
@@ -209,6 +227,7 @@ def run_trial(spec: TrialSpec, progress: Callable | str | None = None) -> dict[s
             "chance": task.chance(**spec.task_params),
         }
         record["curve"] = curve
+        record["metrics"].update(knockout_metrics(spec, model, task, device))
         if spec.train["attention"]:
             from membench.attention import summarize
 

@@ -11,6 +11,7 @@ finds a user's.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from torch import nn
 from membench.config import ModelConfig, model_config
 from membench.errors import MembenchError
 from membench.models.encoder_decoder import MemoryEncoderDecoder
-from membench.models.transformer import MemoryTransformer
+from membench.models.transformer import KNOCKOUTS, MemoryTransformer
 from membench.registry import did_you_mean
 
 ARCHS = {"encoder": MemoryTransformer, "encoder_decoder": MemoryEncoderDecoder}
@@ -58,6 +59,23 @@ def factory_keywords(factory: Callable[..., nn.Module], **available: Any) -> dic
         for name, value in available.items()
         if name in parameters and parameters[name].kind in accepted
     }
+
+
+@contextlib.contextmanager
+def knockout(model: nn.Module, kind: str | None):
+    """Evaluate `model` with memory reads ("read": no sequence position attends to memory, in
+    any layer; the decoder's cross-attention included) or writes ("write": memory attends to
+    memory only) cut off; a causal test of what the attention maps only suggest. Built-in models
+    only (a model without a `knockout` attribute raises ValueError)."""
+    if not hasattr(model, "knockout"):
+        raise ValueError(f"{type(model).__name__} has no memory knockouts (built-in models only)")
+    if kind not in (None, *KNOCKOUTS):
+        raise ValueError(f"unknown knockout {kind!r}: use {' or '.join(KNOCKOUTS)}")
+    before, model.knockout = model.knockout, kind
+    try:
+        yield model
+    finally:
+        model.knockout = before
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -104,5 +122,6 @@ __all__ = [
     "build_model",
     "count_parameters",
     "factory_keywords",
+    "knockout",
     "load_factory",
 ]

@@ -33,11 +33,11 @@ class DecoderBlock(nn.Module):
         )
         self.drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, y, memory, capture=False):
+    def forward(self, y, memory, capture=False, cross_mask=None):
         h = self.ln1(y)
         a, self_weights = self.self_attn(h, h, causal=True, capture=capture)
         y = y + self.drop(a)
-        a, cross_weights = self.cross_attn(self.ln2(y), memory, capture=capture)
+        a, cross_weights = self.cross_attn(self.ln2(y), memory, capture=capture, mask=cross_mask)
         y = y + self.drop(a)
         y = y + self.drop(self.ffn(self.ln3(y)))
         return y, self_weights, cross_weights
@@ -64,6 +64,7 @@ class MemoryEncoderDecoder(nn.Module):
         self.src_pos = nn.Embedding(src_len, d)
         self.tgt_pos = nn.Embedding(tgt_len, d)
         self.mem = nn.Parameter(0.02 * torch.randn(m, d))  # small: starts near blank
+        self.knockout = None  # "read" / "write" (models.knockout): reads include the decoder's
         self.drop = nn.Dropout(cfg.dropout)
         self.encoder = Encoder(cfg)
         self.decoder = nn.ModuleList(DecoderBlock(cfg) for _ in range(cfg.n_layers))
@@ -74,15 +75,19 @@ class MemoryEncoderDecoder(nn.Module):
     def encode(self, src, capture=False):
         x = self.drop(self.tok(src) + self.src_pos.weight)
         x = torch.cat([self.mem.expand(src.size(0), -1, -1), x], dim=1)
-        return self.encoder(x, capture)
+        return self.encoder(x, capture, knockout=self.knockout)
 
     def decode(self, encoded, prefix, capture=False):
         """Logits after each prefix token (BOS first); position i sees prefix[:, : i + 1] only."""
         memory = encoded[:, : self.mem_tokens] if self.memory_only else encoded
         y = self.drop(self.tok(prefix) + self.tgt_pos.weight[: prefix.size(1)])
+        cross_mask = None
+        if self.knockout == "read" and self.mem_tokens:  # decoder positions read no memory
+            cross_mask = torch.ones(y.size(1), memory.size(1), dtype=torch.bool, device=y.device)
+            cross_mask[:, : self.mem_tokens] = False
         self_maps, cross_maps = [], []
         for block in self.decoder:
-            y, self_weights, cross_weights = block(y, memory, capture)
+            y, self_weights, cross_weights = block(y, memory, capture, cross_mask)
             if capture and self.memory_only:  # source columns were never offered: zero weight
                 cross_weights = F.pad(cross_weights, (0, encoded.size(1) - self.mem_tokens))
             self_maps.append(self_weights)

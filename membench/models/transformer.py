@@ -39,7 +39,9 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
         self.proj = nn.Linear(cfg.d_model, cfg.d_model)
 
-    def forward(self, x, context, causal=False, capture=False):
+    def forward(self, x, context, causal=False, capture=False, mask=None):
+        """`mask`: None, or bool [queries, keys], True where a query may attend (knockouts); a
+        query row with no allowed key reads nothing (its attention output is exactly 0)."""
         d = x.size(-1)
         if context is x:
             q, k, v = self.qkv(x).split(d, dim=-1)
@@ -49,17 +51,30 @@ class Attention(nn.Module):
             k, v = F.linear(context, w[d:], b[d:]).split(d, dim=-1)
         q, k, v = (t.unflatten(-1, (self.n_heads, -1)).transpose(1, 2) for t in (q, k, v))
         p = self.dropout if self.training else 0.0
+        empty = None
+        if mask is not None:
+            empty = ~mask.any(dim=-1)  # rows that may read nothing: computed, then zeroed
+            mask = mask | empty[:, None]
         if capture:
             scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
             if causal:
                 future = torch.ones(scores.shape[-2:], dtype=torch.bool, device=x.device).triu(1)
                 scores = scores.masked_fill(future, float("-inf"))
+            if mask is not None:
+                scores = scores.masked_fill(~mask, float("-inf"))
             weights = scores.softmax(dim=-1)
+            if empty is not None:
+                weights = weights.masked_fill(empty[:, None], 0.0)
             y = F.dropout(weights, p, self.training) @ v
         else:
             weights = None
-            y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=causal)
-        return self.proj(y.transpose(1, 2).flatten(2)), weights
+            y = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, dropout_p=p, is_causal=causal and mask is None
+            )
+        out = self.proj(y.transpose(1, 2).flatten(2))
+        if empty is not None and empty.any():
+            out = out.masked_fill(empty[:, None], 0.0)
+        return out, weights
 
 
 class Block(nn.Module):
@@ -76,9 +91,10 @@ class Block(nn.Module):
         )
         self.drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, x, context, capture=False):
+    def forward(self, x, context, capture=False, mask=None):
         h = self.ln1(x)
-        a, weights = self.attn(h, h if context is x else self.ln1(context), capture=capture)
+        context = h if context is x else self.ln1(context)
+        a, weights = self.attn(h, context, capture=capture, mask=mask)
         x = x + self.drop(a)
         x = x + self.drop(self.ffn(self.ln2(x)))
         return x, weights
@@ -100,19 +116,30 @@ class EncoderLayer(nn.Module):
         self.mem_tokens = cfg.mem_tokens
         self.bottleneck = cfg.bottleneck
 
-    def forward(self, x, capture=False, tail=None):
+    def forward(self, x, capture=False, tail=None, mask=None):
         """`tail`: return only the last `tail` (sequence) rows, computing no other row's update:
-        every row is independent after attention, so those are exact and the rest is saved."""
+        every row is independent after attention, so those are exact and the rest is saved.
+        `mask`: None or bool [T, T] over `[mem; seq]`, True where a query may attend."""
+        m = self.mem_tokens
+
+        def rows(part, keys=slice(None)):  # the mask's rows for these queries, these keys
+            return None if mask is None else part(mask)[:, keys]
+
         if self.controller is None and not self.bottleneck:
-            return self.block(x if tail is None else x[:, -tail:], x, capture)
-        mem, seq = x[:, : self.mem_tokens], x[:, self.mem_tokens :]
+            last = (lambda t: t) if tail is None else (lambda t: t[-tail:])
+            return self.block(x if tail is None else x[:, -tail:], x, capture, rows(last))
+        mem, seq = x[:, :m], x[:, m:]
+        seq_rows = (lambda t: t[m:]) if tail is None else (lambda t: t[m:][-tail:])
         if tail is not None:
             seq = seq[:, -tail:]
             if not self.bottleneck:  # the sequence reads the layer input, not the new memory
-                return self.block(seq, x, capture)
+                return self.block(seq, x, capture, rows(seq_rows))
         mem_block = self.block if self.controller is None else self.controller
-        new_mem, mem_weights = mem_block(mem, x, capture)
-        new_seq, seq_weights = self.block(seq, new_mem if self.bottleneck else x, capture)
+        new_mem, mem_weights = mem_block(mem, x, capture, rows(lambda t: t[:m]))
+        if self.bottleneck:  # the sequence reads the updated memory only
+            new_seq, seq_weights = self.block(seq, new_mem, capture, rows(seq_rows, slice(0, m)))
+        else:
+            new_seq, seq_weights = self.block(seq, x, capture, rows(seq_rows))
         if tail is not None:
             return new_seq, None
         weights = None
@@ -139,13 +166,35 @@ class Encoder(nn.Module):
         self.layers = nn.ModuleList(EncoderLayer(cfg, controller()) for _ in range(cfg.n_layers))
         self.ln_f = nn.LayerNorm(cfg.d_model)
 
-    def forward(self, x, capture=False, tail=None):
+    def forward(self, x, capture=False, tail=None, knockout=None):
+        """`knockout`: None, "read" (no sequence position attends to memory, in any layer) or
+        "write" (memory attends to memory only: it carries its learned vectors and its own
+        processing, nothing of the sequence)."""
         maps = []
         last = len(self.layers) - 1
+        mask = knockout_mask(knockout, self.layers[0].mem_tokens, x.size(1), x.device)
         for i, layer in enumerate(self.layers):
-            x, weights = layer(x, capture, tail if i == last and not capture else None)
+            x, weights = layer(x, capture, tail if i == last and not capture else None, mask)
             maps.append(weights)
         return self.ln_f(x), maps
+
+
+KNOCKOUTS = ("read", "write")
+
+
+def knockout_mask(knockout: str | None, m: int, t: int, device) -> torch.Tensor | None:
+    """bool [T, T] over `[mem; seq]`, True where a query may attend, for a knockout; None for
+    none (or no memory: nothing to knock out)."""
+    if knockout is None or m == 0:
+        return None
+    if knockout not in KNOCKOUTS:
+        raise ValueError(f"unknown knockout {knockout!r}: use {' or '.join(KNOCKOUTS)}")
+    allowed = torch.ones(t, t, dtype=torch.bool, device=device)
+    if knockout == "read":
+        allowed[m:, :m] = False
+    else:
+        allowed[:m, m:] = False
+    return allowed
 
 
 def check_lengths(model: nn.Module, src: torch.Tensor, tgt_len: int) -> None:
@@ -223,6 +272,7 @@ class MemoryTransformer(nn.Module):
         rows = None if list(rows) == list(range(self.tail)) else torch.tensor(list(rows))
         self.register_buffer("rows", rows, persistent=False)
         self.mem = nn.Parameter(0.02 * torch.randn(m, d))  # small: starts near blank
+        self.knockout = None  # "read" / "write": evaluate with memory cut off (models.knockout)
         self.drop = nn.Dropout(cfg.dropout)
         self.encoder = Encoder(cfg)
         self.head = nn.Linear(d, vocab_size)
@@ -237,7 +287,7 @@ class MemoryTransformer(nn.Module):
             tokens = torch.cat([src, sep, slots], dim=1)
         x = self.drop(self.tok(tokens) + self.pos.weight)
         x = torch.cat([self.mem.expand(b, -1, -1), x], dim=1)
-        x, maps = self.encoder(x, capture, tail=self.tail)
+        x, maps = self.encoder(x, capture, tail=self.tail, knockout=self.knockout)
         x = x[:, -self.tail :]
         return self.head(x if self.rows is None else x.index_select(1, self.rows)), maps
 
