@@ -36,6 +36,10 @@ METRICS = (
     "train_seconds",
     "tokens_per_second",
     "chance",
+    "exact_match_no_read",
+    "exact_match_no_write",
+    "token_accuracy_no_read",
+    "token_accuracy_no_write",
 )
 COLUMNS = (
     "id",
