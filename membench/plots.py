@@ -33,6 +33,7 @@ def write_plots(df: pd.DataFrame, report, out_dir) -> list[Path]:
         f"curves_{m}.png": _curves(df, report),
         f"cd_{m}.png": _cd_diagram(report),
         f"{m}_vs_mem_tokens.png": _memory(df, report),
+        "capacity.png": _capacity(report),
     }
     paths = []
     for name, fig in figures.items():
@@ -186,6 +187,30 @@ def _cd_diagram(report):
         title += f"\nranks not distinguishable (Friedman p = {r.friedman_p:.2f}): noise"
     ax.set_title(title, fontsize=10)
     fig.subplots_adjust(left=0.25, right=0.75)
+    return fig
+
+
+def _capacity(report):
+    """Exact match against each ladder's difficulty level, one line per variant, 95% intervals."""
+    if not report.capacity:
+        return None
+    fig, axes = _grid(len(report.capacity), width=4.5)
+    for ax, entry in zip(axes, report.capacity, strict=True):
+        cells = entry["cells"]
+        for v in entry["variants"]:
+            c = cells[cells["variant"] == v["variant"]].sort_values("level")
+            err = np.nan_to_num(np.array([c["mean"] - c["ci_low"], c["ci_high"] - c["mean"]]))
+            ax.errorbar(c["level"], c["mean"], yerr=err, marker="o", capsize=3, label=v["variant"])
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(entry["levels"], [str(lv) for lv in entry["levels"]])
+        ax.set_ylim(-0.02, 1.02)
+        ax.axhline(0.5, color="grey", linewidth=0.8, linestyle=":")
+        ax.set_title(entry["ladder"])
+        ax.set_xlabel(entry["parameter"])
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("exact match (mean, 95% CI)")
+    axes[0].legend(fontsize="small")
+    fig.tight_layout()
     return fig
 
 

@@ -229,6 +229,69 @@ def _knockout_table(report: Report) -> tuple[list[str], list[list[str]]]:
     return head, rows
 
 
+def _level(x, side: str = "", levels=()) -> str:
+    if side == ">":
+        return f"> {levels[-1]}"
+    if side == "<":
+        return f"< {levels[0]}"
+    return "–" if not np.isfinite(x) else f"{x:.3g}"
+
+
+def _capacity_tables(entry: dict) -> list[tuple[str, list[str], list[list[str]]]]:
+    """Exact match by level per variant with capacities; then the per-seed capacity tests."""
+    levels, cells = entry["levels"], entry["cells"]
+    head = ["variant", *[f"{entry['parameter']}={lv}" for lv in levels]]
+    head += ["capacity", "50% level", "seeds' capacity [95% CI]"]
+    rows = []
+    for v in entry["variants"]:
+        row = [v["variant"]]
+        for lv in levels:
+            c = cells[(cells["variant"] == v["variant"]) & (cells["level"] == lv)]
+            if c.empty:
+                row.append("–")
+                continue
+            c = c.iloc[0]
+            value, interval = _cell_text(c, "continuous", 3, STYLES["md"])
+            row.append(value + interval)
+        row.append(_level(v["capacity"], "", levels) if np.isfinite(v["capacity"]) else "none")
+        row.append(_level(v["half_level"], v["half_side"], levels))
+        row.append(
+            f"{_level(v['seed_capacity'])} [{_level(v['seed_capacity_low'])}, "
+            f"{_level(v['seed_capacity_high'])}]"
+        )
+        rows.append(row)
+    tables = [(f"Capacity: {entry['ladder']}", head, rows)]
+    cmp = entry["comparisons"]
+    if len(cmp):
+        body = [
+            [
+                r.variant,
+                f"{r.n_paired} paired" if r.n_paired else f"{r.n} vs {r.n_baseline}",
+                _est(r.diff, r.ci_low, r.ci_high, 2),
+                r.test,
+                _p(r.p_value),
+                _p(r.p_adjusted),
+                {True: "▲", False: "▼"}.get(r.better, ""),
+                r.note,
+            ]
+            for r in cmp.itertuples()
+        ]
+        head = ["variant", "seeds", "diff in log2 levels [95% CI]", "test", "p", "p adj.", ""]
+        tables.append((f"Capacity against the baseline: {entry['ladder']}", head + ["note"], body))
+    return tables
+
+
+CAPACITY_INTRO = (
+    "Exact match at each level of a task's difficulty (mean [95% CI] over seeds). capacity: the "
+    "largest level solved (exact match >= the solve threshold) by at least half the seeds; 50% "
+    "level: where mean exact match falls through 0.5, interpolated in log2 of the level; seeds' "
+    "capacity: the geometric mean over seeds of the largest level each seed solved (one rung "
+    "below the ladder when it solved none), with a 95% t-interval on log2. Seeds' capacities "
+    "are compared with the baseline's by the same tests as the main table (on log2 levels; "
+    "corrected within each ladder)."
+)
+
+
 def verdicts(report: Report) -> list[str]:
     """The significant comparisons, one line each, then how many could not be decided."""
     d, c = _decimals(report), report.comparisons
@@ -277,6 +340,11 @@ def _render_md(report: Report) -> str:
     out += [_md_table(headers, rows, escape=False), "", _rank_summary(report)]
     for title, head, body in _side_tables(report):
         out += ["", f"## {title}", "", _md_table(head, body)]
+    if report.capacity:
+        out += ["", "## Capacity", "", CAPACITY_INTRO]
+        for entry in report.capacity:
+            for title, head, body in _capacity_tables(entry):
+                out += ["", f"### {title}", "", _md_table(head, body)]
     if report.knockouts:
         out += ["", "## Memory knockouts", "", KNOCKOUT_INTRO, ""]
         out += [_md_table(*_knockout_table(report))]
@@ -372,6 +440,7 @@ def _render_json(report: Report) -> str:
         missing=report.missing,
         attention=report.attention,
         knockouts=report.knockouts,
+        capacity=report.capacity,
     )
     return json.dumps(_jsonable(obj), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
 
@@ -398,6 +467,11 @@ def _render_html(report: Report) -> str:
     ]
     for name, head, body in _side_tables(report):
         parts += [f"<h2>{name}</h2>", _html_table(head, body)]
+    if report.capacity:
+        parts += ["<h2>Capacity</h2>", f"<p>{html.escape(CAPACITY_INTRO)}</p>"]
+        for entry in report.capacity:
+            for title, head, body in _capacity_tables(entry):
+                parts += [f"<h3>{html.escape(title)}</h3>", _html_table(head, body)]
     if report.knockouts:
         parts += ["<h2>Memory knockouts</h2>", f"<p>{html.escape(KNOCKOUT_INTRO)}</p>"]
         parts += [_html_table(*_knockout_table(report))]
@@ -444,6 +518,14 @@ def print_report(report: Report, console: Console | None = None) -> None:
     console.print("\n[bold]Verdicts[/] (every comparison: report.md)")
     for line in verdicts(report):
         console.print(rich_escape(line), highlight=False)
+    for entry in report.capacity:
+        title, head, body = _capacity_tables(entry)[0]
+        table = Table(title=title, title_style="bold")
+        for i, h in enumerate(head):
+            table.add_column(h, justify="left" if i == 0 else "right")
+        for row in body:
+            table.add_row(*map(rich_escape, row))
+        console.print(table)
     if report.knockouts:
         console.print("\n[bold]Memory knockouts[/] (exact match lost with memory cut off)")
         for e in report.knockouts:

@@ -19,6 +19,7 @@ import pandas as pd
 
 from membench import stats
 from membench.attention import attention_section
+from membench.capacity import capacity_section
 from membench.registry import did_you_mean
 from membench.render import CORRECTIONS, COSTS, FORMATS, TESTS, render
 
@@ -47,6 +48,7 @@ class Report:
     missing: list[dict]
     attention: list[dict]  # attention.attention_section: block mass by layer per variant
     knockouts: list[dict]  # knockout_section: exact-match drop with memory reads / writes cut
+    capacity: list[dict]  # capacity.capacity_section: one entry per difficulty ladder
     notes: list[str]  # what was left out and why (e.g. records of other settings)
     data: pd.DataFrame = field(repr=False)  # the successful trials, for plots
 
@@ -118,6 +120,7 @@ def build_report(
         missing=missing,
         attention=attention_section(df),
         knockouts=knockout_section(ok),
+        capacity=capacity_section(ok, baseline, alpha, correction),
         data=ok,
     )
 

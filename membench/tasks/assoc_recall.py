@@ -16,6 +16,7 @@ from membench.tasks.base import Param, Task, randint, register
 @register
 class AssocRecall(Task):
     name = "assoc_recall"
+    difficulty = "pairs"  # the parameter a capacity ladder sweeps
     description = "K key-value pairs, SEP, Q queried keys -> their values"
     params = {
         "pairs": Param(4, 1, "key-value pairs K"),

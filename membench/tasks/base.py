@@ -32,6 +32,7 @@ class Task:
     name: str = ""
     description: str = ""
     params: dict[str, Param] = {}
+    difficulty: str = ""  # the parameter that makes an instance harder (length, pairs ...)
 
     def resolve(self, overrides: dict | None = None) -> dict[str, int]:
         """Defaults filled in, overrides checked: unknown names and out-of-range values fail."""

@@ -6,6 +6,7 @@ from membench.tasks.base import Param, Task, randint, register
 @register
 class Copy(Task):
     name = "copy"
+    difficulty = "length"  # the parameter a capacity ladder sweeps
     description = "tgt = src"
     params = {
         "length": Param(16, 1, "sequence length L"),

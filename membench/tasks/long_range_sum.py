@@ -20,6 +20,7 @@ def sum_width(length: int, base: int) -> int:
 @register
 class LongRangeSum(Task):
     name = "long_range_sum"
+    difficulty = "length"  # the parameter a capacity ladder sweeps
     description = "L digits in base B -> their sum in base B (fixed width)"
     params = {
         "length": Param(8, 1, "digits L"),

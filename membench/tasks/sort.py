@@ -6,6 +6,7 @@ from membench.tasks.base import Param, Task, randint, register
 @register
 class Sort(Task):
     name = "sort"
+    difficulty = "length"  # the parameter a capacity ladder sweeps
     description = "tgt = src sorted ascending (repeats allowed)"
     params = {
         "length": Param(16, 1, "sequence length L"),

@@ -1,0 +1,135 @@
+"""Capacity: where each variant stops solving as a task gets harder.
+
+A suite that sweeps a task's difficulty parameter (`copy: {length: [8, 16, 32, 64]}`; each task
+names its own in `Task.difficulty`) forms a ladder. Per ladder and variant: exact match against
+the level with intervals, the capacity (the largest level solved by at least half the seeds), the
+level where mean exact match falls through 0.5 (interpolated in log2 of the level), and each
+seed's own capacity (the largest level it solved), which is compared with the baseline's like any
+other metric (membench.stats.compare on log2 levels). Pure: DataFrames in, DataFrames out.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from membench import stats, tasks
+
+CAPACITY = "capacity_log2"  # per seed: log2 of the largest level it solved
+
+
+def ladders(ok: pd.DataFrame) -> list[tuple[str, str, pd.DataFrame]]:
+    """(name, difficulty parameter, rows with a `level` column) for each task generator whose
+    difficulty takes 2 or more values among the trials (other parameters equal within one)."""
+    if "generator" not in ok.columns:
+        return []
+    out = []
+    for generator, rows in ok.groupby("generator", sort=False):
+        if generator not in tasks.names():
+            continue
+        param = tasks.get(generator).difficulty
+        col = f"task_params.{param}"
+        if not param or col not in rows.columns:
+            continue
+        others = sorted(c for c in rows.columns if c.startswith("task_params.") and c != col)
+        others = [c for c in others if rows[c].notna().any()]
+        groups = rows.groupby(others, sort=False, dropna=False) if others else [((), rows)]
+        found = []
+        for key, ladder in groups:
+            if ladder[col].nunique() < 2:
+                continue
+            key = key if isinstance(key, tuple) else (key,)
+            fixed = ",".join(
+                f"{c.split('.', 1)[1]}={_plain(v)}" for c, v in zip(others, key, strict=True)
+            )
+            found.append((fixed, ladder.assign(level=pd.to_numeric(ladder[col]))))
+        for fixed, ladder in found:
+            name = f"{generator}[{fixed}]" if len(found) > 1 and fixed else generator
+            out.append((name, param, ladder))
+    return out
+
+
+def _plain(v):
+    return int(v) if isinstance(v, float) and v.is_integer() else v
+
+
+def crossing(levels: np.ndarray, means: np.ndarray, at: float = 0.5) -> tuple[float, str]:
+    """Level where the mean first falls from >= `at` to below it, interpolated in log2 of the
+    level; ('nan', '<' or '>') when it starts below or never falls."""
+    if means[0] < at:
+        return math.nan, "<"
+    for i in range(1, len(levels)):
+        if means[i] < at:
+            a, b = math.log2(levels[i - 1]), math.log2(levels[i])
+            frac = (means[i - 1] - at) / (means[i - 1] - means[i])
+            return 2 ** (a + frac * (b - a)), ""
+    return math.nan, ">"
+
+
+def per_seed(ladder: pd.DataFrame, name: str) -> pd.DataFrame:
+    """One row per (variant, seed): log2 of the largest level the seed solved, one rung below
+    the ladder's first level when it solved none (the ladder's bottom, a censored value)."""
+    levels = np.sort(ladder["level"].unique())
+    floor = math.log2(levels[0]) - 1
+    rows = []
+    for (variant, seed), g in ladder.groupby(["variant", "seed"], sort=False):
+        solved = g.loc[g["solved"].astype(bool), "level"]
+        value = math.log2(solved.max()) if len(solved) else floor
+        rows.append(dict(task=name, variant=variant, seed=seed, status="ok", **{CAPACITY: value}))
+    return pd.DataFrame(rows)
+
+
+def capacity_section(ok: pd.DataFrame, baseline: str, alpha: float, correction: str) -> list:
+    """Per ladder: a table of cells (variant, level, n, mean, interval, solved k) and per variant
+    the capacity, the 50% level and the geometric mean of the seeds' capacities with its
+    interval; plus the comparisons of per-seed capacity with the baseline."""
+    if "solved" not in ok.columns:
+        return []
+    section = []
+    for name, param, ladder in ladders(ok):
+        levels = np.sort(ladder["level"].unique())
+        cells = stats.describe(ladder.assign(task=ladder["level"]), "exact_match")
+        cells = cells.rename(columns={"task": "level"})
+        solved = ladder.groupby(["variant", "level"])["solved"].agg(["sum", "count"])
+        seeds = per_seed(ladder, name)
+        bounds = (math.log2(levels[0]) - 1, math.log2(levels[-1]))
+        variants = []
+        for variant in dict.fromkeys(ladder["variant"]):
+            c = cells[cells["variant"] == variant].set_index("level").reindex(levels)
+            rate = [
+                solved.loc[(variant, lv), "sum"] / solved.loc[(variant, lv), "count"]
+                if (variant, lv) in solved.index
+                else math.nan
+                for lv in levels
+            ]
+            held = [lv for lv, r in zip(levels, rate, strict=True) if r >= 0.5]
+            cross, side = crossing(levels, c["mean"].to_numpy(float))
+            caps = seeds.loc[seeds["variant"] == variant, CAPACITY].to_numpy(float)
+            lo, hi, _ = stats.clip(*stats.mean_interval(caps), bounds)
+            variants.append(
+                dict(
+                    variant=variant,
+                    capacity=float(max(held)) if held else math.nan,
+                    half_level=cross,
+                    half_side=side,
+                    seed_capacity=2 ** caps.mean() if len(caps) else math.nan,
+                    seed_capacity_low=2**lo if np.isfinite(lo) else math.nan,
+                    seed_capacity_high=2**hi if np.isfinite(hi) else math.nan,
+                )
+            )
+        comparisons = pd.DataFrame()
+        if baseline in set(seeds["variant"]):
+            comparisons = stats.compare(seeds, CAPACITY, baseline, alpha, correction)
+        section.append(
+            dict(
+                ladder=name,
+                parameter=param,
+                levels=[_plain(float(lv)) for lv in levels],
+                cells=cells,
+                variants=variants,
+                comparisons=comparisons,
+            )
+        )
+    return section

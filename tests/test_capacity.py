@@ -1,0 +1,91 @@
+"""Capacity ladders: a swept difficulty parameter gives each variant a capacity, tested."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from membench.capacity import crossing, ladders
+from membench.render import render
+from membench.report import build_report
+
+LEVELS = (4, 8, 16, 32)
+
+
+def ladder_rows(capacities: dict[str, list[int]], extra=None) -> pd.DataFrame:
+    """copy at each length; a seed solves (exact 1.0) up to its capacity, then fails (0.1)."""
+    rows = []
+    for variant, caps in capacities.items():
+        for seed, cap in enumerate(caps):
+            for level in LEVELS:
+                em = 1.0 if level <= cap else 0.1
+                rows.append(
+                    dict(
+                        task=f"copy[length={level}]",
+                        generator="copy",
+                        variant=variant,
+                        seed=seed,
+                        status="ok",
+                        exact_match=em,
+                        solved=em >= 0.99,
+                        **{"task_params.length": level, "task_params.vocab": 8},
+                        **(extra or {}),
+                    )
+                )
+    return pd.DataFrame(rows)
+
+
+def test_crossing_interpolates_in_log2_and_says_when_it_does_not_cross():
+    levels = np.array([4.0, 8.0, 16.0])
+    assert crossing(levels, np.array([1.0, 0.75, 0.25])) == (pytest.approx(2**3.5), "")
+    assert crossing(levels, np.array([0.4, 0.2, 0.1])) == (
+        pytest.approx(math.nan, nan_ok=True),
+        "<",
+    )
+    assert crossing(levels, np.array([1.0, 0.9, 0.6]))[1] == ">"
+
+
+def test_capacity_of_each_variant_and_its_test():
+    df = ladder_rows({"baseline": [16] * 7, "neck": [8] * 7, "mixed": [8, 16, 8, 16, 32, 8, 16]})
+    report = build_report(df)
+    [entry] = report.capacity
+    assert entry["ladder"] == "copy" and entry["parameter"] == "length"
+    assert entry["levels"] == list(LEVELS)
+    by = {v["variant"]: v for v in entry["variants"]}
+    assert by["baseline"]["capacity"] == 16 and by["neck"]["capacity"] == 8
+    assert by["mixed"]["capacity"] == 16  # 16 solved by 4 of 7 seeds, 32 by 1
+    assert by["baseline"]["seed_capacity"] == pytest.approx(16)
+    # exact mean 1.0 at 16, 0.1 at 32: falls through 0.5 at log2 = 4 + 0.5 / 0.9
+    assert by["baseline"]["half_level"] == pytest.approx(2 ** (4 + 0.5 / 0.9))
+    cmp = entry["comparisons"].set_index("variant")
+    # one rung lower on every seed: the exact sign-flip test, 2 / 2**7 (Holm over 2: 0.031)
+    assert cmp.loc["neck", "test"] == "sign-flip" and cmp.loc["neck", "diff"] == -1.0
+    assert cmp.loc["neck", "p_value"] == pytest.approx(2 / 128)
+    assert cmp.loc["neck", "better"] is False and cmp.loc["mixed", "better"] is None
+    md = render(report, "md")
+    assert "## Capacity" in md and "| neck | 1.000 ± 0.000 | 1.000 ± 0.000 | 0.100" in md
+    assert "### Capacity against the baseline: copy" in md
+
+
+def test_no_ladder_without_two_levels_or_without_a_generator():
+    df = ladder_rows({"baseline": [16] * 3, "neck": [8] * 3})
+    assert build_report(df[df["task_params.length"] == 8]).capacity == []
+    assert build_report(df.drop(columns=["generator"])).capacity == []
+    two = pd.concat(
+        [
+            df,
+            ladder_rows({"baseline": [4] * 3, "neck": [4] * 3}).assign(**{"task_params.vocab": 16}),
+        ]
+    )
+    names = [name for name, _, _ in ladders(two)]
+    assert names == ["copy[vocab=8]", "copy[vocab=16]"]
+
+
+def test_capacity_plot_is_written(tmp_path):
+    from membench.report import write_report
+
+    report = build_report(ladder_rows({"baseline": [16] * 3, "neck": [8] * 3}))
+    names = [p.name for p in write_report(report, tmp_path, formats=("md", "json", "html"))]
+    assert "capacity.png" in names and (tmp_path / "capacity.png").read_bytes()[:4] == b"\x89PNG"
+    assert "Capacity: copy" in (tmp_path / "report.html").read_text()
