@@ -44,10 +44,10 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def run(layout: str, seed: int, task_params: dict, train: dict) -> dict:
+def run(layout: str, seed: int, task_params: dict, train: dict, model: dict) -> dict:
     """One trial of the plain baseline; returns its row."""
     torch.set_num_threads(1)
-    spec = make_spec("assoc_recall", task_params, None, train, seed=seed)
+    spec = make_spec("assoc_recall", task_params, model, train, seed=seed)
     device = torch.device("cpu")
     task, model = build(spec, device)  # the new layout: the task's answer positions
     if layout == "old":  # the same model, answers at separate slots (the same init stream)
@@ -78,6 +78,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=int)
     parser.add_argument("--set", action="append", default=[], help="task parameter key=value")
     parser.add_argument("--train", action="append", default=[], help="other train option k=v")
+    parser.add_argument(
+        "--bidirectional",
+        action="store_true",
+        help="the bidirectional encoder (causal: false), as every run before causal became the "
+        "default",
+    )
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     args = parser.parse_args()
 
@@ -89,15 +95,16 @@ def main() -> None:
     layouts = ["new", "old"] if args.layout == "both" else [args.layout]
     jobs = [(layout, seed) for layout in layouts for seed in args.seeds]
 
-    spec = make_spec("assoc_recall", task_params, None, train)
-    t = spec.train
+    model = {"causal": False} if args.bidirectional else {}
+    spec = make_spec("assoc_recall", task_params, model, train)
+    t, kind = spec.train, "causal" if spec.model["causal"] else "bidirectional"
     print(
         f"{cpu_name()}, {os.cpu_count()} cores, torch "
         f"{torch.__version__}, {time.strftime('%Y-%m-%d %H:%M')}; {args.jobs} trial(s) at once, "
         "1 thread each"
     )
     print(
-        f"assoc_recall {spec.task_params}; plain encoder d_model {spec.model['d_model']}, "
+        f"assoc_recall {spec.task_params}; plain {kind} encoder d_model {spec.model['d_model']}, "
         f"{spec.model['n_layers']} layers; steps {t['steps']}, batch {t['batch_size']}, "
         f"lr {t['lr']:g}, warmup {t['warmup']}, eval every {t['eval_every']} on {t['eval_size']}, "
         f"threshold {t['solve_threshold']}"
@@ -107,7 +114,9 @@ def main() -> None:
         f"{'token acc':>9} {'seconds':>8}"
     )
     with ProcessPoolExecutor(args.jobs) as pool:
-        futures = [pool.submit(run, layout, seed, task_params, train) for layout, seed in jobs]
+        futures = [
+            pool.submit(run, layout, seed, task_params, train, model) for layout, seed in jobs
+        ]
         rows = []
         for future in futures:
             row = future.result()

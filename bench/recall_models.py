@@ -11,11 +11,17 @@ answer positions); each option changes one thing:
 - `pos_std`: std of the learned table's init (default 1.0, nn.Embedding's);
 - `qk_norm`: LayerNorm on each head's queries and keys (scores then scaled by a learned
   per-head temperature, init sqrt(head_dim) so the start matches plain attention's scale);
+- `qk_scale`: a fixed factor on every attention score (an inverse temperature; 1 = plain);
 - `conv`: kernel size of a short causal depthwise convolution (a residual sublayer before
   attention in every block, as zoology's BaseConv/Based pair conv with attention); 0 = none;
 - `causal`: causal attention mask (zoology's models are causal LMs);
 - `init`: `default` (PyTorch) | `gpt2` (Linear/Embedding weights N(0, 0.02), zero biases);
 - `d_model`, `n_layers`, `n_heads`, `d_ff` (0: no FFN, as zoology's attention baseline), `dropout`.
+
+`membench train` cannot pass these options to a factory, so `build_causal` and `build_qk_norm`
+fix one each: `PYTHONPATH=. membench train --task assoc_recall --factory
+bench.recall_models:build_causal --no-attention` (no attention maps: `forward` takes no
+`return_attention`).
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ DEFAULTS = {
     "pos": "learned",
     "pos_std": 1.0,
     "qk_norm": False,
+    "qk_scale": 1.0,
     "conv": 0,
     "causal": False,
     "init": "default",
@@ -66,6 +73,7 @@ class Attention(nn.Module):
         self.causal = c["causal"]
         self.dropout = c["dropout"]
         self.qk_norm = c["qk_norm"]
+        self.qk_scale = c["qk_scale"]
         if self.qk_norm:
             self.q_ln, self.k_ln = nn.LayerNorm(self.dh), nn.LayerNorm(self.dh)
             self.temp = nn.Parameter(torch.full((h, 1, 1), math.sqrt(self.dh)))
@@ -81,6 +89,8 @@ class Attention(nn.Module):
         if self.qk_norm:
             q, k = self.q_ln(q), self.k_ln(k)
             q = q * self.temp / math.sqrt(self.dh)  # sdpa divides by sqrt(dh) again
+        if self.qk_scale != 1.0:
+            q = q * self.qk_scale
         if self.rope:
             q, k = rotate(q, self.cos, self.sin), rotate(k, self.cos, self.sin)
         p = self.dropout if self.training else 0.0
@@ -89,10 +99,9 @@ class Attention(nn.Module):
 
 
 def sinusoid_angles(length: int, dh: int) -> torch.Tensor:
-    """[T, dh/2] rotary angles, repeated to [T, dh] for the half-split form."""
+    """[T, dh/2] rotary angles (one per pair of channels, half-split form)."""
     freq = 10000.0 ** (-torch.arange(0, dh, 2, dtype=torch.float32) / dh)
-    angles = torch.arange(length, dtype=torch.float32)[:, None] * freq
-    return torch.cat([angles, angles], dim=-1)
+    return torch.arange(length, dtype=torch.float32)[:, None] * freq
 
 
 class ShortConv(nn.Module):
@@ -187,3 +196,18 @@ def build(model_config: dict, vocab_size: int, src_len: int, tgt_len: int, answe
     if "pos_std" in (model_config or {}):
         c["pos_std_set"] = True
     return RecallEncoder(c, vocab_size, src_len, tgt_len, answer_positions)
+
+
+def build_causal(model_config, vocab_size, src_len, tgt_len, answer_positions=None):
+    """The plain encoder with a causal attention mask (for `membench train --factory`, whose
+    command line cannot pass this factory's own options)."""
+    return build(
+        {**(model_config or {}), "causal": True}, vocab_size, src_len, tgt_len, answer_positions
+    )
+
+
+def build_qk_norm(model_config, vocab_size, src_len, tgt_len, answer_positions=None):
+    """The plain encoder with qk-norm (see `build_causal`)."""
+    return build(
+        {**(model_config or {}), "qk_norm": True}, vocab_size, src_len, tgt_len, answer_positions
+    )

@@ -80,7 +80,9 @@ def trial(seed: int, model_cfg: dict, train: dict, task_params: dict, builtin: b
 
         model = build(model_cfg, vocab, src_len, tgt_len, answer_positions=positions)
     data = torch.Generator().manual_seed(seed)
-    eval_src, eval_tgt = task.generate(t["eval_size"], torch.Generator().manual_seed(EVAL_SEED), **params)
+    eval_src, eval_tgt = task.generate(
+        t["eval_size"], torch.Generator().manual_seed(EVAL_SEED), **params
+    )
     opt = torch.optim.AdamW(
         model.parameters(),
         lr=t["lr"],
@@ -138,8 +140,8 @@ def main() -> None:
     t = {**TRAIN, **train}
     print(
         f"torch {torch.__version__}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M')}; "
-        f"model {'builtin ' if args.builtin else ''}{model_cfg or 'plain'}; task {task_params or 'default'}; "
-        + ", ".join(f"{k} {v}" for k, v in t.items()),
+        f"model {'builtin ' if args.builtin else ''}{model_cfg or 'plain'}; "
+        f"task {task_params or 'default'}; " + ", ".join(f"{k} {v}" for k, v in t.items()),
         flush=True,
     )
     print(f"{'seed':>4} {'exact>=thr at':>13} {'stopped':>7} {'exact':>6} {'token':>6} {'sec':>6}")
@@ -158,7 +160,9 @@ def main() -> None:
                 flush=True,
             )
             if args.curve:
-                print("     " + " ".join(f"{s}:{tok:.2f}" for s, _, tok, _ in r["curve"]), flush=True)
+                print(
+                    "     " + " ".join(f"{s}:{tok:.2f}" for s, _, tok, _ in r["curve"]), flush=True
+                )
     n = sum(r["solved"] is not None for r in rows)
     steps = ", ".join("-" if r["solved"] is None else str(r["solved"]) for r in rows)
     print(f"summary: solved {n}/{len(rows)} (steps: {steps}); params {rows[0]['params']:,}")

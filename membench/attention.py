@@ -176,7 +176,9 @@ def summarize(model, src: torch.Tensor, tgt_len: int, sample: int = 2) -> dict[s
     tgt = model.predict(src, tgt_len)
     _, attention = model(src, tgt, return_attention=True)
     model.train(training)
-    return summarize_maps(attention["self"], model.layout, attention.get("cross"), sample)
+    causal = bool(getattr(getattr(model, "encoder", None), "causal", False))
+    summary = summarize_maps(attention["self"], model.layout, attention.get("cross"), sample)
+    return summary | {"causal": causal}
 
 
 def encode_maps(maps: torch.Tensor) -> dict[str, Any]:
@@ -223,12 +225,18 @@ def layer_roles(blocks: dict[str, float], answers: str = "the answer slots") -> 
     return f"{role}, {reader} memory ({read:.0%})"
 
 
-def even_memory_share(layout: dict[str, list[int]] | None) -> float | None:
-    """The memory share of a query spreading its attention evenly over all positions: the
-    baseline a read or a write must beat to mean anything (None without memory)."""
+def even_memory_share(layout: dict[str, list[int]] | None, causal: bool = False) -> float | None:
+    """The memory share of a query spreading its attention evenly over the keys it may read:
+    the baseline a read or a write must beat to mean anything (None without memory). In a
+    causal encoder sequence position i reads memory and i + 1 positions, so the baseline is
+    averaged over the answer rows (the sequence rows where the layout names none)."""
     if not layout or layout["mem"][1] == layout["mem"][0]:
         return None
-    return (layout["mem"][1] - layout["mem"][0]) / max(end for _, end in layout.values())
+    m, t = layout["mem"][1] - layout["mem"][0], max(end for _, end in layout.values())
+    if not causal:
+        return m / t
+    start, end = layout.get("answer", (m, t))
+    return sum(m / (q + 1) for q in range(start, end)) / (end - start)
 
 
 def roles_sentence(
@@ -285,7 +293,8 @@ def describe(summary: dict[str, Any]) -> str:
     """One paragraph on one trial's summary: roles per layer, then notable block shapes."""
     layout = summary["layout"]
     blocks, cross = layer_means(summary["blocks"]), layer_means(summary.get("cross"))
-    text = roles_sentence(blocks, cross, even_memory_share(layout), answer_words(layout))
+    even = even_memory_share(layout, summary.get("causal", False))
+    text = roles_sentence(blocks, cross, even, answer_words(layout))
     text = text[0].upper() + text[1:] + "."
     sizes = {"mem": layout["mem"][1] - layout["mem"][0]}
     sizes["seq"] = max(end for _, end in layout.values()) - sizes["mem"]
@@ -354,7 +363,9 @@ def attention_section(df) -> list[dict[str, Any]]:
                 "sentence": roles_sentence(
                     means,
                     decoder,
-                    even_memory_share(summaries[0].get("layout")),
+                    even_memory_share(
+                        summaries[0].get("layout"), summaries[0].get("causal", False)
+                    ),
                     answer_words(summaries[0].get("layout")),
                 ),
             }

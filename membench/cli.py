@@ -60,6 +60,13 @@ def add_train(sub) -> None:
     model.add_argument("--mem-tokens", type=int, help="memory tokens m (0: plain Transformer)")
     model.add_argument("--controller", choices=["shared", "dedicated", "dedicated_shared"])
     model.add_argument("--bottleneck", action="store_true", default=None)
+    model.add_argument(
+        "--bidirectional",
+        dest="causal",
+        action="store_false",
+        default=None,
+        help="every sequence position reads every other (default: causal, memory reads all)",
+    )
     train = parser.add_argument_group("training")
     train.add_argument("--steps", type=int)
     train.add_argument("--batch-size", type=int)
@@ -77,7 +84,7 @@ def add_train(sub) -> None:
         from membench.train import make_spec, run_trial
 
         model_keys = ("arch", "d_model", "n_layers", "n_heads", "d_ff", "dropout")
-        model_keys += ("mem_tokens", "controller", "bottleneck")
+        model_keys += ("mem_tokens", "controller", "bottleneck", "causal")
         train_keys = ("steps", "batch_size", "lr", "warmup", "eval_every", "eval_size")
         train_keys += ("solve_threshold", "attention", "device")
         given = vars(args)

@@ -31,6 +31,7 @@ class ModelConfig:
     mem_tokens: int = 0  # m learned memory vectors prepended to the sequence
     controller: str = "shared"  # shared | dedicated | dedicated_shared
     bottleneck: bool = False  # sequence positions attend to memory only
+    causal: bool = True  # a sequence position reads memory and earlier positions (zoology's MQAR)
 
 
 @dataclass

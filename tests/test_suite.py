@@ -44,6 +44,9 @@ def test_shipped_suites_expand():
     names = [v.name for v in core.variants]
     assert {"baseline", "mem5", "mem10", "mem20", "memctrl10", "bottleneck8"} <= set(names)
     assert len({t.id for t in core.trials()}) == len(labels) * len(names) * len(core.seeds)
+    capacity = load_suite(ROOT / "suites/capacity.yaml")
+    assert [t.label for t in capacity.tasks] == [f"copy[length={n}]" for n in (8, 16, 32)]
+    assert len(capacity.trials()) == 3 * 5 * 3
 
 
 def test_task_overrides_and_sweeps_get_readable_labels(tmp_path):
