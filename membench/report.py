@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from membench import stats
+from membench import across, stats
 from membench.attention import attention_section
 from membench.capacity import capacity_section
 from membench.registry import did_you_mean
@@ -40,8 +40,8 @@ class Report:
     variants: list[str]  # baseline first, then order of appearance
     cells: pd.DataFrame  # stats.describe
     comparisons: pd.DataFrame  # stats.compare
-    ranks: stats.RankResult
-    aggregate: pd.DataFrame  # stats.aggregate
+    ranks: across.RankResult
+    aggregate: pd.DataFrame  # across.aggregate
     costs: pd.DataFrame  # per variant: mean cost and ratio to the baseline
     method: str
     failed: list[dict]
@@ -111,8 +111,8 @@ def build_report(
         variants=variants,
         cells=cells,
         comparisons=comparisons,
-        ranks=stats.rank(ok, metric, alpha),
-        aggregate=stats.aggregate(ok, metric, baseline),
+        ranks=across.rank(ok, metric, alpha),
+        aggregate=across.aggregate(ok, metric, baseline),
         costs=_costs(ok, baseline, variants),
         method=_method(metric, baseline, alpha, correction, cells, comparisons, len(failed)),
         notes=notes,

@@ -14,8 +14,7 @@ constant difference is not p = 0). Three kinds of metric:
 
 A test that cannot reach alpha whatever the data (all values equal; an exact test with too few
 seeds) is said so, with the seeds it would need, and left out of the correction family
-(Tarone 1990). Cross-task summaries follow Demšar (2006), said to be noise when Friedman does
-not reject.
+(Tarone 1990). Summaries across tasks (ranks, the aggregate mean) are in `membench.across`.
 """
 
 from __future__ import annotations
@@ -414,14 +413,14 @@ def compare(
         row = dict(task=task, variant=variant, n=len(x.values))
         if y is None:
             row |= dict(n_baseline=0, test="none", p_value=math.nan, p_min=1.0, sign=0)
-            row |= dict(reason="no baseline cell", mean=_center(x, kind), n_paired=0)
+            row |= dict(reason="no baseline cell", mean=centre(x, kind), n_paired=0)
             rows.append(row)
             continue
         res = compare_cells(x, y, kind, test, alpha, direction)
         lo, hi = res.pop("ci")
         span = np.subtract(*metric_bounds(metric)[::-1])
         lo, hi, cut = clip(lo, hi, (-span, span))
-        row |= dict(n_baseline=len(y.values), mean=_center(x, kind), baseline_mean=_center(y, kind))
+        row |= dict(n_baseline=len(y.values), mean=centre(x, kind), baseline_mean=centre(y, kind))
         row |= res | dict(ci_low=lo, ci_high=hi, ci_clipped=cut)
         row["only"] = _one_sided_seeds(x, y, variant, baseline)
         if kind == "continuous":
@@ -454,7 +453,8 @@ def compare(
     return out[cols]
 
 
-def _center(c: Cell, kind: str) -> float:
+def centre(c: Cell, kind: str) -> float:
+    """What a cell is ranked and shown by: its mean, or the censored-aware median."""
     return median_censored(c) if kind == "censored" else float(c.values.mean())
 
 
@@ -490,120 +490,3 @@ def _note(r) -> str:
     if isinstance(r.only, str) and r.only:
         parts.append(r.only)
     return "; ".join(parts)
-
-
-# ---- across tasks -----------------------------------------------------------------------------
-
-
-@dataclass
-class RankResult:
-    """Average ranks across tasks (1 = best) and the Friedman / Nemenyi statistics on them."""
-
-    average_ranks: pd.Series
-    friedman_stat: float
-    friedman_p: float
-    iman_davenport_f: float
-    iman_davenport_p: float
-    critical_difference: float
-    n_tasks: int
-    n_variants: int
-    alpha: float = 0.05
-
-    @property
-    def distinguishable(self) -> bool:
-        """Whether Friedman rejects equal ranks: otherwise the ranks are noise."""
-        return bool(self.friedman_p < self.alpha)
-
-
-def rank(df: pd.DataFrame, metric: str, alpha: float = 0.05) -> RankResult:
-    """Rank variants within each task by their cell centre (mean; the censored-aware median for a
-    censored metric), ties averaged; Friedman, Iman-Davenport, Nemenyi.
-
-    Uses only tasks where every variant has results (the tests need complete blocks). The
-    Friedman statistic carries the usual tie correction, which is Demšar's formula without ties.
-    """
-    kind = metric_kind(metric)
-    centres = {k: _center(c, kind) for k, c in cells(df, metric).items()}
-    means = pd.Series(centres, dtype=float)
-    variants = list(dict.fromkeys(usable(df, metric)["variant"]))
-    means = means.unstack(1)[variants].dropna() if len(means) else pd.DataFrame(columns=variants)
-    n, k = means.shape
-    ranks = np.array([st.rankdata(-metric_direction(metric) * r) for r in means.to_numpy()])
-    avg = pd.Series(ranks.mean(axis=0) if n else np.nan, index=means.columns, name="rank")
-    nan = math.nan
-    if n < 2 or k < 2:
-        return RankResult(avg, nan, nan, nan, nan, nan, n, k, alpha)
-    chi2 = 12 * n / (k * (k + 1)) * (np.sum(avg.to_numpy() ** 2) - k * (k + 1) ** 2 / 4)
-    ties = sum(np.sum(c**3 - c) for r in ranks for c in [np.unique(r, return_counts=True)[1]])
-    c = 1 - ties / (n * k * (k * k - 1))
-    chi2 = chi2 / c if c > 0 else 0.0  # every task fully tied: no evidence at all
-    p_chi2 = float(st.chi2.sf(chi2, k - 1))
-    denom = n * (k - 1) - chi2
-    # every task ranks the variants the same: F is infinite and its p says nothing Friedman's
-    # does not (with 2 tasks it would read p = 0), so both are left undefined
-    f = (n - 1) * chi2 / denom if denom > 0 else math.nan
-    p_f = float(st.f.sf(f, k - 1, (k - 1) * (n - 1))) if denom > 0 else math.nan
-    q = st.studentized_range.ppf(1 - alpha, k, math.inf) / math.sqrt(2)
-    cd = float(q * math.sqrt(k * (k + 1) / (6 * n)))
-    return RankResult(avg, float(chi2), p_chi2, float(f), p_f, cd, n, k, alpha)
-
-
-def stratified_mean(groups: list[np.ndarray], floors=None, level: float = 0.95):
-    """Mean over tasks of each task's mean over seeds, with a t-interval: the variance of each
-    task's mean is its seeds' variance (at least `floors[t]`, the variance pooled over the
-    task's variants, so a cell whose 3 seeds happen to agree does not claim certainty), / n, /
-    T^2; degrees of freedom by Welch-Satterthwaite with n - 1 per task (seeds are shared by the
-    variants, so pooling adds no independent seeds). Returns (mean, low, high); its coverage is
-    checked by simulation in tests/test_calibration.py."""
-    t = len(groups)
-    floors = [0.0] * t if floors is None else floors
-    mean = float(np.mean([g.mean() for g in groups]))
-    if min(map(len, groups)) < 2:
-        return mean, math.nan, math.nan
-    v = np.array([max(g.var(ddof=1), f) / len(g) for g, f in zip(groups, floors, strict=True)])
-    v /= t**2
-    var = float(np.sum(v))
-    if var == 0:
-        return mean, mean, mean
-    dof = var**2 / float(np.sum([vi**2 / (len(g) - 1) for vi, g in zip(v, groups, strict=True)]))
-    return (mean, *t_interval(mean, math.sqrt(var), dof, level))
-
-
-def _agresti_coull_variance(x: np.ndarray) -> float:
-    """p(1 - p) at the Agresti-Coull centre (k + 2) / (n + 4): a 0/1 cell's variance floor."""
-    p = (x.sum() + 2) / (len(x) + 4)
-    return float(p * (1 - p))
-
-
-def pooled_variance(values: list[np.ndarray]) -> float:
-    """Within-cell variance pooled over cells (0 when no cell has 2 values)."""
-    dof = sum(len(x) - 1 for x in values if len(x) > 1)
-    ss = sum(float(np.sum((x - x.mean()) ** 2)) for x in values if len(x) > 1)
-    return ss / dof if dof else 0.0
-
-
-def aggregate(df: pd.DataFrame, metric: str, baseline: str) -> pd.DataFrame:
-    """Per variant: the mean over tasks with its t-interval (cut at the metric's range), and the
-    probability of improvement over the baseline (mean A12 over shared tasks, a point estimate).
-    Empty for a censored metric: a mean over budgets is no estimate."""
-    cols = ["variant", "n_tasks", "mean", "mean_ci_low", "mean_ci_high", "ci_clipped"]
-    cols += ["prob_improvement"]
-    if metric_kind(metric) == "censored":
-        return pd.DataFrame(columns=cols)
-    direction = metric_direction(metric)
-    table = {k: c.values for k, c in cells(df, metric).items()}
-    rows = []
-    for v in dict.fromkeys(v for _, v in table):
-        tasks = [t for t, vv in table if vv == v]
-        floors = [pooled_variance([x for (tt, _), x in table.items() if tt == t]) for t in tasks]
-        if metric_kind(metric) == "binary":  # k/n of 0 or n has no spread, yet is no certainty
-            floors = [
-                max(f, _agresti_coull_variance(table[t, v]))
-                for f, t in zip(floors, tasks, strict=True)
-            ]
-        mean, lo, hi = stratified_mean([table[t, v] for t in tasks], floors)
-        lo, hi, cut = clip(lo, hi, metric_bounds(metric))
-        shared = [t for t in tasks if (t, baseline) in table and v != baseline]
-        pi = [a12(table[t, v], table[t, baseline], direction) for t in shared]
-        rows.append([v, len(tasks), mean, lo, hi, cut, float(np.mean(pi)) if pi else math.nan])
-    return pd.DataFrame(rows, columns=cols)

@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from membench.stats import aggregate, compare
+from membench.across import aggregate
+from membench.stats import compare
 from tests.simulate import suite
 
 NULL = {"base": 0.0, "a": 0.0, "b": 0.0, "c": 0.0}  # 3 variants + baseline, no effect

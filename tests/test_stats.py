@@ -6,15 +6,14 @@ import pandas as pd
 import pytest
 from scipy import stats as st
 
+from membench.across import aggregate, rank
 from membench.stats import (
     a12,
     adjust_pvalues,
-    aggregate,
     compare,
     describe,
     hedges_g,
     metric_direction,
-    rank,
 )
 
 
