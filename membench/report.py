@@ -136,7 +136,8 @@ def knockout_section(ok: pd.DataFrame) -> list[dict]:
     """Per (task, variant) with knockout metrics: the exact-match drop (intact minus knocked out,
     per seed) with reads and with writes cut, mean over seeds with a 95% t-interval, and a
     verdict: relies on it (the interval is above 0 and the mean at least NEGLIGIBLE), does not
-    need it (the interval lies below NEGLIGIBLE), or undecided."""
+    need it (the interval lies below NEGLIGIBLE), undecided, or, for a cell whose intact exact
+    match is below NEGLIGIBLE, learned too little to tell."""
     cols = [f"exact_match_no_{k}" for k in KNOCKOUT_WORDS]
     if not set(cols) <= set(ok.columns):
         return []
@@ -149,8 +150,10 @@ def knockout_section(ok: pd.DataFrame) -> list[dict]:
             if drop.empty:
                 break
             lo, hi, _ = stats.clip(*stats.mean_interval(drop.to_numpy()), (-1.0, 1.0))
-            mean = float(drop.mean())
-            if lo > 0 and mean >= NEGLIGIBLE:
+            mean, intact = float(drop.mean()), float(cell["exact_match"].mean())
+            if intact < NEGLIGIBLE:  # nothing learned, nothing to lose: no verdict either way
+                verdict = f"learned too little to tell (intact exact match {intact:.3f})"
+            elif lo > 0 and mean >= NEGLIGIBLE:
                 verdict = relies
             elif hi < NEGLIGIBLE:
                 verdict = ignores

@@ -126,9 +126,12 @@ def test_report_says_what_memory_is_for():
                 base, variant="odd", exact_match_no_read=[0.2, 1.0, 0.9][s], exact_match_no_write=1
             )
         )
+        rows.append(dict(base, variant="stuck", exact_match=0.01, exact_match_no_read=0.0,
+                         exact_match_no_write=0.0))  # fmt: skip
     report = build_report(pd.DataFrame(rows))
     by = {e["variant"]: e for e in report.knockouts}
-    assert set(by) == {"neck", "mem", "odd"}  # no knockouts without memory
+    assert set(by) == {"neck", "mem", "odd", "stuck"}  # no knockouts without memory
+    assert by["stuck"]["read"]["verdict"].startswith("learned too little to tell")
     assert by["neck"]["read"]["verdict"] == "relies on reading memory"
     assert by["neck"]["read"]["drop"] == pytest.approx(0.99)
     assert by["mem"]["read"]["verdict"] == "does not need to read memory"
