@@ -496,6 +496,16 @@ def render(report: Report, fmt: str) -> str:
     return renderers[fmt](report)
 
 
+def _rich_table(title: str, head: list[str], body: list[list[str]]) -> Table:
+    """Plain-text rows as a rich table (cells escaped: task names may hold brackets)."""
+    table = Table(title=title, title_style="bold")
+    for i, h in enumerate(head):
+        table.add_column(h, justify="left" if i == 0 else "right")
+    for row in body:
+        table.add_row(*map(rich_escape, row))
+    return table
+
+
 def print_report(report: Report, console: Console | None = None) -> None:
     """Main table, ranks, aggregates, method and problems, for a terminal."""
     console = console or Console()
@@ -509,23 +519,12 @@ def print_report(report: Report, console: Console | None = None) -> None:
     console.print(_legend(report, "text"), highlight=False)
     console.print(_rank_summary(report), highlight=False)
     for title, head, body in _side_tables(report)[1:]:
-        table = Table(title=title, title_style="bold")
-        for i, h in enumerate(head):
-            table.add_column(h, justify="left" if i == 0 else "right")
-        for row in body:
-            table.add_row(*map(rich_escape, row))
-        console.print(table)
+        console.print(_rich_table(title, head, body))
     console.print("\n[bold]Verdicts[/] (every comparison: report.md)")
     for line in verdicts(report):
         console.print(rich_escape(line), highlight=False)
     for entry in report.capacity:
-        title, head, body = _capacity_tables(entry)[0]
-        table = Table(title=title, title_style="bold")
-        for i, h in enumerate(head):
-            table.add_column(h, justify="left" if i == 0 else "right")
-        for row in body:
-            table.add_row(*map(rich_escape, row))
-        console.print(table)
+        console.print(_rich_table(*_capacity_tables(entry)[0]))
     if report.knockouts:
         console.print("\n[bold]Memory knockouts[/] (exact match lost with memory cut off)")
         for e in report.knockouts:
