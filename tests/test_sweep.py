@@ -155,8 +155,9 @@ SLOW = {
     "tasks": SUITE["tasks"][:1],
     "variants": {"baseline": {}, "mem2": {"mem_tokens": 2}, "mem4": {"mem_tokens": 4}},
     # each trial must outlast the driver's bookkeeping after the first record (a few seconds on
-    # a loaded machine), or the stop lands after the last trial: 1500 steps, about 4 s each
-    "train": {**SUITE["train"], "steps": 1500, "eval_every": 250, "solve_threshold": 1.0},
+    # a loaded machine), or the stop lands after the last trial: 1500 steps, evaluated only at
+    # the end so no trial stops early (the causal model copies 4 symbols perfectly within 100)
+    "train": {**SUITE["train"], "steps": 1500, "eval_every": 1500},
 }
 
 
