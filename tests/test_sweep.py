@@ -172,6 +172,9 @@ def stop_driver_after_first_record(path: Path, results: Path, stop) -> tuple[int
             stderr=log,
             cwd=results.parent,
             start_new_session=True,
+            # as a terminal's foreground job: pytest run in the background (`cmd &` in a script,
+            # CI runners) hands its children SIGINT ignored, and the driver would never see it
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         try:
             deadline = time.monotonic() + 180
