@@ -188,6 +188,8 @@ def add_report(sub) -> None:
                 args.correction,
                 args.test,
                 found.unused,
+                found.tuning,
+                found.tune,
             )
         except ValueError as err:
             raise MembenchError(f"{path}: {err}") from None
@@ -240,7 +242,7 @@ def add_run(sub) -> None:
         from rich.console import Console
 
         from membench.registry import did_you_mean
-        from membench.store import METRICS, TRIALS, select, trial_states
+        from membench.store import METRICS
         from membench.suite import load_suite
 
         if args.max_concurrent is not None and args.max_concurrent < 1:
@@ -253,12 +255,9 @@ def add_run(sub) -> None:
         suite = load_suite(args.suite)
         results = Path(args.results) if args.results else Path("results") / suite.name
         if args.dry_run:
-            from membench.display import print_plan
+            from membench.display import dry_run
 
-            trials = suite.trials()
-            states = trial_states(trials, results / TRIALS)
-            todo = select(trials, states, args.rerun_failed, args.force)
-            print_plan(suite, trials, states, todo, Console())
+            dry_run(suite, results, args.rerun_failed, args.force, Console())
             return 0
         from membench.sweep import run_suite
 

@@ -1,6 +1,7 @@
 """What a sweep shows: the dry-run plan, and the live progress of running trials (rich).
 
-Pure presentation: counts and rows in, rich renderables and plain lines out; no Ray, no files.
+Presentation: counts and rows in, rich renderables and plain lines out; no Ray. The dry run
+reads the records (only to show each trial's state).
 """
 
 from __future__ import annotations
@@ -13,26 +14,73 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from membench.tuning import point_label
+
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from membench.suite import Suite
 
 
 STATE_STYLE = {"done": "green", "failed": "red", "todo": "", "rerun": "yellow"}
 
 
-def print_plan(suite: Suite, trials, states, todo, console: Console) -> None:
-    """The dry run: every trial with its state, the variants, and how many will run."""
-    rerun = {t.id for t in todo}
-    table = Table(
-        title=f"{suite.name}: {len(suite.tasks)} tasks × {len(suite.variants)} variants × "
+def dry_run(suite: Suite, results: Path, rerun_failed: bool, force: bool, console) -> None:
+    """What `membench run` would train, checked against the records in `results`. A tuned
+    suite's evaluation trials are listed once its tuning trials are all recorded."""
+    from membench.store import TRIALS, select, trial_states, trial_table
+    from membench.tuning import choose
+
+    directory = results / TRIALS
+    where = f"{directory}" if directory.is_dir() else f"{directory} (none yet)"
+    say(console, f"records checked: {where}")
+    choices = None
+    if suite.tune is not None:
+        tuning = suite.tuning_trials()
+        states = trial_states(tuning, directory)
+        todo = select(tuning, states, rerun_failed, force)
+        title = (
+            f"{suite.name}, phase 1 of 2 (tuning): {len(suite.tasks)} tasks × "
+            f"{len(suite.variants)} variants × {len(suite.tune.points)} points × "
+            f"{len(suite.tune.seeds)} tuning seeds = {len(tuning)} trials"
+        )
+        print_plan(suite, tuning, states, todo, console, title)
+        if todo or "todo" in states.values():
+            cells = len(suite.tasks) * len(suite.variants) * len(suite.seeds)
+            say(
+                console,
+                f"phase 2 of 2 (evaluation): {cells} trials at the points phase 1 chooses "
+                f"({suite.tune.metric}, per {' × '.join(suite.tune.per)}); they are listed once "
+                "phase 1 is recorded",
+            )
+            return
+        choices = choose(trial_table(directory, tuning), suite.tune)
+    trials = suite.trials(choices)
+    states = trial_states(trials, directory)
+    todo = select(trials, states, rerun_failed, force)
+    title = (
+        f"{suite.name}: {len(suite.tasks)} tasks × {len(suite.variants)} variants × "
         f"{len(suite.seeds)} seeds = {len(trials)} trials"
     )
-    for column in ("task", "variant", "seed", "id", "state"):
+    if suite.tune is not None:
+        title = f"{suite.name}, phase 2 of 2 (evaluation at the chosen points): {len(trials)}"
+    print_plan(suite, trials, states, todo, console, title)
+
+
+def print_plan(suite: Suite, trials, states, todo, console: Console, title: str) -> None:
+    """Every trial with its state, the variants, and how many will run."""
+    rerun = {t.id for t in todo}
+    table = Table(title=title)
+    columns = ("task", "variant", "seed", "id", "state")
+    if any(t.tuning for t in trials):
+        columns = ("task", "variant", "point", "seed", "id", "state")
+    for column in columns:
         table.add_column(column)
     for t in suite.ordered(trials):
         state = "rerun" if t.id in rerun and states[t.id] != "todo" else states[t.id]
-        row = (t.task, t.variant, str(t.seed), t.id)  # Text: labels like sort[length=32] are
-        table.add_row(*map(Text, row), Text(state, STATE_STYLE[state]))  # not rich markup
+        point = [] if len(columns) == 5 else [point_label(t.tuning["point"])]
+        row = (t.task, t.variant, *point, str(t.seed), t.id)  # Text: labels like sort[length=32]
+        table.add_row(*map(Text, row), Text(state, STATE_STYLE[state]))  # are not rich markup
     console.print(table)
     for variant in suite.variants:
         mark = " (baseline)" if variant.name == suite.baseline else ""

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from membench import stats
 from membench.attention import render_attention_markdown
+from membench.tuning import tuning_intro, tuning_rows
 
 if TYPE_CHECKING:
     from membench.report import Report
@@ -348,6 +349,9 @@ def _render_md(report: Report) -> str:
     if report.knockouts:
         out += ["", "## Memory knockouts", "", KNOCKOUT_INTRO, ""]
         out += [_md_table(*_knockout_table(report))]
+    if report.tuning:
+        out += ["", "## Tuning", "", tuning_intro(report.tune), ""]
+        out += [_md_table(*tuning_rows(report.tuning)), "", "![sensitivity](sensitivity.png)"]
     if report.attention:
         out += ["", render_attention_markdown(report.attention).rstrip()]
     out += ["", "## Method", "", report.method]
@@ -475,6 +479,9 @@ def _render_html(report: Report) -> str:
     if report.knockouts:
         parts += ["<h2>Memory knockouts</h2>", f"<p>{html.escape(KNOCKOUT_INTRO)}</p>"]
         parts += [_html_table(*_knockout_table(report))]
+    if report.tuning:
+        parts += ["<h2>Tuning</h2>", f"<p>{html.escape(tuning_intro(report.tune))}</p>"]
+        parts += [_html_table(*tuning_rows(report.tuning))]
     parts += ["<h2>Method</h2>", f"<p>{html.escape(report.method)}</p>"]
     if _problems(report):
         items = "".join(f"<li>{html.escape(line)}</li>" for line in _problems(report))
@@ -516,7 +523,7 @@ def print_report(report: Report, console: Console | None = None) -> None:
     for row in rows:
         table.add_row(*row)
     console.print(table)
-    console.print(_legend(report, "text"), highlight=False)
+    console.print(rich_escape(_legend(report, "text")), highlight=False)
     console.print(_rank_summary(report), highlight=False)
     for title, head, body in _side_tables(report)[1:]:
         console.print(_rich_table(title, head, body))
@@ -530,6 +537,8 @@ def print_report(report: Report, console: Console | None = None) -> None:
         for e in report.knockouts:
             line = f"{e['task']} / {e['variant']}: {e['sentence']}."
             console.print(rich_escape(line), highlight=False)
+    if report.tuning:
+        console.print(_rich_table("Tuning (chosen on tuning seeds)", *tuning_rows(report.tuning)))
     if report.attention:
         console.print("\n[bold]Attention[/] (what each layer does; tables in report.md)")
         for entry in report.attention:

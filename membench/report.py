@@ -22,6 +22,7 @@ from membench.attention import attention_section
 from membench.capacity import capacity_section
 from membench.registry import did_you_mean
 from membench.render import CORRECTIONS, COSTS, FORMATS, TESTS, render
+from membench.tuning import tuning_section
 
 if TYPE_CHECKING:
     from membench.store import SuiteResults
@@ -51,6 +52,9 @@ class Report:
     capacity: list[dict]  # capacity.capacity_section: one entry per difficulty ladder
     notes: list[str]  # what was left out and why (e.g. records of other settings)
     data: pd.DataFrame = field(repr=False)  # the successful trials, for plots
+    tuning: list[dict] = field(default_factory=list)  # tuning.tuning_section, tuned suites
+    tune: dict | None = None  # suite.json's tuning block: metric, space, seeds, margin
+    tuning_data: pd.DataFrame | None = field(default=None, repr=False)  # for the plot
 
 
 def build_report(
@@ -61,9 +65,13 @@ def build_report(
     correction: str = "holm",
     test: str = "t",
     unused: int = 0,
+    tuning: pd.DataFrame | None = None,
+    tune: dict | None = None,
 ) -> Report:
     """Run the statistics of membench.stats on successful trials and collect what went wrong.
-    `unused`: records of the results folder left out as other settings (said in a note)."""
+    `unused`: records of the results folder left out as other settings (said in a note);
+    `tuning`, `tune`: a tuned suite's tuning trials and choices (a section of their own; the
+    comparisons never see them)."""
     if df.empty:
         raise ValueError("no trials to report")
     if metric not in df.columns:
@@ -122,6 +130,9 @@ def build_report(
         knockouts=knockout_section(ok),
         capacity=capacity_section(ok, baseline, alpha, correction),
         data=ok,
+        tuning=tuning_section(tuning, tune) if tune and tuning is not None else [],
+        tune=tune,
+        tuning_data=tuning,
     )
 
 
@@ -347,4 +358,8 @@ def write_report(
         paths.append(path)
     if plots:
         paths += write_plots(report.data, report, out)
+        if report.tuning:
+            from membench.tuning_plots import write_sensitivity_plot
+
+            paths.append(write_sensitivity_plot(report, out))
     return paths

@@ -130,19 +130,48 @@ def select(trials, states, rerun_failed: bool, force: bool) -> list[Trial]:
     return [t for t in trials if states[t.id] in wanted]
 
 
+def labels(suite: str, trial: Trial) -> dict[str, Any]:
+    """What a record says about its place in a suite (names, and a tuned suite's phase/point)."""
+    out = {"suite": suite, "task_label": trial.task, "variant": trial.variant}
+    if trial.tuning is not None:
+        out["tuning"] = trial.tuning
+    return out
+
+
 def relabel(suite: str, trials: list[Trial], directory: Path) -> None:
     """Records carry the suite's current names (a renamed variant keeps its trials)."""
     records = read_records(directory) if directory.is_dir() else {}
     for t in trials:
         record = records.get(t.id)
-        labels = {"suite": suite, "task_label": t.task, "variant": t.variant}
-        if record and any(record.get(k) != v for k, v in labels.items()):
-            write_record(directory, {**record, **labels})
+        new = labels(suite, t)
+        if record and any(record.get(k) != v for k, v in new.items()):
+            write_record(directory, {**record, **new})
 
 
-def write_suite_file(results: Path, suite, trials: list[Trial]) -> Path:
+def trial_table(directory: Path, trials: list[Trial]) -> pd.DataFrame:
+    """The recorded ones of `trials` as load_results' rows, labelled by the trials (task,
+    variant, seed; `point`: a tuning point's label). Trials without a record are absent."""
+    import pandas as pd
+
+    records = read_records(directory) if directory.is_dir() else {}
+    rows = []
+    for t in trials:
+        if t.id in records:
+            row = flatten(records[t.id])
+            row.update(task=t.task, variant=t.variant, seed=t.seed)
+            row["point"] = (t.tuning or {}).get("label")
+            rows.append(row)
+    return pd.DataFrame(rows, columns=None if rows else ["id", "task", "variant", "seed", "status"])
+
+
+def write_suite_file(
+    results: Path, suite, trials: list[Trial], tuning: list[Trial] | None = None, choices=None
+) -> Path:
     """RESULTS/suite.json: the suite that owns this folder and its trials in table order, so a
-    later `membench report RESULTS` compares those trials only (never runs of other settings)."""
+    later `membench report RESULTS` compares those trials only (never runs of other settings).
+    A tuned suite also lists its tuning trials and the choices made from them."""
+    from membench.tuning import point_label
+
     ordered = suite.ordered(trials)
     data = {
         "suite": suite.name,
@@ -150,6 +179,25 @@ def write_suite_file(results: Path, suite, trials: list[Trial]) -> Path:
         "baseline": suite.baseline,
         "trials": [dict(id=t.id, task=t.task, variant=t.variant, seed=t.seed) for t in ordered],
     }
+    if suite.tune is not None:
+        tune = suite.tune
+        data["tuning"] = {
+            "metric": tune.metric,
+            "per": list(tune.per),
+            "margin": tune.margin,
+            "space": tune.space,
+            "points": tune.points,
+            "seeds": tune.seeds,
+            "trials": [
+                dict(id=t.id, task=t.task, variant=t.variant, seed=t.seed, point=t.tuning["label"])
+                for t in suite.ordered(tuning or [])
+            ],
+            "choices": [
+                dict(zip(tune.per, key, strict=True))
+                | dict(point=point_label(c.point), score=c.score, chosen_from=list(c.trials))
+                for key, c in (choices or {}).items()
+            ],
+        }
     results.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=results, prefix=f".{SUITE_FILE}.")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -166,6 +214,8 @@ class SuiteResults:
     suite: str | None  # None: the folder has no suite.json, every record is used
     baseline: str | None
     unused: int  # records in the folder that belong to other settings
+    tuning: pd.DataFrame | None = None  # a tuned suite's tuning trials (column `point`)
+    tune: dict | None = None  # suite.json's tuning section: metric, space, margin, choices
 
 
 def load_suite_results(path: str | Path) -> SuiteResults:
@@ -185,7 +235,17 @@ def load_suite_results(path: str | Path) -> SuiteResults:
         ) from None
     mine = df["id"].isin(order)
     table = df[mine].iloc[df.loc[mine, "id"].map(order).argsort()].reset_index(drop=True)
-    return SuiteResults(table, data.get("suite"), data.get("baseline"), int((~mine).sum()))
+    tune = data.get("tuning")
+    tuning, tuned = None, df["id"].isin(())
+    if tune:
+        points = {t["id"]: t for t in tune["trials"]}
+        tuned = df["id"].isin(points)
+        tuning = df[tuned].copy()
+        for key in ("task", "variant", "seed", "point"):
+            tuning[key] = tuning["id"].map(lambda i, key=key: points[i][key])
+        tuning = tuning.reset_index(drop=True)
+    unused = int((~mine & ~tuned).sum())
+    return SuiteResults(table, data.get("suite"), data.get("baseline"), unused, tuning, tune)
 
 
 def load_results(path: str | Path) -> pd.DataFrame:

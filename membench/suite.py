@@ -18,6 +18,7 @@ from typing import Any
 from membench.config import ModelConfig, TrialSpec, build, model_config, read_yaml, train_config
 from membench.errors import MembenchError
 from membench.registry import did_you_mean
+from membench.tuning import Choice, Tune, parse_tune, point_label
 
 KEYS = (
     "name",
@@ -30,6 +31,7 @@ KEYS = (
     "seeds",
     "train",
     "resources",
+    "tune",
 )
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=-]*$")  # names become file and dir names
 MODEL_KEYS = [f.name for f in dataclasses.fields(ModelConfig)] + ["factory"]
@@ -73,6 +75,7 @@ class Trial:
     task: str  # task label
     variant: str
     seed: int
+    tuning: dict[str, Any] | None = None  # tuned suites: the phase and the point (record label)
 
 
 @dataclass
@@ -87,29 +90,66 @@ class Suite:
     resources: Resources = field(default_factory=Resources)
     description: str = ""
     notes: list[str] = field(default_factory=list)  # e.g. grid combinations left out, and why
+    tune: Tune | None = None  # a `tune:` block: evaluation trials wait on the tuning trials
 
     @property
     def code_paths(self) -> list[str]:
         """Where a factory's module is looked up besides PYTHONPATH: the suite's folder, cwd."""
         return list(dict.fromkeys([str(self.path.resolve().parent), os.getcwd()]))
 
-    def trials(self) -> list[Trial]:
-        """Seed-major order, so an interrupted sweep has complete comparisons for early seeds."""
+    def trials(self, choices: dict[tuple[str, ...], Choice] | None = None) -> list[Trial]:
+        """The evaluation trials, seed-major, so an interrupted sweep has complete comparisons
+        for early seeds. A tuned suite trains each cell at its chosen point (`choices`, from
+        `tuning.choose`); cells without a choice (every tuning trial failed) are left out."""
         from membench.train import make_spec
 
+        if self.tune is not None and choices is None:
+            raise ValueError("a tuned suite's evaluation trials need the tuning phase's choices")
         trials = []
         for seed, task, variant in itertools.product(self.seeds, self.tasks, self.variants):
-            spec = make_spec(
-                task.name, task.overrides, variant.model, self.train, seed, variant.factory
-            )
-            trials.append(Trial(spec, spec.trial_id(), task.label, variant.name, seed))
+            train, tuning = self.train, None
+            if self.tune is not None:
+                key = (task.label, variant.name) if "task" in self.tune.per else (variant.name,)
+                if key not in choices:
+                    continue
+                choice = choices[key]
+                train = {**self.train, **choice.point}
+                tuning = {
+                    "phase": "evaluate",
+                    "point": choice.point,
+                    "metric": self.tune.metric,
+                    "score": choice.score,
+                    "chosen_from": list(choice.trials),
+                }
+            spec = make_spec(task.name, task.overrides, variant.model, train, seed, variant.factory)
+            trials.append(Trial(spec, spec.trial_id(), task.label, variant.name, seed, tuning))
+        return trials
+
+    def tuning_trials(self) -> list[Trial]:
+        """Phase one of a tuned suite: every point of the space × tuning seed × cell."""
+        from membench.train import make_spec
+
+        if self.tune is None:
+            return []
+        trials = []
+        combos = itertools.product(self.tune.seeds, self.tasks, self.variants, self.tune.points)
+        for seed, task, variant, point in combos:
+            train = {**self.train, **point}
+            spec = make_spec(task.name, task.overrides, variant.model, train, seed, variant.factory)
+            tuning = {"phase": "tune", "point": point, "label": point_label(point)}
+            trials.append(Trial(spec, spec.trial_id(), task.label, variant.name, seed, tuning))
         return trials
 
     def ordered(self, trials: list[Trial]) -> list[Trial]:
         """Trials by task, then variant, in the suite's order, then seed: for tables."""
         tasks = {t.label: i for i, t in enumerate(self.tasks)}
         variants = {v.name: i for i, v in enumerate(self.variants)}
-        return sorted(trials, key=lambda t: (tasks[t.task], variants[t.variant], t.seed))
+        points = {point_label(p): i for i, p in enumerate(self.tune.points if self.tune else [])}
+
+        def point(t: Trial) -> int:
+            return points.get((t.tuning or {}).get("label"), -1)
+
+        return sorted(trials, key=lambda t: (tasks[t.task], variants[t.variant], point(t), t.seed))
 
 
 def load_suite(path: str | Path) -> Suite:
@@ -144,6 +184,10 @@ def load_suite(path: str | Path) -> Suite:
             f"{path}: baseline: unknown variant '{baseline}': "
             f"{did_you_mean(baseline, list(variants))}known: {', '.join(variants)}"
         )
+    seeds = parse_seeds(data.get("seeds", 3), f"{path}: seeds")
+    tune = None
+    if data.get("tune") is not None:
+        tune = parse_tune(data["tune"], seeds, train, f"{path}: tune")
     suite = Suite(
         name=name,
         path=path,
@@ -151,10 +195,11 @@ def load_suite(path: str | Path) -> Suite:
         tasks=parse_tasks(data["tasks"], path),
         variants=list(variants.values()),
         baseline=baseline,
-        seeds=parse_seeds(data.get("seeds", 3), f"{path}: seeds"),
+        seeds=seeds,
         train=train,
         resources=resources,
         notes=notes,
+        tune=tune,
     )
     check_factories(suite)
     check_distinct(suite)

@@ -28,15 +28,18 @@ from membench.display import Progress, say
 from membench.errors import MembenchError
 from membench.store import (
     TRIALS,
+    labels,
     load_suite_results,
     relabel,
     remove_stale_temps,
     select,
     trial_states,
+    trial_table,
     write_record,
     write_suite_file,
 )
 from membench.suite import Suite, Trial, add_code_paths
+from membench.tuning import choose
 
 
 def run_suite(
@@ -49,52 +52,103 @@ def run_suite(
     metric: str = "exact_match",
     console: Console | None = None,
 ) -> int:
-    """Train what is missing, then print and write the report. Exit code: 0 when every trial
-    has an ok record, 1 when some failed or are missing, 130 when interrupted."""
+    """Train what is missing, then print and write the report. A tuned suite runs in two
+    phases: the tuning trials, the choice of each cell's point from them, then the evaluation
+    trials at the chosen points. Exit code: 0 when every trial has an ok record, 1 when some
+    failed or are missing, 130 when interrupted."""
     console = console or Console()
-    trials = suite.trials()
     directory = results / TRIALS
-    states = trial_states(trials, directory)
-    todo = select(trials, states, rerun_failed, force)
-    progress = None
-    if todo:
-        say(
-            console,
-            f"{suite.name}: {len(todo)} of {len(trials)} trials to train "
-            f"({len(trials) - len(todo)} already recorded); Ray log: {results / 'ray.log'}",
-        )
-        created = not results.exists()
-        results.mkdir(parents=True, exist_ok=True)
-        try:
-            progress = launch(suite, todo, results, address, max_concurrent)
-        except MembenchError:
-            if created:
-                shutil.rmtree(results, ignore_errors=True)
-            raise
-        say(console, progress.summary(final=True))
-        for line in progress.failures[:10]:
-            say(console, f"  failed: {line}", "red")
-    else:
-        say(console, f"{suite.name}: all {len(trials)} trials are recorded; nothing to train")
-    relabel(suite.name, trials, directory)
-    write_suite_file(results, suite, trials)  # `membench report RESULTS` reports these trials
-    states = trial_states(trials, directory)
     resume = f"membench run {suite.path}" + (
         f" --results {results}" if results != Path("results") / suite.name else ""
     )
+    options = (results, address, max_concurrent, rerun_failed, force, console)
+    tuning, choices, trained = [], None, False
+    if suite.tune is not None:
+        tuning = suite.tuning_trials()
+        progress = train_missing(suite, tuning, "phase 1 of 2, tuning", *options)
+        trained = progress is not None
+        if progress is not None and progress.interrupted:
+            return interrupted(suite, tuning, directory, resume, console)
+        choices = choose(trial_table(directory, tuning), suite.tune)
+        for task, variant in unchosen(suite, choices):
+            say(
+                console,
+                f"{task} / {variant}: no successful tuning trial, so no point to "
+                f"evaluate: fix the failures and run `{resume} --rerun-failed`",
+                "red",
+            )
+    trials = suite.trials(choices)
+    what = "phase 2 of 2, evaluation at the chosen points" if suite.tune else "trials"
+    progress = train_missing(suite, trials, what, *options)
+    trained = trained or progress is not None
+    relabel(suite.name, tuning + trials, directory)
+    write_suite_file(results, suite, trials, tuning, choices)  # `membench report` reads it
     if progress is not None and progress.interrupted:
-        left = list(states.values()).count("todo")
-        say(console, f"interrupted: {left} trials left; run `{resume}` to train only those")
-        return 130
+        return interrupted(suite, trials, directory, resume, console)
     write_report(suite, results, metric, console)
+    states = trial_states(tuning + trials, directory)
     failed, missing = (list(states.values()).count(s) for s in ("failed", "todo"))
+    missing += len(unchosen(suite, choices)) * len(suite.seeds)
     if failed:
         say(console, f"{failed} trials failed: fix and run `{resume} --rerun-failed`", "red")
     if missing:
         say(console, f"{missing} trials have no record: run `{resume}` again", "yellow")
-    if progress is not None:
+    if trained and tensorboard_installed():
         say(console, f"TensorBoard: tensorboard --logdir {results / 'tune'}")
     return 1 if failed or missing else 0
+
+
+def train_missing(
+    suite, trials, what, results, address, max_concurrent, rerun_failed, force, console
+) -> Progress | None:
+    """Train the trials of `trials` that have no record (or failed ones, or all, on request).
+    Returns the run's progress, or None when there was nothing to train."""
+    states = trial_states(trials, results / TRIALS)
+    todo = select(trials, states, rerun_failed, force)
+    if not todo:
+        say(
+            console,
+            f"{suite.name}: {what}: all {len(trials)} trials are recorded; nothing to train",
+        )
+        return None
+    say(
+        console,
+        f"{suite.name}: {what}: {len(todo)} of {len(trials)} trials to train "
+        f"({len(trials) - len(todo)} already recorded); Ray log: {results / 'ray.log'}",
+    )
+    created = not results.exists()
+    results.mkdir(parents=True, exist_ok=True)
+    try:
+        progress = launch(suite, todo, results, address, max_concurrent)
+    except MembenchError:
+        if created:
+            shutil.rmtree(results, ignore_errors=True)
+        raise
+    say(console, progress.summary(final=True))
+    for line in progress.failures[:10]:
+        say(console, f"  failed: {line}", "red")
+    return progress
+
+
+def interrupted(suite, trials, directory, resume, console) -> int:
+    left = list(trial_states(trials, directory).values()).count("todo")
+    say(console, f"interrupted: {left} trials left; run `{resume}` to train only those")
+    return 130
+
+
+def unchosen(suite: Suite, choices) -> list[tuple[str, str]]:
+    """Cells of a tuned suite whose tuning trials all failed (so nothing was chosen)."""
+    if suite.tune is None:
+        return []
+    cells = [(t.label, v.name) for t in suite.tasks for v in suite.variants]
+    return [c for c in cells if (c if "task" in suite.tune.per else (c[1],)) not in choices]
+
+
+def tensorboard_installed() -> bool:
+    """Only point at TensorBoard where a user can run it."""
+    import importlib.util
+
+    return importlib.util.find_spec("tensorboard") is not None
 
 
 def write_report(suite: Suite, results: Path, metric: str, console) -> None:
@@ -109,7 +163,9 @@ def write_report(suite: Suite, results: Path, metric: str, console) -> None:
         say(console, "no successful trials: no report")
         return
     try:
-        report = build_report(df, metric, suite.baseline, unused=found.unused)
+        report = build_report(
+            df, metric, suite.baseline, unused=found.unused, tuning=found.tuning, tune=found.tune
+        )
     except ValueError as err:  # e.g. no record of the baseline yet
         say(console, f"no report: {err}", "yellow")
         return
@@ -257,6 +313,7 @@ def tune_run(suite: Suite, todo: list[Trial], results: Path, max_concurrent, pro
             "task": t.task,
             "variant": t.variant,
             "seed": t.seed,
+            "labels": labels(suite.name, t),
             "spec": t.spec.to_dict(),
             "cpu": suite.resources.cpu,
             "gpu": suite.resources.gpu,
@@ -270,6 +327,9 @@ def tune_run(suite: Suite, todo: list[Trial], results: Path, max_concurrent, pro
     configs = []
     for i, job in enumerate(jobs):
         label = f"{job['task']}-{job['variant']}-s{job['seed']}".replace("]", "")
+        point = job["labels"].get("tuning", {})
+        if point.get("phase") == "tune":
+            label += "-" + point["label"].replace(", ", "-")
         name = re.sub(r"[^A-Za-z0-9_.=+-]", "_", label)  # sort[length=32] -> sort_length=32
         configs.append({"i": i, "name": name, "dirname": f"{name}-{job['id']}"})
     trainable = tune.with_parameters(train_one, jobs=jobs)
@@ -340,8 +400,7 @@ class Recorder(Callback):
             self.progress.update(trial.trial_id, result)
             return
         job = self.jobs[trial.config["trial"]["i"]]
-        labels = {"suite": self.suite, "task_label": job["task"], "variant": job["variant"]}
-        record = {**json.loads(text), **labels}
+        record = {**json.loads(text), **job["labels"]}
         write_record(self.directory, record)
         self.progress.finish(trial.trial_id, record)
 

@@ -1,0 +1,322 @@
+"""Tuned comparisons: each cell at its own best training options, chosen on tuning seeds that
+the report never uses, so the reported numbers carry no selection bias.
+
+A suite's `tune:` block names a space of train options (a grid, or Ray Tune distributions drawn
+by Tune's random search with a fixed seed), tuning seeds disjoint from the evaluation seeds, the
+metric the choice maximises, and whether one point is chosen per (task, variant) cell or per
+variant across tasks. Pure: parsing, the points, the choice and the sensitivity window; the
+sweep runs the two phases.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from membench.errors import MembenchError
+from membench.registry import did_you_mean
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+KEYS = ("space", "seeds", "metric", "per", "samples", "margin")
+DISTRIBUTIONS = ("loguniform", "uniform", "randint", "choice")
+PER = {("task", "variant"): ("task", "variant"), ("variant",): ("variant",)}
+TUNABLE = ("steps", "batch_size", "lr", "weight_decay", "warmup", "grad_clip")
+SAMPLE_SEED = 0  # Tune's random search draws the same points every run: trials stay resumable
+
+
+@dataclass(frozen=True)
+class Tune:
+    points: list[dict[str, Any]]  # the train options tried, in the space's order
+    seeds: list[int]
+    metric: str = "aulc"
+    per: tuple[str, ...] = ("task", "variant")
+    margin: float = 0.05  # a learning rate is in the window when within this of the best
+    space: dict[str, Any] = field(default_factory=dict)  # as written, for the report
+
+    @property
+    def knobs(self) -> list[str]:
+        return list(self.space)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The point chosen for one cell (or one variant), with the evidence it was chosen on."""
+
+    point: dict[str, Any]
+    score: float  # mean of the metric over the tuning seeds (and tasks, per variant)
+    trials: tuple[str, ...]  # ids of the tuning trials at the chosen point
+
+
+def parse_tune(data: Any, eval_seeds: list[int], train: dict, where: str) -> Tune:
+    """The `tune:` block, validated: every problem one line naming the key and the fix."""
+    from membench.config import train_config
+    from membench.stats import metric_kind
+    from membench.store import METRICS
+
+    if not isinstance(data, dict):
+        raise MembenchError(f"{where}: expected a mapping with keys {', '.join(KEYS)}")
+    for key in data:
+        if key not in KEYS:
+            raise MembenchError(
+                f"{where}: unknown key '{key}': {did_you_mean(str(key), list(KEYS))}"
+                f"known: {', '.join(KEYS)}"
+            )
+    if "space" not in data or "seeds" not in data:
+        missing = "space" if "space" not in data else "seeds"
+        raise MembenchError(f"{where}: missing key '{missing}' (see the README's 'Tuning')")
+    space = data["space"]
+    if not isinstance(space, dict) or not space:
+        raise MembenchError(f"{where}.space: empty; give at least one train option to tune")
+    samples = data.get("samples")
+    random = [k for k, v in space.items() if isinstance(v, dict)]
+    if samples is not None:
+        if not isinstance(samples, int) or isinstance(samples, bool) or samples < 1:
+            raise MembenchError(f"{where}.samples: expected a count >= 1, got {samples!r}")
+        if not random:
+            raise MembenchError(
+                f"{where}.samples: the space is a grid (lists only): remove samples, or give a "
+                "distribution such as {lr: {loguniform: [0.0001, 0.01]}}"
+            )
+    elif random:
+        raise MembenchError(
+            f"{where}.samples: '{random[0]}' is a distribution: say how many points to draw "
+            "(samples: N)"
+        )
+    for key, values in space.items():
+        at = f"{where}.space.{key}"
+        if key not in TUNABLE:
+            raise MembenchError(
+                f"{at}: not a tunable train option: {did_you_mean(str(key), list(TUNABLE))}"
+                f"tunable: {', '.join(TUNABLE)}"
+            )
+        if isinstance(values, dict):
+            check_distribution(values, at)
+        elif not isinstance(values, list) or not values:
+            raise MembenchError(f"{at}: expected a non-empty list of values or a distribution")
+        elif len({repr(v) for v in values}) < len(values):
+            raise MembenchError(f"{at}: repeated value in {values}")
+    points = make_points(space, samples or 1)
+    for point in points:
+        train_config({**train, **point}, f"{where}.space")
+    seeds = data["seeds"]
+    if not isinstance(seeds, list) or not seeds:
+        raise MembenchError(f"{where}.seeds: expected a non-empty list of tuning seeds")
+    for seed in seeds:
+        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+            raise MembenchError(f"{where}.seeds: expected integers >= 0, got {seed!r}")
+    if len(set(seeds)) < len(seeds):
+        raise MembenchError(f"{where}.seeds: repeated seed in {seeds}")
+    shared = sorted(set(seeds) & set(eval_seeds))
+    if shared:
+        raise MembenchError(
+            f"{where}.seeds: seed {shared[0]} is also an evaluation seed: tuning seeds must be "
+            "disjoint from `seeds`, or the reported numbers are the ones the choice was made on"
+        )
+    metric = data.get("metric", "aulc")
+    if metric not in METRICS:
+        raise MembenchError(
+            f"{where}.metric: unknown metric '{metric}': "
+            f"{did_you_mean(str(metric), list(METRICS))}known: {', '.join(METRICS)}"
+        )
+    if metric_kind(metric) == "censored":
+        raise MembenchError(
+            f"{where}.metric: {metric} is censored at the step budget, so its mean is no score: "
+            "use aulc (area under the learning curve), which rewards solving sooner"
+        )
+    per = data.get("per", ["task", "variant"])
+    if not isinstance(per, list) or tuple(per) not in PER:
+        raise MembenchError(
+            f"{where}.per: expected [task, variant] (one choice per cell) or [variant] (one "
+            f"per variant across tasks), got {per!r}"
+        )
+    margin = data.get("margin", 0.05)
+    if not isinstance(margin, int | float) or isinstance(margin, bool) or margin < 0:
+        raise MembenchError(f"{where}.margin: expected a number >= 0, got {margin!r}")
+    return Tune(points, list(seeds), metric, PER[tuple(per)], float(margin), dict(space))
+
+
+def check_distribution(spec: dict, where: str) -> None:
+    """{loguniform: [lo, hi]}, {uniform: [lo, hi]}, {randint: [lo, hi]} or {choice: [...]}."""
+    if len(spec) != 1 or next(iter(spec)) not in DISTRIBUTIONS:
+        name = str(next(iter(spec), ""))
+        raise MembenchError(
+            f"{where}: expected one of {', '.join(DISTRIBUTIONS)}: "
+            f"{did_you_mean(name, list(DISTRIBUTIONS))}".rstrip(": ")
+        )
+    kind, args = next(iter(spec.items()))
+    if not isinstance(args, list) or not args:
+        raise MembenchError(f"{where}.{kind}: expected a list")
+    if kind == "choice":
+        return
+    if len(args) != 2 or not all(isinstance(a, int | float) for a in args) or args[0] >= args[1]:
+        raise MembenchError(f"{where}.{kind}: expected [low, high] with low < high, got {args}")
+    if kind == "loguniform" and args[0] <= 0:
+        raise MembenchError(f"{where}.loguniform: bounds must be > 0, got {args}")
+
+
+def make_points(space: dict[str, Any], samples: int) -> list[dict[str, Any]]:
+    """Grid values crossed with `samples` draws of the distributions, as Tune's grid_search
+    with num_samples does; draws are rounded to 4 significant digits so ids read well."""
+    import numpy as np
+    from ray import tune
+
+    grid = {k: v for k, v in space.items() if isinstance(v, list)}
+    random = {k: v for k, v in space.items() if isinstance(v, dict)}
+    rng = np.random.default_rng(SAMPLE_SEED)
+    draws = []
+    for _ in range(samples if random else 1):
+        draw = {}
+        for key, spec in random.items():
+            kind, args = next(iter(spec.items()))
+            domain = getattr(tune, kind)(args) if kind == "choice" else getattr(tune, kind)(*args)
+            value = domain.sample(random_state=rng)
+            draw[key] = value if kind in ("choice", "randint") else float(f"{value:.4g}")
+            draw[key] = draw[key].item() if hasattr(draw[key], "item") else draw[key]
+        draws.append(draw)
+    points = []
+    for combo in itertools.product(*grid.values()):
+        for draw in draws:
+            point = {**dict(zip(grid, combo, strict=True)), **draw}
+            points.append({k: point[k] for k in space})
+    unique = {repr(sorted(p.items())): p for p in points}
+    return list(unique.values())
+
+
+def point_label(point: dict[str, Any]) -> str:
+    """lr=0.001, warmup=50: how a point is named in tables and records."""
+    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in point.items())
+
+
+def choose(tuning: pd.DataFrame, tune: Tune) -> dict[tuple[str, ...], Choice]:
+    """The best point per cell (or per variant): highest mean over tuning seeds of the metric
+    (lowest where lower is better), ties to the smaller learning rate, then the earlier point.
+
+    `tuning` is the tuning trials' table with columns task, variant, seed, status, point (the
+    point's label) and the metric; failed trials take no part. Per variant, a point's score is
+    the mean over tasks of its per-task means, over the tasks where it has results for all."""
+    from membench.stats import metric_direction
+
+    sign = metric_direction(tune.metric)
+    ok = tuning[tuning["status"] == "ok"]
+    order = {point_label(p): i for i, p in enumerate(tune.points)}
+    by_label = {point_label(p): p for p in tune.points}
+    cell_means = ok.groupby(["task", "variant", "point"], sort=False)[tune.metric].mean()
+    choices = {}
+    for key, group in cell_means.groupby(level=list(tune.per), sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        scores = group.groupby(level="point").mean()
+        if "task" not in tune.per:  # only points with results on every task of the variant
+            counts = group.groupby(level="point").size()
+            scores = scores[counts == counts.max()]
+        scores = scores.dropna()
+        if scores.empty:
+            continue
+        best = min(
+            scores.index,
+            key=lambda label: (
+                -sign * round(float(scores[label]), 12),
+                by_label[label].get("lr", 0.0),
+                order[label],
+            ),
+        )
+        mask = ok["point"] == best
+        for name, value in zip(tune.per, key, strict=True):
+            mask &= ok[name] == value
+        ids = tuple(ok.loc[mask, "id"])
+        choices[key] = Choice(by_label[best], float(scores[best]), ids)
+    return choices
+
+
+def window(scores: dict[float, float], margin: float, sign: int = 1) -> tuple[float, float] | None:
+    """The range of learning rates whose mean is within `margin` of the best: how wide a
+    variant's window is, not only how high its peak (arXiv 2508.19029)."""
+    finite = {lr: s for lr, s in scores.items() if s is not None and math.isfinite(s)}
+    if not finite:
+        return None
+    best = max(sign * s for s in finite.values())
+    inside = [lr for lr, s in finite.items() if sign * s >= best - margin]
+    return min(inside), max(inside)
+
+
+def sensitivity_knob(tune: dict) -> str:
+    """The option plotted on the x-axis: the learning rate where it is tuned, else the first."""
+    return "lr" if "lr" in tune["space"] else next(iter(tune["space"]))
+
+
+def tuning_section(tuning: pd.DataFrame, tune: dict) -> list[dict]:
+    """Per (task, variant): the chosen point, its score on the tuning seeds, and the window of
+    the sensitivity knob (values whose mean over tuning seeds is within `margin` of the best;
+    with more than one knob, each value's best over the others). Reads suite.json's `tuning`."""
+    from membench.stats import metric_direction
+
+    metric, margin = tune["metric"], float(tune["margin"])
+    knob, sign = sensitivity_knob(tune), metric_direction(metric)
+    points = {point_label(p): p for p in tune["points"]}
+    chosen = {}
+    for c in tune["choices"]:
+        chosen[(c.get("task"), c["variant"])] = c
+    ok = tuning[tuning["status"] == "ok"]
+    entries = []
+    for (task, variant), group in ok.groupby(["task", "variant"], sort=False):
+        means = group.groupby("point")[metric].mean()
+        profile: dict[float, float] = {}
+        for label, mean in means.items():
+            x = points[label][knob]
+            profile[x] = mean if x not in profile else max(profile[x], mean, key=lambda m: sign * m)
+        choice = chosen.get((task, variant)) or chosen.get((None, variant))
+        span = window(profile, margin, sign)
+        entries.append(
+            dict(
+                task=task,
+                variant=variant,
+                point=choice["point"] if choice else None,
+                score=choice["score"] if choice else math.nan,
+                seeds=int(group["seed"].nunique()),
+                knob=knob,
+                low=span[0] if span else math.nan,
+                high=span[1] if span else math.nan,
+                profile=dict(sorted(profile.items())),
+            )
+        )
+    return entries
+
+
+def tuning_intro(tune: dict) -> str:
+    knob = sensitivity_knob(tune)
+    per = "cell (task, variant)" if "task" in tune["per"] else "variant, across tasks"
+    return (
+        f"Each {per} was trained at the point of the space ({point_space(tune)}) with the best "
+        f"mean {tune['metric']} over the tuning seeds {', '.join(map(str, tune['seeds']))} "
+        "(ties to the smaller learning rate); the tables above use the evaluation seeds only, "
+        "so they carry no selection bias. score: that mean at the chosen point. window: the "
+        f"values of {knob} whose mean is within {tune['margin']:g} of the cell's best (wide: the "
+        "variant is forgiving; one value: it needs tuning). sensitivity.png plots every point."
+    )
+
+
+def point_space(tune: dict) -> str:
+    parts = []
+    for key, values in tune["space"].items():
+        shown = ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
+        parts.append(f"{key} in {{{shown}}}" if isinstance(values, list) else f"{key} ~ {values}")
+    return "; ".join(parts)
+
+
+def tuning_rows(entries: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """The tuning section as plain-text rows (for markdown, HTML and the terminal alike)."""
+    head = ["task", "variant", "chosen", "score", "window", "width"]
+    body = []
+    for e in entries:
+        if math.isfinite(e["low"]):
+            span = f"{e['low']:g}" if e["low"] == e["high"] else f"{e['low']:g} – {e['high']:g}"
+            ratio = e["high"] / e["low"] if e["low"] > 0 else math.inf
+            width = f"{ratio:.3g}×" if e["knob"] == "lr" else f"{e['high'] - e['low']:g}"
+        else:
+            span, width = "–", "–"
+        score = f"{e['score']:.3f}" if math.isfinite(e["score"]) else "–"
+        body.append([e["task"], e["variant"], e["point"] or "none", score, span, width])
+    return head, body
