@@ -1,6 +1,23 @@
-"""PNG plots for a report: per-task means, learning curves, critical differences, memory size.
+"""PNG plots for a report: per-task means, learning curves, critical differences, memory size,
+capacity.
 
-Each plot is skipped when the data cannot support it (no curves, one task, no memory column).
+Drawn so that they do not mislead:
+
+- every curve point carries a marker, so a curve of one point (a trial that solved at its first
+  evaluation) is still seen;
+- learning curves average every seed at every step: a seed that stopped early (solved) carries
+  its last value forward, and the title says so;
+- a bounded metric (exact match, token accuracy, solve rate, aulc and their `_no_read` /
+  `_no_write` knockouts: all in [0, 1]) is drawn on its own range, intervals and bands clipped to
+  it, and the task panels share one y-axis (`sharey=True`, the default), so noise at 0.997-1.002
+  does not look like an effect;
+- at up to SEED_POINTS seeds, each seed's own value is drawn (hollow) on top of the means;
+- a plot that cannot say anything is skipped with a note (no curves; a critical-difference
+  diagram below 3 tasks; a memory-size plot with fewer than 2 memory sizes), and the variants a
+  plot leaves out are named in its title.
+
+`build_figures` returns the figures (matplotlib `Figure`s, no pyplot state) and the notes;
+`write_plots` saves them and returns the paths, a list with the notes in `.notes`.
 """
 
 from __future__ import annotations
@@ -9,40 +26,67 @@ import math
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from membench.stats import clip, mean_interval, metric_bounds, metric_direction, metric_kind
 
 matplotlib.use("Agg")  # files only: never needs a display
-import matplotlib.pyplot as plt  # noqa: E402
 
 COLORS = {True: "tab:green", False: "tab:red", None: "tab:gray"}
+SEED_POINTS = 10  # at most this many seeds in a cell: each seed's value is drawn on the mean
+MARGIN = 0.04  # of a bounded range, above and below it, so markers at 0 and 1 are whole
+MIN_CD_TASKS = 3  # below this many tasks average ranks say nothing: no CD diagram
+KNOCKOUT = re.compile(r"^(?P<base>.+)_no_(read|write)$")
+ALIASES = {"loss": "final_loss"}  # a curve's key -> the record metric it is the curve of
 
 
-def write_plots(df: pd.DataFrame, report, out_dir) -> list[Path]:
-    """Write every plot the data supports into out_dir; returns the paths written."""
+class Plots(list):
+    """The paths written (a plain list of Paths, as before) with `.notes`: one line per plot
+    skipped and why, for the report's notes."""
+
+    def __init__(self, paths=(), notes=()):
+        super().__init__(paths)
+        self.notes = list(notes)
+
+
+def write_plots(df: pd.DataFrame, report, out_dir, *, sharey: bool = True) -> Plots:
+    """Write every plot the data supports into out_dir; returns the paths written (with the
+    notes of the plots skipped in `.notes`)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    figures, notes = build_figures(df, report, sharey=sharey)
+    return Plots([_save(fig, out / name) for name, fig in figures.items()], notes)
+
+
+def build_figures(
+    df: pd.DataFrame, report, *, sharey: bool = True
+) -> tuple[dict[str, Figure], list[str]]:
+    """{file name: Figure} of every plot the data supports, and a note per plot skipped."""
     m = report.metric
-    figures = {
-        f"{m}_by_task.png": _by_task(report),
-        f"curves_{m}.png": _curves(df, report),
-        f"cd_{m}.png": _cd_diagram(report),
-        f"{m}_vs_mem_tokens.png": _memory(df, report),
-        "capacity.png": _capacity(report),
+    builders: dict[str, Callable[[], tuple[Figure | None, str | None]]] = {
+        f"{m}_by_task.png": lambda: by_task(report, df, sharey=sharey),
+        f"curves_{m}.png": lambda: curves(df, report, sharey=sharey),
+        f"cd_{m}.png": lambda: cd_diagram(report),
+        f"{m}_vs_mem_tokens.png": lambda: memory(df, report, sharey=sharey),
+        "capacity.png": lambda: capacity(report, df),
     }
-    paths = []
-    for name, fig in figures.items():
+    figures, notes = {}, []
+    for name, build in builders.items():
+        fig, note = build()
         if fig is not None:
-            paths.append(_save(fig, out / name))
-    return paths
+            figures[name] = fig
+        if note:
+            notes.append(note)
+    return figures, notes
 
 
-def _save(fig, path: Path) -> Path:
+def _save(fig: Figure, path: Path) -> Path:
     """Save through a temporary file and rename, so a reader never sees half a PNG."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
     os.close(fd)
@@ -50,54 +94,187 @@ def _save(fig, path: Path) -> Path:
         fig.savefig(tmp, dpi=120, bbox_inches="tight")
         os.replace(tmp, path)
     finally:
-        plt.close(fig)
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
 
 
-def _grid(n: int, width: float = 3.6, height: float = 3.0):
-    """A grid of n subplots, at most 4 wide; the unused ones are hidden."""
+# ---- shared helpers ---------------------------------------------------------------------------
+
+
+def bounds(metric: str) -> tuple[float, float]:
+    """The metric's range; a knockout (`exact_match_no_read`) has its base metric's, a curve's
+    `loss` that of `final_loss`."""
+    lo, hi = metric_bounds(ALIASES.get(metric, metric))
+    found = KNOCKOUT.match(metric)
+    if found and not (math.isfinite(lo) and math.isfinite(hi)):
+        lo, hi = metric_bounds(found["base"])
+    return lo, hi
+
+
+def bounded(metric: str) -> bool:
+    """Whether the metric lives in a finite range (drawn on that range)."""
+    lo, hi = bounds(metric)
+    return math.isfinite(lo) and math.isfinite(hi)
+
+
+def _set_range(axes, metric: str) -> None:
+    """A bounded metric on its own range, with a small margin for the markers at its ends."""
+    if not bounded(metric):
+        return
+    lo, hi = bounds(metric)
+    pad = MARGIN * (hi - lo)
+    for ax in axes:
+        ax.set_ylim(lo - pad, hi + pad)
+
+
+def _grid(n: int, width: float = 3.6, height: float = 3.0, sharey: bool = True):
+    """A figure with n subplots, at most 4 wide (unused ones hidden), sharing y if asked."""
     cols = min(4, n)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    fig = Figure(figsize=(width * cols, height * rows), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False, sharey=sharey)
     for ax in axes.flat[n:]:
         ax.set_visible(False)
     return fig, list(axes.flat[:n])
 
 
-def _by_task(report):
-    """Each variant's mean and 95% interval per task, coloured by the test against the baseline."""
+def _spread(k: int, width: float) -> np.ndarray:
+    """x offsets for k per-seed points around their mean, so equal values stay countable."""
+    return np.linspace(-width, width, k) if k > 1 else np.zeros(k)
+
+
+def _seed_points(ax, x: float, values, color, width: float, markers=None) -> bool:
+    """Each seed's value, hollow, on top of the mean at x (only at up to SEED_POINTS seeds)."""
+    values = np.asarray(values, float)
+    if not 0 < len(values) <= SEED_POINTS:
+        return False
+    xs = x + _spread(len(values), width)
+    markers = np.full(len(values), "o") if markers is None else np.asarray(markers)
+    for m in dict.fromkeys(markers):
+        sel = markers == m
+        ax.scatter(
+            xs[sel],
+            values[sel],
+            marker=m,
+            s=16,
+            facecolors="none",
+            edgecolors=color,
+            linewidths=0.8,
+            alpha=0.85,
+            zorder=4,
+            label="_seed",
+        )
+    return True
+
+
+def _left_out(reasons: dict[str, str]) -> str:
+    """'not shown: a, b (why); c (why)' for the variants a plot leaves out, or ''."""
+    if not reasons:
+        return ""
+    by_reason: dict[str, list[str]] = {}
+    for variant, why in reasons.items():
+        by_reason.setdefault(why, []).append(variant)
+    parts = [f"{', '.join(vs)} ({why})" for why, vs in by_reason.items()]
+    return "not shown: " + "; ".join(parts)
+
+
+def _title(fig: Figure, *lines: str) -> None:
+    fig.suptitle("\n".join(line for line in lines if line), fontsize=10)
+
+
+def _figure_legend(fig: Figure, axes) -> None:
+    """One legend for all panels (a variant absent from the first panel is still named)."""
+    handles = {}
+    for ax in axes:
+        for h, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, h)
+    if handles:
+        fig.legend(handles.values(), handles.keys(), loc="outside right upper", fontsize="small")
+
+
+def _n_words(counts) -> str:
+    counts = sorted({int(c) for c in counts})
+    if not counts:
+        return "n = 0"
+    return f"n = {counts[0]}" if len(counts) == 1 else f"n = {counts[0]}-{counts[-1]}"
+
+
+# ---- per-task means ---------------------------------------------------------------------------
+
+
+def by_task(report, df: pd.DataFrame | None = None, *, sharey: bool = True):
+    """Each variant's mean and 95% interval per task, coloured by the test against the baseline,
+    each seed's value on top at small n. Returns (Figure or None, note or None)."""
+    metric = report.metric
     if report.cells.empty:
-        return None
+        return None, f"per-task plot skipped: no {metric} values"
+    df = report.data if df is None else df
     cmp = report.comparisons.set_index(["task", "variant"])["better"].to_dict()
     tasks = [t for t in report.tasks if t in set(report.cells["task"])]
-    fig, axes = _grid(len(tasks), width=0.5 * len(report.variants) + 2)
+    lo_b, hi_b = bounds(metric)
+    censored = metric_kind(metric) == "censored"
+    seeds = _per_seed(df, metric)
+    fig, axes = _grid(len(tasks), width=0.5 * len(report.variants) + 2, sharey=sharey)
+    with_cells = set(report.cells["variant"])
+    drawn, any_seeds = set(), False
     for ax, task in zip(axes, tasks, strict=True):
         c = report.cells[report.cells["task"] == task].set_index("variant")
         c = c.reindex([v for v in report.variants if v in c.index])
         centre = c["mean"]
-        if metric_kind(report.metric) == "censored":  # median; '> budget' drawn at the budget
+        if censored:  # median; '> budget' drawn at the budget
             centre = c["median"].where(np.isfinite(c["median"]), c["budget"])
-        err = np.nan_to_num(np.array([centre - c["ci_low"], c["ci_high"] - centre]))
+        low = c["ci_low"].clip(lower=lo_b, upper=hi_b)
+        high = c["ci_high"].clip(lower=lo_b, upper=hi_b)
+        err = np.clip(np.nan_to_num(np.array([centre - low, high - centre], float)), 0, None)
         x = np.arange(len(c))
         for i, v in enumerate(c.index):
             color = "black" if v == report.baseline else COLORS[cmp.get((task, v))]
             marker = "^" if np.isinf(c["median"].iloc[i]) else "o"
-            y = centre.iloc[i]
-            ax.errorbar(x[i], y, yerr=err[:, i : i + 1], fmt=marker, color=color, capsize=3)
+            ax.errorbar(
+                x[i], centre.iloc[i], yerr=err[:, i : i + 1], fmt=marker, color=color, capsize=3
+            )
+            s = seeds.get((task, v))
+            if s is not None:
+                marks = np.where(s["observed"], "o", "^") if censored else None
+                any_seeds |= _seed_points(ax, x[i], s["value"], color, 0.18, marks)
+            drawn.add(v)
         ax.set_xticks(x, c.index, rotation=45, ha="right")
-        ax.set_title(task)
+        absent = [v for v in report.variants if v in with_cells and v not in c.index]
+        ax.set_title(task if not absent else f"{task} (no {', '.join(absent)})")
         ax.grid(axis="y", alpha=0.3)
-    axes[0].set_ylabel(f"{report.metric} (mean, 95% CI)")
-    fig.suptitle("green/red: significantly better/worse than the baseline (black)")
-    fig.tight_layout()
-    return fig
+    _set_range(axes, metric)
+    axes[0].set_ylabel(f"{metric} ({'median' if censored else 'mean'}, 95% CI)")
+    missing = {v: f"no {metric}" for v in report.variants if v not in drawn}
+    points = f"hollow: each seed (up to {SEED_POINTS} seeds)" if any_seeds else ""
+    if censored and any_seeds:
+        points += ", ^ not solved (at its budget)"
+    _title(
+        fig,
+        "green/red: significantly better/worse than the baseline (black)",
+        points,
+        _left_out(missing),
+    )
+    return fig, None
+
+
+def _per_seed(df: pd.DataFrame, metric: str) -> dict[tuple[str, str], pd.DataFrame]:
+    """{(task, variant): rows of seed, value, observed} of the finite values, seeds in order."""
+    if df is None or df.empty or metric not in df.columns:
+        return {}
+    d = df[["task", "variant", "seed"]].copy()
+    d["value"] = pd.to_numeric(df[metric], errors="coerce")
+    d["observed"] = df["solved"].astype(bool) if "solved" in df.columns else True
+    d = d[np.isfinite(d["value"])]
+    return {key: g.sort_values("seed") for key, g in d.groupby(["task", "variant"], sort=False)}
+
+
+# ---- learning curves --------------------------------------------------------------------------
 
 
 def _curve_frame(df: pd.DataFrame, key_hint: str) -> tuple[pd.DataFrame, str] | None:
     """Learning curves as long rows (task, variant, seed, step, value) for the best-fitting key."""
-    if "curve" not in df.columns:
+    if df is None or "curve" not in df.columns:
         return None
     points = [
         (r.task, r.variant, r.seed, p)
@@ -107,7 +284,9 @@ def _curve_frame(df: pd.DataFrame, key_hint: str) -> tuple[pd.DataFrame, str] | 
         if isinstance(p, dict)
     ]
     keys = {k for *_, p in points for k in p} - {"step"}
-    key = key_hint if key_hint in keys else "loss" if "loss" in keys else None
+    knockout = KNOCKOUT.match(key_hint)
+    base = knockout["base"] if knockout else None  # no knockout curves: its base metric's
+    key = next((k for k in (key_hint, base, "loss") if k in keys), None)
     if key is None:
         return None
     rows = [(t, v, s, p.get("step"), p.get(key)) for t, v, s, p in points]
@@ -115,30 +294,58 @@ def _curve_frame(df: pd.DataFrame, key_hint: str) -> tuple[pd.DataFrame, str] | 
     return (long, key) if len(long) else None
 
 
-def _curves(df: pd.DataFrame, report):
-    """Mean over seeds against step, with a band of one standard deviation."""
+def carry_forward(g: pd.DataFrame) -> pd.DataFrame:
+    """Steps × seeds of one cell's curves, each seed's last value carried forward after it
+    stopped (training stops when a trial solves), so every step averages every seed."""
+    wide = g.pivot_table(index="step", columns="seed", values="value", aggfunc="last")
+    return wide.sort_index().ffill()
+
+
+def curves(df: pd.DataFrame, report, *, sharey: bool = True):
+    """Mean over all seeds against step (a seed that stopped early at its last value), with a
+    band of one standard deviation clipped to the metric's range. Returns (Figure, note)."""
     found = _curve_frame(df, report.metric)
     if found is None:
-        return None
+        return None, "learning curves skipped: the records hold no curves"
     long, key = found
     tasks = [t for t in report.tasks if t in set(long["task"])]
-    fig, axes = _grid(len(tasks), width=4.2)
+    if not tasks:
+        return None, "learning curves skipped: no curves for the report's tasks"
+    lo_b, hi_b = bounds(key)
+    fig, axes = _grid(len(tasks), width=4.2, sharey=sharey)
+    drawn, counts = set(), []
     for ax, task in zip(axes, tasks, strict=True):
         for v in report.variants:
             g = long[(long["task"] == task) & (long["variant"] == v)]
             if g.empty:
                 continue
-            s = g.groupby("step")["value"].agg(["mean", "std"]).fillna(0.0)
-            (line,) = ax.plot(s.index, s["mean"], label=v)
-            lo, hi = s["mean"] - s["std"], s["mean"] + s["std"]
-            ax.fill_between(s.index, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
+            wide = carry_forward(g)
+            mean = wide.mean(axis=1)
+            sd = wide.std(axis=1, ddof=1).fillna(0.0)
+            (line,) = ax.plot(mean.index, mean, marker="o", markersize=3, label=v)
+            lo = (mean - sd).clip(lower=lo_b, upper=hi_b)
+            hi = (mean + sd).clip(lower=lo_b, upper=hi_b)
+            ax.fill_between(mean.index, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
+            drawn.add(v)
+            counts.append(wide.shape[1])
         ax.set_title(task)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
+    _set_range(axes, key)
     axes[0].set_ylabel(f"{key} (mean ± sd over seeds)")
-    axes[0].legend(fontsize="small")
-    fig.tight_layout()
-    return fig
+    _figure_legend(fig, axes)
+    fallback = f" (the curves hold no {report.metric})" if key != report.metric else ""
+    missing = {v: "no curve recorded" for v in report.variants if v not in drawn}
+    _title(
+        fig,
+        f"held-out {key}{fallback}: mean ± sd over all seeds ({_n_words(counts)}) at every step",
+        "a seed that stopped early (solved) counts at its last value from then on",
+        _left_out(missing),
+    )
+    return fig, None
+
+
+# ---- critical differences ---------------------------------------------------------------------
 
 
 def _cliques(ranks: np.ndarray, cd: float) -> list[tuple[int, int]]:
@@ -151,17 +358,27 @@ def _cliques(ranks: np.ndarray, cd: float) -> list[tuple[int, int]]:
     return groups
 
 
-def _cd_diagram(report):
-    """Demšar's critical-difference diagram: average ranks, CD bar, indistinguishable groups."""
+def cd_diagram(report):
+    """Demšar's critical-difference diagram: average ranks, CD bar, indistinguishable groups.
+    Skipped below MIN_CD_TASKS tasks. Returns (Figure or None, note or None)."""
     r = report.ranks
-    if r.n_tasks < 2 or r.n_variants < 2 or not np.isfinite(r.critical_difference):
-        return None
+    skip = "critical-difference diagram skipped"
+    if r.n_variants < 2:
+        return None, f"{skip}: fewer than 2 variants with {report.metric} on every task"
+    if r.n_tasks < MIN_CD_TASKS:
+        return None, (
+            f"{skip}: {r.n_tasks} task{'s' * (r.n_tasks != 1)} with every variant "
+            f"(average ranks need at least {MIN_CD_TASKS})"
+        )
+    if not np.isfinite(r.critical_difference):
+        return None, f"{skip}: no critical difference"
     ranks = r.average_ranks.sort_values()
     k, cd = len(ranks), r.critical_difference
     groups = _cliques(ranks.to_numpy(), cd)
     half = math.ceil(k / 2)
     top = 0.3 + 0.15 * len(groups)  # labels start below the group bars
-    fig, ax = plt.subplots(figsize=(7, 1.4 + 0.3 * (half + len(groups))))
+    fig = Figure(figsize=(7, 1.4 + 0.3 * (half + len(groups))))
+    ax = fig.subplots()
     ax.set_xlim(1, k)
     ax.set_ylim(top + 0.25 * half + 0.2, -0.7)
     ax.axis("off")
@@ -182,36 +399,79 @@ def _cd_diagram(report):
     for g, (a, b) in enumerate(groups):
         y = 0.15 + 0.15 * g
         ax.hlines(y, ranks.iloc[a] - 0.03, ranks.iloc[b] + 0.03, color="tab:blue", linewidth=3)
-    title = f"average rank of {report.metric} over {r.n_tasks} tasks (1 = best)"
+    of = f"{r.n_tasks} of {len(report.tasks)}" if r.n_tasks < len(report.tasks) else r.n_tasks
+    title = f"average rank of {report.metric} over {of} tasks (1 = best)"
     if not r.distinguishable:
         title += f"\nranks not distinguishable (Friedman p = {r.friedman_p:.2f}): noise"
+    missing = {v: f"no {report.metric}" for v in report.variants if v not in ranks.index}
+    if missing:
+        title += "\n" + _left_out(missing)
     ax.set_title(title, fontsize=10)
     fig.subplots_adjust(left=0.25, right=0.75)
-    return fig
+    return fig, None
 
 
-def _capacity(report):
-    """Exact match against each ladder's difficulty level, one line per variant, 95% intervals."""
+# ---- capacity ---------------------------------------------------------------------------------
+
+
+def capacity(report, df: pd.DataFrame | None = None):
+    """Exact match against each ladder's difficulty level, one line per variant, 95% intervals,
+    each seed's value on top at small n. Returns (Figure or None, None)."""
     if not report.capacity:
-        return None
-    fig, axes = _grid(len(report.capacity), width=4.5)
+        return None, None
+    from membench.capacity import ladders
+
+    df = report.data if df is None else df
+    rows = {name: ladder for name, _, ladder in ladders(df)} if df is not None else {}
+    fig, axes = _grid(len(report.capacity), width=4.5, sharey=True)
+    any_seeds = False
     for ax, entry in zip(axes, report.capacity, strict=True):
         cells = entry["cells"]
+        ladder = rows.get(entry["ladder"])
         for v in entry["variants"]:
             c = cells[cells["variant"] == v["variant"]].sort_values("level")
-            err = np.nan_to_num(np.array([c["mean"] - c["ci_low"], c["ci_high"] - c["mean"]]))
-            ax.errorbar(c["level"], c["mean"], yerr=err, marker="o", capsize=3, label=v["variant"])
+            low, high = c["ci_low"].clip(0, 1), c["ci_high"].clip(0, 1)
+            err = np.clip(np.nan_to_num(np.array([c["mean"] - low, high - c["mean"]])), 0, None)
+            bars = ax.errorbar(
+                c["level"], c["mean"], yerr=err, marker="o", capsize=3, label=v["variant"]
+            )
+            if ladder is None:
+                continue
+            mine = ladder[ladder["variant"] == v["variant"]]
+            for level, g in mine.groupby("level"):
+                values = pd.to_numeric(g.sort_values("seed")["exact_match"], errors="coerce")
+                values = values[np.isfinite(values)]
+                # log x: spread the seeds by a factor, not a distance
+                xs = level * 2.0 ** _spread(len(values), 0.06)
+                if 0 < len(values) <= SEED_POINTS:
+                    color = bars.lines[0].get_color()
+                    ax.scatter(
+                        xs,
+                        values,
+                        s=16,
+                        facecolors="none",
+                        edgecolors=color,
+                        linewidths=0.8,
+                        alpha=0.85,
+                        zorder=4,
+                        label="_seed",
+                    )
+                    any_seeds = True
         ax.set_xscale("log", base=2)
         ax.set_xticks(entry["levels"], [str(lv) for lv in entry["levels"]])
-        ax.set_ylim(-0.02, 1.02)
         ax.axhline(0.5, color="grey", linewidth=0.8, linestyle=":")
         ax.set_title(entry["ladder"])
         ax.set_xlabel(entry["parameter"])
         ax.grid(alpha=0.3)
+    _set_range(axes, "exact_match")
     axes[0].set_ylabel("exact match (mean, 95% CI)")
     axes[0].legend(fontsize="small")
-    fig.tight_layout()
-    return fig
+    if any_seeds:
+        _title(fig, f"hollow: each seed (up to {SEED_POINTS} seeds)")
+    return fig, None
+
+
+# ---- memory size ------------------------------------------------------------------------------
 
 
 def family(variant: str) -> str:
@@ -219,32 +479,67 @@ def family(variant: str) -> str:
     return re.sub(r"[-_]?\d+", "", variant) or variant
 
 
-def _memory(df: pd.DataFrame, report):
-    """Metric against memory size, one line per variant family, with 95% t-intervals."""
+def memory(df: pd.DataFrame, report, *, sharey: bool = True):
+    """Metric against memory size, one line per variant family, with 95% t-intervals clipped to
+    the metric's range and each seed's value at small n. Skipped with a note when fewer than 2
+    memory sizes remain; the variants without a memory size are named in the title."""
+    metric = report.metric
+    skip = "memory-size plot skipped"
     col = next((c for c in ("mem_tokens", "model.mem_tokens") if c in df.columns), None)
     if col is None:
-        return None
-    d = df[["task", "variant", col, report.metric]].copy()
-    d[col] = pd.to_numeric(d[col], errors="coerce")
-    d[report.metric] = pd.to_numeric(d[report.metric], errors="coerce")
-    d = d.dropna()
-    if d[col].nunique() < 2:
-        return None
+        return None, f"{skip}: the results have no mem_tokens column"
+    d = df[["task", "variant", "seed"]].copy()
+    d["size"] = pd.to_numeric(df[col], errors="coerce")
+    d["value"] = pd.to_numeric(df[metric], errors="coerce") if metric in df.columns else np.nan
+    factory = df["factory"] if "factory" in df.columns else pd.Series(None, index=df.index)
+    missing = {}
+    for v in report.variants:
+        rows = d["variant"] == v
+        if not rows.any():
+            continue
+        if d.loc[rows, "size"].isna().all():
+            is_factory = factory[rows].notna().any()
+            missing[v] = "no mem_tokens: a factory model" if is_factory else "no mem_tokens"
+        elif not np.isfinite(d.loc[rows, "value"]).any():
+            missing[v] = f"no {metric}"
+    d = d[np.isfinite(d["size"]) & np.isfinite(d["value"])]
+    sizes = d["size"].nunique()
+    if sizes < 2:
+        left = _left_out(missing)
+        return None, (
+            f"{skip}: {sizes} memory size{'s' * (sizes != 1)} among the variants (needs 2)"
+            + (f"; {left}" if left else "")
+        )
     d["family"] = d["variant"].map(family)
+    members = d.groupby("family", sort=False)["variant"].agg(lambda s: list(dict.fromkeys(s)))
+    colors = {fam: f"C{i}" for i, fam in enumerate(members.index)}
     tasks = [t for t in report.tasks if t in set(d["task"])]
-    fig, axes = _grid(len(tasks), width=4.2)
+    lo_b, hi_b = bounds(metric)
+    fig, axes = _grid(len(tasks), width=4.2, sharey=sharey)
+    any_seeds = False
     for ax, task in zip(axes, tasks, strict=True):
         for fam, g in d[d["task"] == task].groupby("family", sort=False):
-            by_size = g.groupby(col)[report.metric]
+            by_size = g.groupby("size")["value"]
             mean = by_size.mean()
-            bounds = [clip(*mean_interval(x), metric_bounds(report.metric))[:2] for _, x in by_size]
-            err = np.nan_to_num(np.abs(np.array(bounds).T - mean.to_numpy()))
-            ax.errorbar(mean.index, mean, yerr=err, marker="o", capsize=3, label=fam)
+            ci = [clip(*mean_interval(x), (lo_b, hi_b))[:2] for _, x in by_size]
+            err = np.nan_to_num(np.abs(np.array(ci, float).T - mean.to_numpy()))
+            names = members[fam]
+            label = f"{fam} ({', '.join(names)})" if len(names) > 1 else names[0]
+            color = colors[fam]
+            ax.errorbar(mean.index, mean, yerr=err, marker="o", capsize=3, color=color, label=label)
+            for size, x in g.sort_values("seed").groupby("size"):
+                any_seeds |= _seed_points(ax, size, x["value"], color, 0.25)
         ax.set_title(task)
         ax.set_xlabel("memory tokens")
         ax.grid(alpha=0.3)
-    better = "higher" if metric_direction(report.metric) > 0 else "lower"
-    axes[0].set_ylabel(f"{report.metric} ({better} is better)")
-    axes[0].legend(fontsize="small")
-    fig.tight_layout()
-    return fig
+    _set_range(axes, metric)
+    better = "higher" if metric_direction(metric) > 0 else "lower"
+    axes[0].set_ylabel(f"{metric} ({better} is better)")
+    _figure_legend(fig, axes)
+    points = f"; hollow: each seed (up to {SEED_POINTS} seeds)" if any_seeds else ""
+    _title(
+        fig,
+        f"{metric} against memory tokens: mean and 95% CI per variant family{points}",
+        _left_out(missing),
+    )
+    return fig, None

@@ -351,15 +351,17 @@ def write_report(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
+    if plots:  # first: the plots it skips (a CD diagram of 2 tasks...) are notes of the report
+        drawn = write_plots(report.data, report, out)
+        report.notes += [note for note in drawn.notes if note not in report.notes]
+        paths += drawn
+        if report.tuning:
+            from membench.tuning_plots import write_sensitivity_plot
+
+            paths.append(write_sensitivity_plot(report, out))
     for fmt in formats:
         text = render(report, fmt)
         path = out / f"report.{FORMATS[fmt]}"
         _write_atomic(path, text)
         paths.append(path)
-    if plots:
-        paths += write_plots(report.data, report, out)
-        if report.tuning:
-            from membench.tuning_plots import write_sensitivity_plot
-
-            paths.append(write_sensitivity_plot(report, out))
     return paths

@@ -169,8 +169,8 @@ def write_report(suite: Suite, results: Path, metric: str, console) -> None:
     except ValueError as err:  # e.g. no record of the baseline yet
         say(console, f"no report: {err}", "yellow")
         return
+    written = write_files(report, results / "report")  # first: skipped plots become notes
     print_report(report, console)
-    written = write_files(report, results / "report")
     say(console, f"report: {len(written)} files in {results / 'report'}")
 
 

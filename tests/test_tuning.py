@@ -115,7 +115,10 @@ def test_choice_is_the_best_mean_over_tuning_seeds_per_cell(tmp_path):
     choices = choose(table, tune)
     assert choices[("copy", "baseline")].point == {"lr": 0.001}
     assert choices[("copy", "baseline")].score == pytest.approx(0.5)
-    assert choices[("copy", "baseline")].trials == ("copy-baseline-lr=0.001-0", "copy-baseline-lr=0.001-1")
+    assert choices[("copy", "baseline")].trials == (
+        "copy-baseline-lr=0.001-0",
+        "copy-baseline-lr=0.001-1",
+    )
     assert choices[("copy", "mem2")].point == {"lr": 0.0003}
 
 
@@ -277,8 +280,8 @@ def test_two_phases_choose_on_tuning_seeds_report_evaluation_seeds_and_resume(
     out = capsys.readouterr().out
     assert "phase 1 of 2, tuning: 1 of 16 trials to train" in out
     assert "phase 2 of 2, evaluation at the chosen points: 8 of 8 trials to train" in out
-    assert json.loads((results / "suite.json").read_text())["tuning"]["choices"] == (
-        tuning["choices"]
+    assert (
+        json.loads((results / "suite.json").read_text())["tuning"]["choices"] == (tuning["choices"])
     )  # same records, same choice: deterministic
     assert run_suite(load_suite(path), results) == 0
     assert "8 trials are recorded; nothing to train" in capsys.readouterr().out
