@@ -41,7 +41,7 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 0.01
     warmup: int = 100
-    grad_clip: float = 1.0
+    grad_clip: float = 1.0  # max gradient norm; 0: no clipping
     eval_every: int = 100
     eval_size: int = 512
     solve_threshold: float = 0.99  # exact match that counts as solved; training stops there
@@ -51,7 +51,7 @@ class TrainConfig:
 
 @dataclass
 class TrialSpec:
-    """Everything that determines a trial's result. Its hash is the trial id."""
+    """Everything that determines a trial's result. The hash of its identity is the trial id."""
 
     task: str  # generator name
     task_params: dict[str, int]
@@ -63,12 +63,111 @@ class TrialSpec:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def identity(self) -> dict[str, Any]:
+        """What the trial id hashes: the spec less where it runs (train.device), and less every
+        field newer than identity version 1 that holds its default, so that adding an option
+        with a default keeps every stored id (rule: IDENTITY_VERSION)."""
+        spec = only_set_later_fields(self.to_dict(), IDENTITY_V1["spec"], field_defaults(TrialSpec))
+        if self.factory is None:  # a factory's model dict is its user's options, hashed as given
+            spec["model"] = only_set_later_fields(
+                spec["model"], IDENTITY_V1["model"], field_defaults(ModelConfig)
+            )
+        train = {k: v for k, v in spec["train"].items() if k != "device"}
+        spec["train"] = only_set_later_fields(
+            train, IDENTITY_V1["train"], field_defaults(TrainConfig)
+        )
+        spec["task_params"] = task_params_identity(self.task, spec["task_params"])
+        if IDENTITY_VERSION != 1:  # version 1 ids predate the key and hash without it
+            spec["identity_version"] = IDENTITY_VERSION
+        return spec
+
     def trial_id(self) -> str:
-        """Content hash of the spec: same spec, same id, wherever it runs. Device excluded."""
-        spec = self.to_dict()
-        spec["train"] = {k: v for k, v in spec["train"].items() if k != "device"}
-        blob = json.dumps(spec, sort_keys=True, separators=(",", ":"))
+        """Content hash of the identity: same trial, same id, wherever and whenever it runs."""
+        blob = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+# ---- trial identity ----
+
+IDENTITY_VERSION = 1
+"""How trial ids are computed. Version 1 hashes, as JSON with sorted keys, every field listed
+in IDENTITY_V1 (the fields that existed when it was fixed) whatever its value, exactly as ids
+were computed before versions existed, so every stored id stays valid; a field added since is
+hashed only when its value differs from its default, so a new option with a default changes no
+id. train.device is never hashed. Bump it only to change every id on purpose (all stored results
+are then retrained); from version 2 on the version itself is hashed too."""
+
+IDENTITY_V1: dict[str, tuple[str, ...]] = {
+    "spec": ("task", "task_params", "model", "train", "seed", "factory"),
+    "model": (
+        "arch",
+        "d_model",
+        "n_layers",
+        "n_heads",
+        "d_ff",
+        "dropout",
+        "mem_tokens",
+        "controller",
+        "bottleneck",
+        "causal",
+    ),
+    "train": (
+        "steps",
+        "batch_size",
+        "lr",
+        "weight_decay",
+        "warmup",
+        "grad_clip",
+        "eval_every",
+        "eval_size",
+        "solve_threshold",
+        "attention",
+    ),
+}
+"""The fields of TrialSpec, ModelConfig and TrainConfig (less device) at identity version 1.
+Never add to these: a new field's defaults-omitted rule is what keeps old ids."""
+
+TASK_PARAMS_V1: dict[str, tuple[str, ...]] = {
+    "copy": ("length", "vocab"),
+    "sort": ("length", "vocab"),
+    "assoc_recall": ("pairs", "queries", "key_vocab", "value_vocab"),
+    "long_range_sum": ("length", "base"),
+}
+"""The built-in generators' parameters at identity version 1; a generator not listed here (a
+user's own) has every parameter hashed."""
+
+
+def field_defaults(cls) -> dict[str, Any]:
+    """{field: default} of a dataclass, for the fields that have one."""
+    defaults = {}
+    for field in dataclasses.fields(cls):
+        if field.default is not dataclasses.MISSING:
+            defaults[field.name] = field.default
+        elif field.default_factory is not dataclasses.MISSING:
+            defaults[field.name] = field.default_factory()
+    return defaults
+
+
+def only_set_later_fields(
+    values: dict[str, Any], v1_fields: tuple[str, ...], defaults: dict[str, Any]
+) -> dict[str, Any]:
+    """`values` less the fields added after identity version 1 that hold their default: the
+    version-1 fields and any field without a known default are always kept."""
+    return {
+        key: value
+        for key, value in values.items()
+        if key in v1_fields or key not in defaults or value != defaults[key]
+    }
+
+
+def task_params_identity(task: str, params: dict[str, Any]) -> dict[str, Any]:
+    """A built-in generator's parameters less those added after version 1 at their default."""
+    if task not in TASK_PARAMS_V1:
+        return dict(params)
+    from membench import tasks
+
+    defaults = {k: p.default for k, p in tasks.get(task).params.items()}
+    return only_set_later_fields(params, TASK_PARAMS_V1[task], defaults)
 
 
 CHOICES = {
@@ -76,6 +175,7 @@ CHOICES = {
     "controller": ("shared", "dedicated", "dedicated_shared"),
     "device": ("auto", "cpu", "cuda"),
 }
+POSITIVE = {"lr": "a learning rate of 0 never updates the model"}  # key: why 0 is wrong
 
 
 def build(cls, values: dict[str, Any] | None, where: str):
@@ -102,6 +202,8 @@ def check_value(where: str, value: Any, kind: type, key: str) -> Any:
             f"{where}: '{value}' is not one of {', '.join(CHOICES[key])}: "
             f"{did_you_mean(value, list(CHOICES[key]))}".rstrip(": ")
         )
+    if key in POSITIVE and value <= 0:
+        raise MembenchError(f"{where}: must be > 0 ({POSITIVE[key]}), got {value}")
     if kind in (int, float) and value < 0:
         raise MembenchError(f"{where}: must be >= 0, got {value}")
     return value
@@ -143,14 +245,17 @@ def train_config(values: dict[str, Any] | None, where: str = "train") -> TrainCo
     return config
 
 
-# ---- named task instances (tasks/*.yaml) ----
+# ---- named task instances (shipped: membench/tasks/instances/*.yaml; a user's: tasks/*.yaml) ----
 
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+BUILTIN_TASKS = Path(__file__).resolve().parent / "tasks" / "instances"  # shipped as package data
 
 
-def task_dirs() -> list[Path]:
-    """Where named task instances are looked up: ./tasks, then the repository's tasks/."""
-    dirs = [Path.cwd() / "tasks", PACKAGE_ROOT / "tasks"]
+def task_dirs(near: Path | None = None) -> list[Path]:
+    """Where named task instances are looked up, first match winning: a user's tasks/ beside
+    their suite (`near`, the suite's folder), ./tasks, then the instances shipped with membench
+    (inside the package, so a non-editable install finds them from any directory)."""
+    dirs = [Path(near) / "tasks"] if near is not None else []
+    dirs = [d.resolve() for d in [*dirs, Path.cwd() / "tasks", BUILTIN_TASKS]]
     return [d for i, d in enumerate(dirs) if d.is_dir() and d not in dirs[:i]]
 
 
@@ -166,15 +271,16 @@ def read_yaml(path: Path) -> Any:
         raise MembenchError(f"{path}:{line} is not valid YAML: {problem}") from None
 
 
-def named_tasks() -> dict[str, dict[str, Any]]:
-    """Named task instances: {name: {"task": generator, "params": {...}, "description": ...}}."""
+def named_tasks(near: Path | None = None) -> dict[str, dict[str, Any]]:
+    """Named task instances: {name: {"task": generator, "params": {...}, "description": ...}};
+    `near`: a suite's folder, whose tasks/ comes first (see task_dirs)."""
     from membench import tasks
 
     found: dict[str, dict[str, Any]] = {}
     for name in tasks.names():
         generator = tasks.get(name)
         found[name] = {"task": name, "params": {}, "description": generator.description}
-    for directory in reversed(task_dirs()):
+    for directory in reversed(task_dirs(near)):
         for path in sorted(directory.glob("*.yaml")):
             data = read_yaml(path)
             if not isinstance(data, dict) or "task" not in data:
@@ -193,11 +299,14 @@ def named_tasks() -> dict[str, dict[str, Any]]:
     return found
 
 
-def resolve_task(name: str, overrides: dict[str, Any] | None = None) -> tuple[str, dict[str, int]]:
-    """(generator name, full parameters) for a named instance or generator plus overrides."""
+def resolve_task(
+    name: str, overrides: dict[str, Any] | None = None, near: Path | None = None
+) -> tuple[str, dict[str, int]]:
+    """(generator name, full parameters) for a named instance or generator plus overrides;
+    `near`: a suite's folder, whose own tasks/ takes part (see task_dirs)."""
     from membench import tasks
 
-    instances = named_tasks()
+    instances = named_tasks(near)
     if name not in instances:
         known = sorted(instances)
         raise MembenchError(

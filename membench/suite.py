@@ -93,6 +93,11 @@ class Suite:
     tune: Tune | None = None  # a `tune:` block: evaluation trials wait on the tuning trials
 
     @property
+    def near(self) -> Path:
+        """The suite's folder: its own tasks/ and factory modules are looked up there."""
+        return self.path.parent
+
+    @property
     def code_paths(self) -> list[str]:
         """Where a factory's module is looked up besides PYTHONPATH: the suite's folder, cwd."""
         return list(dict.fromkeys([str(self.path.resolve().parent), os.getcwd()]))
@@ -121,7 +126,9 @@ class Suite:
                     "score": choice.score,
                     "chosen_from": list(choice.trials),
                 }
-            spec = make_spec(task.name, task.overrides, variant.model, train, seed, variant.factory)
+            spec = make_spec(
+                task.name, task.overrides, variant.model, train, seed, variant.factory, self.near
+            )
             trials.append(Trial(spec, spec.trial_id(), task.label, variant.name, seed, tuning))
         return trials
 
@@ -135,7 +142,9 @@ class Suite:
         combos = itertools.product(self.tune.seeds, self.tasks, self.variants, self.tune.points)
         for seed, task, variant, point in combos:
             train = {**self.train, **point}
-            spec = make_spec(task.name, task.overrides, variant.model, train, seed, variant.factory)
+            spec = make_spec(
+                task.name, task.overrides, variant.model, train, seed, variant.factory, self.near
+            )
             tuning = {"phase": "tune", "point": point, "label": point_label(point)}
             trials.append(Trial(spec, spec.trial_id(), task.label, variant.name, seed, tuning))
         return trials
@@ -165,7 +174,9 @@ def load_suite(path: str | Path) -> Suite:
                 f"known: {', '.join(KEYS)}"
             )
     if "tasks" not in data:
-        raise MembenchError(f"{path}: missing key 'tasks': list the tasks to run (see tasks/)")
+        raise MembenchError(
+            f"{path}: missing key 'tasks': list the tasks to run (see `membench tasks`)"
+        )
     name = expect(data.get("name", path.stem), str, f"{path}: name", "a string")
     if not SAFE_NAME.match(name):
         raise MembenchError(
@@ -376,7 +387,7 @@ def parse_tasks(raw: Any, path: Path) -> list[TaskInstance]:
         for combo in itertools.product(*swept.values()):
             overrides = dict(zip(swept, combo, strict=True))
             try:
-                resolved = resolve_task(name, overrides)
+                resolved = resolve_task(name, overrides, path.parent)
             except MembenchError as err:
                 raise MembenchError(f"{at}: {err}") from None
             label = name
@@ -437,7 +448,9 @@ def check_distinct(suite: Suite) -> None:
     task = suite.tasks[0]
     seen: dict[str, str] = {}
     for variant in suite.variants:
-        spec = make_spec(task.name, task.overrides, variant.model, suite.train, 0, variant.factory)
+        spec = make_spec(
+            task.name, task.overrides, variant.model, suite.train, 0, variant.factory, suite.near
+        )
         key = repr((spec.model, spec.factory))
         if key in seen:
             raise MembenchError(

@@ -13,6 +13,7 @@ import time
 import traceback
 from collections.abc import Callable
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -35,9 +36,11 @@ def make_spec(
     train: dict | None = None,
     seed: int = 0,
     factory: str | None = None,
+    tasks_near: Path | None = None,
 ) -> TrialSpec:
-    """A validated, fully resolved spec (defaults filled in, so equal trials hash equal)."""
-    generator, params = resolve_task(task, task_overrides)
+    """A validated, fully resolved spec (defaults filled in, so equal trials hash equal).
+    `tasks_near`: a suite's folder, so the named instances in its own tasks/ resolve."""
+    generator, params = resolve_task(task, task_overrides, tasks_near)
     if factory:
         resolved_model = dict(model or {})  # a user's model takes its own options
     else:
@@ -114,12 +117,14 @@ def make_optimizer(model, cfg: dict[str, Any]) -> torch.optim.Optimizer:
 
 
 def train_step(model, optimizer, src, tgt, grad_clip: float) -> torch.Tensor:
-    """One step: forward, cross-entropy over every target token, backward, clip, AdamW."""
+    """One step: forward, cross-entropy over every target token, backward, clip, AdamW.
+    grad_clip 0 means no clipping (clipping to norm 0 would zero every gradient)."""
     logits = model(src, tgt)
     loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1))
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip, foreach=True)
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip, foreach=True)
     optimizer.step()
     return loss
 

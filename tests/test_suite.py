@@ -352,3 +352,17 @@ def test_membench_load_results_is_lazy():
 def test_no_results_directory_is_an_error(tmp_path):
     with pytest.raises(Exception, match="no such results directory"):
         load_results(tmp_path / "missing")
+
+
+def test_a_suites_own_tasks_folder_resolves_from_any_directory(tmp_path, monkeypatch):
+    home = tmp_path / "project"
+    (home / "tasks").mkdir(parents=True)
+    (home / "tasks" / "copy_tiny.yaml").write_text(
+        "task: copy\ndescription: four symbols\nparams: {length: 4, vocab: 3}\n"
+    )
+    (home / "suite.yaml").write_text("tasks: [copy_tiny]\nseeds: 1\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    (trial,) = load_suite(home / "suite.yaml").trials()
+    assert trial.task == "copy_tiny" and trial.spec.task_params["length"] == 4

@@ -1,10 +1,12 @@
 """Each generator against its plain-Python reference solver, determinism and vocabulary bounds."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
 from membench import tasks
-from membench.config import resolve_task
+from membench.config import BUILTIN_TASKS, named_tasks, resolve_task
 from membench.errors import MembenchError
 from membench.tasks.long_range_sum import sum_width
 
@@ -125,6 +127,37 @@ def test_named_instances_resolve_with_overrides():
     assert resolve_task("assoc_recall_hard")[1]["pairs"] == 8
     with pytest.raises(MembenchError, match="unknown task 'cpy': did you mean 'copy'"):
         resolve_task("cpy")
+
+
+SHIPPED = ["assoc_recall_hard", "copy_long", "long_range_sum_16"]
+
+
+def test_named_instances_ship_inside_the_package_and_resolve_from_any_directory(
+    tmp_path, monkeypatch
+):
+    """A non-editable install has no source tree: the instances are package data."""
+    shipped = {p.stem for p in BUILTIN_TASKS.glob("*.yaml")}
+    assert BUILTIN_TASKS.is_relative_to(Path(tasks.__file__).parent) and set(SHIPPED) <= shipped
+    monkeypatch.chdir(tmp_path)
+    assert resolve_task("copy_long") == ("copy", {"length": 32, "vocab": 16})
+    assert set(SHIPPED) <= set(named_tasks())
+
+
+def write_instance(folder: Path, name: str, length: int) -> None:
+    (folder / "tasks").mkdir(parents=True, exist_ok=True)
+    (folder / "tasks" / f"{name}.yaml").write_text(f"task: copy\nparams: {{length: {length}}}\n")
+
+
+def test_a_users_tasks_folder_takes_part_beside_the_suite_then_in_the_cwd(tmp_path, monkeypatch):
+    suite_dir, cwd = tmp_path / "project", tmp_path / "cwd"
+    write_instance(cwd, "copy_mine", 5)
+    write_instance(cwd, "copy_long", 6)  # a user's instance of a shipped name wins
+    write_instance(suite_dir, "copy_long", 7)  # and beside the suite wins over the cwd
+    monkeypatch.chdir(cwd)
+    assert resolve_task("copy_mine")[1]["length"] == 5
+    assert resolve_task("copy_long")[1]["length"] == 6
+    assert resolve_task("copy_long", near=suite_dir)[1]["length"] == 7
+    assert resolve_task("assoc_recall_hard", near=suite_dir)[1]["pairs"] == 8  # shipped still
 
 
 @pytest.mark.parametrize("name", tasks.names())

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from membench.errors import MembenchError
-from membench.train import build, lr_factor, make_spec, run_trial
+from membench.train import build, lr_factor, make_optimizer, make_spec, run_trial, train_step
 
 TINY = {"d_model": 32, "n_layers": 1, "n_heads": 2, "d_ff": 64}
 FAST = {"steps": 60, "eval_every": 20, "eval_size": 64, "attention": False, "device": "cpu"}
@@ -61,6 +61,22 @@ def test_nan_loss_is_a_failed_record_not_a_crash():
     record = run_trial(tiny_spec(train={**FAST, "lr": 1e30, "grad_clip": 1e30}))
     assert record["status"] == "failed"
     assert "loss became nan" in record["error"] or "inf" in record["error"]
+
+
+def test_grad_clip_0_means_no_clipping_and_trains():
+    """Clipping to norm 0 would zero every gradient: the loss would stay at its start."""
+    train = {**FAST, "grad_clip": 0, "lr": 3e-3, "weight_decay": 0.0}
+    spec = tiny_spec(train=train)
+    task, model = build(spec, torch.device("cpu"))
+    optimizer = make_optimizer(model, spec.train)
+    before = [p.detach().clone() for p in model.parameters()]
+    data = torch.Generator().manual_seed(0)
+    losses = []
+    for _ in range(40):
+        src, tgt = task.generate(32, data, **spec.task_params)
+        losses.append(train_step(model, optimizer, src, tgt, spec.train["grad_clip"]).item())
+    assert losses[-1] < 0.5 * losses[0]
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
 
 
 def test_a_users_model_that_raises_is_a_failed_record():
@@ -167,3 +183,12 @@ def test_cli_errors_are_one_line_and_exit_2(args, message):
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert message in lines[-1] and "Traceback" not in out.stderr
+
+
+def test_cli_lr_0_is_one_line_naming_the_key():
+    out = cli("train", "--lr", "0", "--steps", "5")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines() == [
+        "membench train: error: train.lr: must be > 0 (a learning rate of 0 never updates the "
+        "model), got 0.0"
+    ]
