@@ -21,25 +21,43 @@ def add_tasks(sub) -> None:
         from membench import tasks
         from membench.config import named_tasks
 
+        console = Console()
+        wide = console.width >= 110  # narrower: descriptions go below, so names stay whole
         table = Table(title="Tasks (use the name with --task; override with --set key=value)")
-        for column in ("name", "generator", "parameters", "src/tgt len", "chance", "description"):
-            table.add_column(column)
+        columns = ["name", "generator", "parameters", "src/tgt", "chance"]
+        for column in columns + ["description"] * wide:
+            table.add_column(column, no_wrap=column != "description")
+        descriptions = []
         for name, instance in sorted(named_tasks().items()):
             generator = tasks.get(instance["task"])
             params = generator.resolve(instance["params"])
             src_len, tgt_len = generator.lengths(**params)
-            table.add_row(
+            row = [
                 name,
                 instance["task"],
-                ", ".join(f"{k}={v}" for k, v in params.items()),
+                "\n".join(f"{k}={v}" for k, v in params.items()),
                 f"{src_len}/{tgt_len}",
                 f"{generator.chance(**params):.3f}",
-                instance["description"],
-            )
-        Console().print(table)
+            ]
+            table.add_row(*row, *[instance["description"]] * wide)
+            descriptions.append(f"[bold]{name}[/]: {instance['description']}")
+        console.print(table)
+        if not wide:
+            for line in descriptions:
+                console.print(line, highlight=False)
         return 0
 
     parser.set_defaults(handler=handler)
+
+
+def default(key: str) -> str:
+    """'(default: 2000)': the config's own default, so --help and the code cannot disagree."""
+    from membench.config import ModelConfig, TrainConfig
+
+    for config in (ModelConfig(), TrainConfig()):
+        if hasattr(config, key):
+            return f"(default: {getattr(config, key)})"
+    raise KeyError(key)
 
 
 def add_train(sub) -> None:
@@ -48,18 +66,33 @@ def add_train(sub) -> None:
     parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="task parameter"
     )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--factory", help="module:function building your own model")
-    model = parser.add_argument_group("model")
-    model.add_argument("--arch", choices=["encoder", "encoder_decoder"])
-    model.add_argument("--d-model", type=int)
-    model.add_argument("--n-layers", type=int)
-    model.add_argument("--n-heads", type=int)
-    model.add_argument("--d-ff", type=int)
-    model.add_argument("--dropout", type=float)
-    model.add_argument("--mem-tokens", type=int, help="memory tokens m (0: plain Transformer)")
-    model.add_argument("--controller", choices=["shared", "dedicated", "dedicated_shared"])
-    model.add_argument("--bottleneck", action="store_true", default=None)
+    parser.add_argument("--seed", type=int, default=0, help="training seed, >= 0 (default: 0)")
+    parser.add_argument(
+        "--factory",
+        help="module:function building your own model (looked up in the current directory and "
+        "on PYTHONPATH)",
+    )
+    model = parser.add_argument_group("model (defaults: membench.config.ModelConfig)")
+    model.add_argument("--arch", choices=["encoder", "encoder_decoder"], help=default("arch"))
+    model.add_argument("--d-model", type=int, help=default("d_model"))
+    model.add_argument("--n-layers", type=int, help=default("n_layers"))
+    model.add_argument("--n-heads", type=int, help=default("n_heads"))
+    model.add_argument("--d-ff", type=int, help=default("d_ff"))
+    model.add_argument("--dropout", type=float, help=default("dropout"))
+    model.add_argument(
+        "--mem-tokens", type=int, help="memory tokens m (0: plain Transformer; default: 0)"
+    )
+    model.add_argument(
+        "--controller",
+        choices=["shared", "dedicated", "dedicated_shared"],
+        help=default("controller"),
+    )
+    model.add_argument(
+        "--bottleneck",
+        action="store_true",
+        default=None,
+        help="the sequence reads memory only (default: off)",
+    )
     model.add_argument(
         "--bidirectional",
         dest="causal",
@@ -67,21 +100,34 @@ def add_train(sub) -> None:
         default=None,
         help="every sequence position reads every other (default: causal, memory reads all)",
     )
-    train = parser.add_argument_group("training")
-    train.add_argument("--steps", type=int)
-    train.add_argument("--batch-size", type=int)
-    train.add_argument("--lr", type=float)
-    train.add_argument("--warmup", type=int)
-    train.add_argument("--eval-every", type=int)
-    train.add_argument("--eval-size", type=int)
-    train.add_argument("--solve-threshold", type=float)
-    train.add_argument("--no-attention", dest="attention", action="store_false", default=None)
-    train.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    train = parser.add_argument_group("training (defaults: membench.config.TrainConfig)")
+    train.add_argument("--steps", type=int, help=default("steps"))
+    train.add_argument("--batch-size", type=int, help=default("batch_size"))
+    train.add_argument("--lr", type=float, help=default("lr"))
+    train.add_argument("--warmup", type=int, help=default("warmup"))
+    train.add_argument("--eval-every", type=int, help=default("eval_every"))
+    train.add_argument("--eval-size", type=int, help=default("eval_size"))
+    train.add_argument("--solve-threshold", type=float, help=default("solve_threshold"))
+    train.add_argument(
+        "--no-attention",
+        dest="attention",
+        action="store_false",
+        default=None,
+        help="keep no attention summary in the record (default: keep it)",
+    )
+    train.add_argument("--device", choices=["auto", "cpu", "cuda"], help=default("device"))
     parser.add_argument("--json", action="store_true", help="print the record as JSON on stdout")
 
     def handler(args) -> int:
+        import os
+
         from membench.config import parse_assignment
+        from membench.suite import add_code_paths
         from membench.train import make_spec, run_trial
+
+        if args.seed < 0:
+            raise MembenchError(f"--seed: must be >= 0, got {args.seed}")
+        add_code_paths([os.getcwd()])  # as `membench run` finds a factory beside the suite
 
         model_keys = ("arch", "d_model", "n_layers", "n_heads", "d_ff", "dropout")
         model_keys += ("mem_tokens", "controller", "bottleneck", "causal")
@@ -278,9 +324,12 @@ COMMANDS = [add_tasks, add_train, add_attention, add_report, add_run]
 
 
 def main(argv: list[str] | None = None) -> int:
+    from membench import __version__
+
     parser = argparse.ArgumentParser(
         prog="membench", description="Ablation benchmark suite for memory-token Transformers."
     )
+    parser.add_argument("--version", action="version", version=f"membench {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in COMMANDS:
         add(sub)

@@ -204,21 +204,19 @@ def check_value(where: str, value: Any, kind: type, key: str) -> Any:
         )
     if key in POSITIVE and value <= 0:
         raise MembenchError(f"{where}: must be > 0 ({POSITIVE[key]}), got {value}")
+    if key in COUNTS and value < 1:  # one message for -5 and for 0
+        raise MembenchError(f"{where}: must be >= 1, got {value}")
     if kind in (int, float) and value < 0:
         raise MembenchError(f"{where}: must be >= 0, got {value}")
     return value
 
 
-def require_positive(config, keys: tuple[str, ...], where: str) -> None:
-    """Sizes and counts of at least 1 (the dataclass types already hold)."""
-    for key in keys:
-        if getattr(config, key) < 1:
-            raise MembenchError(f"{where}.{key}: must be >= 1, got {getattr(config, key)}")
+COUNTS = {"d_model", "n_layers", "n_heads", "d_ff", "steps", "batch_size", "eval_every"}
+COUNTS |= {"eval_size"}  # sizes and counts of at least 1
 
 
 def model_config(values: dict[str, Any] | None, where: str = "model") -> ModelConfig:
     config = build(ModelConfig, values, where)
-    require_positive(config, ("d_model", "n_layers", "n_heads", "d_ff"), where)
     if config.d_model % config.n_heads:
         raise MembenchError(
             f"{where}: d_model ({config.d_model}) must be divisible by n_heads ({config.n_heads})"
@@ -239,7 +237,6 @@ def model_config(values: dict[str, Any] | None, where: str = "model") -> ModelCo
 
 def train_config(values: dict[str, Any] | None, where: str = "train") -> TrainConfig:
     config = build(TrainConfig, values, where)
-    require_positive(config, ("steps", "batch_size", "eval_every", "eval_size"), where)
     if not 0 < config.solve_threshold <= 1:
         raise MembenchError(f"{where}.solve_threshold: must be in (0, 1]")
     return config

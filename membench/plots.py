@@ -22,10 +22,9 @@ Drawn so that they do not mislead:
 
 from __future__ import annotations
 
+import io
 import math
-import os
 import re
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,6 +34,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from membench.stats import clip, mean_interval, metric_bounds, metric_direction, metric_kind
+from membench.store import write_atomic
 
 matplotlib.use("Agg")  # files only: never needs a display
 
@@ -87,16 +87,10 @@ def build_figures(
 
 
 def _save(fig: Figure, path: Path) -> Path:
-    """Save through a temporary file and rename, so a reader never sees half a PNG."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=120, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    """Save atomically (a reader never sees half a PNG), with the mode of any other file."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    return write_atomic(path, buffer.getvalue())
 
 
 # ---- shared helpers ---------------------------------------------------------------------------

@@ -8,8 +8,6 @@ report` is pointed at.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -103,6 +101,7 @@ def build_report(
             f"{unused} record{'s' * (unused != 1)} of other settings in this folder not used "
             "(the report covers the trials of the suite that last ran here: suite.json)"
         )
+    notes += _no_attention(ok)
     failed = [
         dict(task=r.task, variant=r.variant, seed=int(r.seed), error=_text(r.get("error")))
         for _, r in df[status != "ok"].iterrows()
@@ -176,6 +175,21 @@ def knockout_section(ok: pd.DataFrame) -> list[dict]:
             entry["sentence"] = "; ".join(parts)
             section.append(entry)
     return section
+
+
+def _no_attention(ok: pd.DataFrame) -> list[str]:
+    """Variants whose model could not be analysed (a user's model without `layout`): said, not
+    silently missing from the attention section."""
+    if "attention" not in ok.columns or "train.attention" not in ok.columns:
+        return []
+    asked = ok["train.attention"].fillna(False).astype(bool)
+    skipped = sorted(set(ok.loc[asked & ok["attention"].isna(), "variant"]))
+    if not skipped:
+        return []
+    return [
+        f"attention analysis skipped for {', '.join(skipped)}: the model has no `layout` "
+        "(README: 'Your own model' says how to opt in)"
+    ]
 
 
 def _signed(x: float) -> str:
@@ -301,18 +315,6 @@ def _method(metric, baseline, alpha, correction, cells, comparisons, n_failed) -
     )
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write to a temporary file beside `path`, then rename, so readers never see half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def read_table(path: Path) -> SuiteResults:
     """Trials from a results directory (those of the suite that last ran there), or a CSV/Parquet
     table with task, variant, seed and metric columns (a published table or another tool's)."""
@@ -347,6 +349,7 @@ def write_report(
 ) -> list[Path]:
     """Write report.<ext> for each format, plus the PNG plots; returns the paths written."""
     from membench.plots import write_plots  # matplotlib loads only when files are written
+    from membench.store import write_atomic
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -362,6 +365,6 @@ def write_report(
     for fmt in formats:
         text = render(report, fmt)
         path = out / f"report.{FORMATS[fmt]}"
-        _write_atomic(path, text)
+        write_atomic(path, text)
         paths.append(path)
     return paths

@@ -60,23 +60,39 @@ COLUMNS = (
 )
 
 
-def write_record(directory: Path, record: dict[str, Any]) -> Path:
-    """Atomically write `record` as DIRECTORY/<id>.json (readers see the old file or the new)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{record['id']}.json"
-    prefix = f".{record['id']}.{os.getpid()}."  # the pid tells a stale temp file from a live one
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=prefix, suffix=".tmp")
+def write_atomic(path: Path, data: str | bytes) -> Path:
+    """Write `data` to `path` through a temp file beside it (fsync, rename): readers see the old
+    file or the new, never half; the mode is a plain open()'s (0666 less the umask), not the
+    temp file's 0600. The one writer of membench's records, listings and reports."""
+    prefix = f".{path.stem}.{os.getpid()}."  # the pid tells a stale temp file from a live one
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(record, f, indent=1)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~UMASK)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
     return path
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+UMASK = current_umask()  # read once: os.umask can only be read by setting it
+
+
+def write_record(directory: Path, record: dict[str, Any]) -> Path:
+    """Atomically write `record` as DIRECTORY/<id>.json (readers see the old file or the new)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    return write_atomic(directory / f"{record['id']}.json", json.dumps(record, indent=1))
 
 
 def read_records(directory: Path, strict: bool = False) -> dict[str, dict[str, Any]]:
@@ -199,11 +215,7 @@ def write_suite_file(
             ],
         }
     results.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=results, prefix=f".{SUITE_FILE}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=1)
-    os.replace(tmp, results / SUITE_FILE)
-    return results / SUITE_FILE
+    return write_atomic(results / SUITE_FILE, json.dumps(data, indent=1))
 
 
 @dataclass

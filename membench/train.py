@@ -120,6 +120,12 @@ def train_step(model, optimizer, src, tgt, grad_clip: float) -> torch.Tensor:
     """One step: forward, cross-entropy over every target token, backward, clip, AdamW.
     grad_clip 0 means no clipping (clipping to norm 0 would zero every gradient)."""
     logits = model(src, tgt)
+    if logits.dim() != 3 or logits.shape[:2] != tgt.shape:
+        raise ValueError(
+            f"the model's forward returned logits of shape {tuple(logits.shape)}; the contract "
+            f"is [batch, target length, vocab] = [{tgt.shape[0]}, {tgt.shape[1]}, vocab_size] "
+            "(README: 'Your own model')"
+        )
     loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1))
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -240,6 +246,8 @@ def run_trial(spec: TrialSpec, progress: Callable | str | None = None) -> dict[s
             eval_src, _ = task.generate(spec.train["eval_size"], held_out, **spec.task_params)
             _, tgt_len = task.lengths(**spec.task_params)
             record["attention"] = summarize(model, eval_src[:ATTENTION_EXAMPLES], tgt_len)
+            if record["attention"] is None:
+                record["notes"] = [NO_LAYOUT]
     except membench.errors.MembenchError:
         raise
     except Exception as err:  # a failed trial is a result, not a crash of the sweep
@@ -247,6 +255,12 @@ def run_trial(spec: TrialSpec, progress: Callable | str | None = None) -> dict[s
         record["traceback"] = traceback.format_exc(limit=-8)
     record["end_time"] = now()
     return record
+
+
+NO_LAYOUT = (
+    "no attention summary: the model has no `layout` attribute and `forward(..., "
+    "return_attention=True)` (README: 'Your own model' says how to opt in)"
+)
 
 
 def now() -> str:

@@ -3,6 +3,7 @@ tuned option), per variant, one panel per task, on the tuning seeds only."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import matplotlib
@@ -10,6 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from membench.store import write_atomic  # noqa: E402
 from membench.tuning import point_label, sensitivity_knob  # noqa: E402
 
 BOUNDED = {"exact_match", "token_accuracy", "solve_rate", "aulc"}
@@ -62,7 +64,7 @@ def sensitivity_figure(report):
 
 def write_sensitivity_plot(report, out: Path) -> Path:
     fig = sensitivity_figure(report)
-    path = Path(out) / "sensitivity.png"
-    fig.savefig(path, dpi=110)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
-    return path
+    return write_atomic(Path(out) / "sensitivity.png", buffer.getvalue())

@@ -55,3 +55,14 @@ def lookup_kwargs(config, vocab_size, src_len, tgt_len, **options):
     """`**options` alone does not ask for answer positions: called with the four arguments."""
     assert not options, options
     return Lookup(config, vocab_size, src_len, tgt_len)
+
+
+class Flat(Lookup):
+    """Breaks the contract: flattened logits [B * Lt, V] instead of [B, Lt, V]."""
+
+    def forward(self, src, tgt):
+        return super().forward(src, tgt).reshape(-1, self.head.out_features)
+
+
+def flat(config, vocab_size, src_len, tgt_len):
+    return Flat(config, vocab_size, src_len, tgt_len)

@@ -1,0 +1,106 @@
+"""The command line's small promises: version, defaults in --help, one message per bad value,
+a user's model found in the current directory, a broken model contract named as such."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from membench import __version__
+from membench.cli import main
+from membench.config import TrainConfig
+
+HERE = Path(__file__).parent
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0 and capsys.readouterr().out.strip() == f"membench {__version__}"
+
+
+def test_train_help_shows_the_configs_defaults(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"--steps STEPS (default: {TrainConfig().steps})" in text
+    assert f"--lr LR (default: {TrainConfig().lr})" in text
+    assert "--d-model D_MODEL (default: 64)" in text
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--steps", "-5"], "train.steps: must be >= 1, got -5"),
+        (["--steps", "0"], "train.steps: must be >= 1, got 0"),
+        (["--seed", "-1"], "--seed: must be >= 0, got -1"),
+        (["--lr", "0"], "train.lr: must be > 0"),
+    ],
+)
+def test_bad_train_values_are_one_line_with_exit_2(capsys, argv, message):
+    assert main(["train", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+
+
+def test_train_finds_a_factory_in_the_current_directory(tmp_path, monkeypatch, capsys):
+    shutil.copy(HERE / "user_models.py", tmp_path / "my_models_here.py")
+    monkeypatch.chdir(tmp_path)
+    argv = ["train", "--task", "copy", "--set", "length=4", "--set", "vocab=3"]
+    argv += ["--factory", "my_models_here:lookup", "--steps", "5", "--eval-every", "5", "--json"]
+    assert main(argv) == 0
+    assert '"factory": "my_models_here:lookup"' in capsys.readouterr().out
+
+
+def test_a_wrong_output_shape_fails_the_trial_naming_the_contract(tmp_path, monkeypatch, capsys):
+    shutil.copy(HERE / "user_models.py", tmp_path / "my_flat_models.py")
+    monkeypatch.chdir(tmp_path)
+    argv = ["train", "--task", "copy", "--set", "length=4", "--set", "vocab=3", "--json"]
+    argv += ["--factory", "my_flat_models:flat", "--steps", "5", "--eval-every", "5"]
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    assert "the model's forward returned logits of shape (" in out
+    assert "[batch, target length, vocab]" in out
+
+
+def test_tasks_names_stay_whole_on_an_80_column_terminal(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["tasks"]) == 0
+    out = capsys.readouterr().out
+    assert "…" not in out
+    for name in ("assoc_recall_hard", "long_range_sum_16", "copy_long"):
+        assert f"│ {name} " in out and f"{name}: " in out
+
+
+def test_a_model_without_layout_is_named_where_attention_is_skipped(tmp_path, monkeypatch):
+    from membench.report import build_report
+    from membench.store import load_results, write_record
+    from membench.train import NO_LAYOUT, make_spec, run_trial
+
+    monkeypatch.syspath_prepend(str(HERE))
+    for seed in (0, 1):
+        spec = make_spec("copy", {"length": 4, "vocab": 3}, {}, {"steps": 5, "eval_every": 5})
+        spec.seed, spec.factory = seed, "user_models:lookup"
+        record = run_trial(spec)
+        assert record["attention"] is None and record["notes"] == [NO_LAYOUT]
+        write_record(tmp_path, {**record, "variant": "mine"})
+    report = build_report(load_results(tmp_path))
+    assert any("attention analysis skipped for mine" in note for note in report.notes)
+
+
+def test_records_and_reports_have_the_mode_of_any_other_file(tmp_path):
+    import stat
+
+    from membench.report import build_report, write_report
+    from membench.store import UMASK, load_suite_results, write_record
+
+    plain = tmp_path / "plain"
+    plain.write_text("")  # what open() gives here, under the umask membench read at import
+    expected = stat.S_IMODE(plain.stat().st_mode)
+    assert expected == 0o666 & ~UMASK and expected != 0o600
+    path = write_record(tmp_path / "trials", {"id": "abc", "status": "ok"})
+    assert stat.S_IMODE(path.stat().st_mode) == expected
+    found = load_suite_results(HERE.parent / "results" / "smoke")
+    report = build_report(found.table, "exact_match", found.baseline)
+    for written in write_report(report, tmp_path / "report"):
+        assert stat.S_IMODE(written.stat().st_mode) == expected, written
