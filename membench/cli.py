@@ -73,7 +73,9 @@ def add_train(sub) -> None:
         "on PYTHONPATH)",
     )
     model = parser.add_argument_group("model (defaults: membench.config.ModelConfig)")
-    model.add_argument("--arch", choices=["encoder", "encoder_decoder"], help=default("arch"))
+    model.add_argument(
+        "--arch", choices=["encoder", "encoder_decoder", "recurrent"], help=default("arch")
+    )
     model.add_argument("--d-model", type=int, help=default("d_model"))
     model.add_argument("--n-layers", type=int, help=default("n_layers"))
     model.add_argument("--n-heads", type=int, help=default("n_heads"))
@@ -99,6 +101,17 @@ def add_train(sub) -> None:
         action="store_false",
         default=None,
         help="every sequence position reads every other (default: causal, memory reads all)",
+    )
+    model.add_argument(
+        "--segment",
+        type=int,
+        help="arch recurrent: source tokens per segment, memory alone crosses segments "
+        + default("segment"),
+    )
+    model.add_argument(
+        "--bptt",
+        type=int,
+        help="arch recurrent: segments gradients flow back through, 0: all " + default("bptt"),
     )
     train = parser.add_argument_group("training (defaults: membench.config.TrainConfig)")
     train.add_argument("--steps", type=int, help=default("steps"))
@@ -130,7 +143,7 @@ def add_train(sub) -> None:
         add_code_paths([os.getcwd()])  # as `membench run` finds a factory beside the suite
 
         model_keys = ("arch", "d_model", "n_layers", "n_heads", "d_ff", "dropout")
-        model_keys += ("mem_tokens", "controller", "bottleneck", "causal")
+        model_keys += ("mem_tokens", "controller", "bottleneck", "causal", "segment", "bptt")
         train_keys = ("steps", "batch_size", "lr", "warmup", "eval_every", "eval_size")
         train_keys += ("solve_threshold", "attention", "device")
         given = vars(args)
@@ -277,6 +290,12 @@ def add_run(sub) -> None:
     parser.add_argument(
         "--rerun-failed", action="store_true", help="train failed trials again as well"
     )
+    parser.add_argument(
+        "--rerun-stale",
+        action="store_true",
+        help="train again the trials whose records other model code made (a changed factory "
+        "module, a newer membench model)",
+    )
     parser.add_argument("--force", action="store_true", help="train every trial again")
     parser.add_argument(
         "--metric", default="exact_match", help="metric of the final report (default: exact_match)"
@@ -303,7 +322,7 @@ def add_run(sub) -> None:
         if args.dry_run:
             from membench.display import dry_run
 
-            dry_run(suite, results, args.rerun_failed, args.force, Console())
+            dry_run(suite, results, args.rerun_failed, args.force, args.rerun_stale, Console())
             return 0
         from membench.sweep import run_suite
 
@@ -315,6 +334,7 @@ def add_run(sub) -> None:
             rerun_failed=args.rerun_failed,
             force=args.force,
             metric=args.metric,
+            rerun_stale=args.rerun_stale,
         )
 
     parser.set_defaults(handler=handler)

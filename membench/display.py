@@ -22,10 +22,12 @@ if TYPE_CHECKING:
     from membench.suite import Suite
 
 
-STATE_STYLE = {"done": "green", "failed": "red", "todo": "", "rerun": "yellow"}
+STATE_STYLE = {"done": "green", "failed": "red", "todo": "", "rerun": "yellow", "stale": "magenta"}
 
 
-def dry_run(suite: Suite, results: Path, rerun_failed: bool, force: bool, console) -> None:
+def dry_run(
+    suite: Suite, results: Path, rerun_failed: bool, force: bool, rerun_stale: bool, console
+) -> None:
     """What `membench run` would train, checked against the records in `results`. A tuned
     suite's evaluation trials are listed once its tuning trials are all recorded."""
     from membench.store import TRIALS, select, trial_states, trial_table
@@ -38,7 +40,7 @@ def dry_run(suite: Suite, results: Path, rerun_failed: bool, force: bool, consol
     if suite.tune is not None:
         tuning = suite.tuning_trials()
         states = trial_states(tuning, directory)
-        todo = select(tuning, states, rerun_failed, force)
+        todo = select(tuning, states, rerun_failed, force, rerun_stale)
         title = (
             f"{suite.name}, phase 1 of 2 (tuning): {len(suite.tasks)} tasks × "
             f"{len(suite.variants)} variants × {len(suite.tune.points)} points × "
@@ -57,7 +59,7 @@ def dry_run(suite: Suite, results: Path, rerun_failed: bool, force: bool, consol
         choices = choose(trial_table(directory, tuning), suite.tune)
     trials = suite.trials(choices)
     states = trial_states(trials, directory)
-    todo = select(trials, states, rerun_failed, force)
+    todo = select(trials, states, rerun_failed, force, rerun_stale)
     title = (
         f"{suite.name}: {len(suite.tasks)} tasks × {len(suite.variants)} variants × "
         f"{len(suite.seeds)} seeds = {len(trials)} trials"
@@ -87,9 +89,14 @@ def print_plan(suite: Suite, trials, states, todo, console: Console, title: str)
         say(console, f"  {variant.name}{mark}: {variant.describe()}")
     for note in suite.notes:
         say(console, f"note: {note}", "yellow")
-    done, failed = (list(states.values()).count(s) for s in ("done", "failed"))
+    done, failed, stale = (list(states.values()).count(s) for s in ("done", "failed", "stale"))
     skipped = failed and not any(states[t.id] == "failed" for t in todo)
     hint = " (skipped: --rerun-failed retries them)" if skipped else ""
+    if stale:
+        retrained = any(states[t.id] == "stale" for t in todo)
+        hint += f", {stale} stale" + (
+            "" if retrained else " (made by other model code: --rerun-stale retrains them)"
+        )
     say(
         console,
         f"{len(todo)} of {len(trials)} trials will run; recorded: {done} done, "

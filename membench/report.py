@@ -101,7 +101,7 @@ def build_report(
             f"{unused} record{'s' * (unused != 1)} of other settings in this folder not used "
             "(the report covers the trials of the suite that last ran here: suite.json)"
         )
-    notes += _no_attention(ok)
+    notes += _no_attention(ok) + _stale(ok)
     failed = [
         dict(task=r.task, variant=r.variant, seed=int(r.seed), error=_text(r.get("error")))
         for _, r in df[status != "ok"].iterrows()
@@ -175,6 +175,23 @@ def knockout_section(ok: pd.DataFrame) -> list[dict]:
             entry["sentence"] = "; ".join(parts)
             section.append(entry)
     return section
+
+
+def _stale(ok: pd.DataFrame) -> list[str]:
+    """Trials that other model code made (`stale`, set by store.load_suite_results): reported,
+    but never as if current."""
+    if "stale" not in ok.columns or not ok["stale"].any():
+        return []
+    rows = ok[ok["stale"].astype(bool)]
+    cells = [
+        f"{task} / {variant} (seeds {', '.join(str(int(s)) for s in sorted(g['seed']))})"
+        for (task, variant), g in rows.groupby(["task", "variant"], sort=False)
+    ]
+    return [
+        f"stale: {len(rows)} trials were made by other model code than would run now (a changed "
+        f"factory module or membench model): {'; '.join(cells)}; retrain them with "
+        "`membench run SUITE --rerun-stale`"
+    ]
 
 
 def _no_attention(ok: pd.DataFrame) -> list[str]:

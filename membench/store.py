@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from membench.errors import MembenchError
+from membench.fingerprint import fingerprint, recorded
 from membench.metrics import aulc
 
 if TYPE_CHECKING:
@@ -132,17 +133,31 @@ def pid_alive(pid: int) -> bool:
 
 
 def trial_states(trials: list[Trial], directory: Path) -> dict[str, str]:
-    """done | failed | todo for each trial id, from the records on disk."""
+    """done | failed | stale | todo for each trial id, from the records on disk. stale: an ok
+    record made by other model code than would run now (membench.fingerprint)."""
+    from membench.fingerprint import is_stale
+
     records = read_records(directory) if directory.is_dir() else {}
-    status = {"ok": "done", "failed": "failed"}
-    return {t.id: status.get(records.get(t.id, {}).get("status"), "todo") for t in trials}
+    current: dict[str | None, dict] = {}
+    states = {}
+    for t in trials:
+        record = records.get(t.id, {})
+        state = {"ok": "done", "failed": "failed"}.get(record.get("status"), "todo")
+        if state == "done":
+            factory = t.spec.factory
+            if factory not in current:
+                current[factory] = fingerprint(factory)
+            if is_stale(record, current[factory]):
+                state = "stale"
+        states[t.id] = state
+    return states
 
 
-def select(trials, states, rerun_failed: bool, force: bool) -> list[Trial]:
-    """The trials to train: missing ones, plus failed ones or all of them on request."""
+def select(trials, states, rerun_failed: bool, force: bool, rerun_stale: bool = False):
+    """The trials to train: missing ones, plus failed or stale ones or all of them on request."""
     if force:
         return list(trials)
-    wanted = {"todo", "failed"} if rerun_failed else {"todo"}
+    wanted = {"todo", *(["failed"] if rerun_failed else []), *(["stale"] if rerun_stale else [])}
     return [t for t in trials if states[t.id] in wanted]
 
 
@@ -237,6 +252,7 @@ def load_suite_results(path: str | Path) -> SuiteResults:
     df = load_results(path)
     listing = path / SUITE_FILE
     if not listing.is_file():
+        df["stale"] = stale_rows(df)
         return SuiteResults(df, None, None, 0)
     try:
         data = json.loads(listing.read_text(encoding="utf-8"))
@@ -257,7 +273,27 @@ def load_suite_results(path: str | Path) -> SuiteResults:
             tuning[key] = tuning["id"].map(lambda i, key=key: points[i][key])
         tuning = tuning.reset_index(drop=True)
     unused = int((~mine & ~tuned).sum())
+    if "path" in data:  # a factory's module is found as `membench run` found it
+        from membench.suite import add_code_paths
+
+        add_code_paths([str(Path(data["path"]).resolve().parent), os.getcwd()])
+    table["stale"] = stale_rows(table)
     return SuiteResults(table, data.get("suite"), data.get("baseline"), unused, tuning, tune)
+
+
+def stale_rows(df: pd.DataFrame) -> pd.Series:
+    """Per row: an ok record made by other model code than would run now."""
+    current: dict = {}
+
+    def stale(row) -> bool:
+        if row.get("status") != "ok":
+            return False
+        factory = row.get("factory") if isinstance(row.get("factory"), str) else None
+        if factory not in current:
+            current[factory] = fingerprint(factory)
+        return row.get("code") != current[factory]
+
+    return df.apply(stale, axis=1).astype(bool) if len(df) else df["id"].isin(())
 
 
 def load_results(path: str | Path) -> pd.DataFrame:
@@ -316,6 +352,7 @@ def flatten(record: dict[str, Any]) -> dict[str, Any]:
     metrics = record.get("metrics") or {}
     row.update(metrics)
     row.update(derived_metrics(record, metrics))
+    row["code"] = recorded(record)  # which model code made it (membench.fingerprint)
     row["curve"] = record.get("curve") or []
     row["attention"] = record.get("attention")  # the report's attention section reads it
     for section in ("model", "train", "task_params"):

@@ -51,17 +51,19 @@ def run_suite(
     force: bool = False,
     metric: str = "exact_match",
     console: Console | None = None,
+    rerun_stale: bool = False,
 ) -> int:
     """Train what is missing, then print and write the report. A tuned suite runs in two
     phases: the tuning trials, the choice of each cell's point from them, then the evaluation
     trials at the chosen points. Exit code: 0 when every trial has an ok record, 1 when some
-    failed or are missing, 130 when interrupted."""
+    failed, are missing or are stale (made by other model code; listed, and retrained only with
+    `rerun_stale`), 130 when interrupted."""
     console = console or Console()
     directory = results / TRIALS
     resume = f"membench run {suite.path}" + (
         f" --results {results}" if results != Path("results") / suite.name else ""
     )
-    options = (results, address, max_concurrent, rerun_failed, force, console)
+    options = (results, address, max_concurrent, rerun_failed, force, rerun_stale, console)
     tuning, choices, trained = [], None, False
     if suite.tune is not None:
         tuning = suite.tuning_trials()
@@ -89,22 +91,32 @@ def run_suite(
     states = trial_states(tuning + trials, directory)
     failed, missing = (list(states.values()).count(s) for s in ("failed", "todo"))
     missing += len(unchosen(suite, choices)) * len(suite.seeds)
+    stale = [t for t in suite.ordered(tuning + trials) if states[t.id] == "stale"]
+    if stale:
+        say(
+            console,
+            f"{len(stale)} trials were made by other model code than would run now (stale; "
+            f"reported, marked): retrain them with `{resume} --rerun-stale`",
+            "yellow",
+        )
+        for t in stale[:10]:
+            say(console, f"  stale: {t.task} / {t.variant} seed {t.seed} ({t.id})", "yellow")
     if failed:
         say(console, f"{failed} trials failed: fix and run `{resume} --rerun-failed`", "red")
     if missing:
         say(console, f"{missing} trials have no record: run `{resume}` again", "yellow")
     if trained and tensorboard_installed():
         say(console, f"TensorBoard: tensorboard --logdir {results / 'tune'}")
-    return 1 if failed or missing else 0
+    return 1 if failed or missing or stale else 0
 
 
 def train_missing(
-    suite, trials, what, results, address, max_concurrent, rerun_failed, force, console
+    suite, trials, what, results, address, max_concurrent, rerun_failed, force, rerun_stale, console
 ) -> Progress | None:
-    """Train the trials of `trials` that have no record (or failed ones, or all, on request).
-    Returns the run's progress, or None when there was nothing to train."""
+    """Train the trials of `trials` that have no record (or failed or stale ones, or all, on
+    request). Returns the run's progress, or None when there was nothing to train."""
     states = trial_states(trials, results / TRIALS)
-    todo = select(trials, states, rerun_failed, force)
+    todo = select(trials, states, rerun_failed, force, rerun_stale)
     if not todo:
         say(
             console,

@@ -23,6 +23,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import membench
 from membench import tasks
 from membench.config import TrialSpec, model_config, resolve_task, train_config
+from membench.fingerprint import fingerprint
 from membench.metrics import aulc
 
 EVAL_SEED = 2**31 - 1  # held-out examples come from their own stream, shared by every trial
@@ -192,7 +193,9 @@ def train_loop(spec: TrialSpec, model, task, device, progress: Callable | None) 
 def knockout_metrics(spec: TrialSpec, model, task, device) -> dict[str, float]:
     """The trained model on the held-out set again with memory reads, then writes, knocked out
     (`membench.models.knockout`): `exact_match_no_read`, `token_accuracy_no_read`, and the same
-    `_no_write`. Nothing for a model without memory or a user's model (no knockouts)."""
+    `_no_write`. Nothing for a model without memory or a user's model (no knockouts). A
+    recurrent model with several segments also gets each one cut alone, as lists in segment
+    order (`exact_match_no_write_by_segment`, ...): which segments' writes the answers need."""
     from membench.models import knockout
 
     if not spec.model.get("mem_tokens") or not hasattr(model, "knockout"):
@@ -204,6 +207,13 @@ def knockout_metrics(spec: TrialSpec, model, task, device) -> dict[str, float]:
         with knockout(model, kind):
             scores = evaluate(model, eval_src, eval_tgt)
         out |= {f"{name}_no_{kind}": value for name, value in scores.items()}
+    segments = range(len(model.bounds) if hasattr(model, "knockout_segment") else 0)
+    for kind in ("read", "write") if len(segments) > 1 else ():
+        for i in segments:
+            with knockout(model, kind, segment=i):
+                scores = evaluate(model, eval_src, eval_tgt)
+            for name, value in scores.items():
+                out.setdefault(f"{name}_no_{kind}_by_segment", []).append(value)
     return out
 
 
@@ -217,6 +227,7 @@ def run_trial(spec: TrialSpec, progress: Callable | str | None = None) -> dict[s
     device = pick_device(spec.train["device"])
     task = tasks.get(spec.task)
     record: dict[str, Any] = {
+        "schema_version": RECORD_SCHEMA_VERSION,
         "id": spec.trial_id(),
         **spec.to_dict(),
         "status": "ok",
@@ -224,6 +235,7 @@ def run_trial(spec: TrialSpec, progress: Callable | str | None = None) -> dict[s
         "device": str(device),
         "host": socket.gethostname(),
         "versions": {"membench": membench.__version__, "torch": torch.__version__},
+        "code": fingerprint(spec.factory),  # which model code made it: stale records are caught
         "start_time": now(),
     }
     bar = ProgressBar(spec) if progress == "bar" else None
@@ -257,6 +269,7 @@ def run_trial(spec: TrialSpec, progress: Callable | str | None = None) -> dict[s
     return record
 
 
+RECORD_SCHEMA_VERSION = 2  # 1: records before the field existed (no `code`, no `tuning`)
 NO_LAYOUT = (
     "no attention summary: the model has no `layout` attribute and `forward(..., "
     "return_attention=True)` (README: 'Your own model' says how to opt in)"
