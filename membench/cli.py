@@ -340,7 +340,23 @@ def add_run(sub) -> None:
     parser.set_defaults(handler=handler)
 
 
-COMMANDS = [add_tasks, add_train, add_attention, add_report, add_run]
+def add_schema(sub) -> None:
+    parser = sub.add_parser(
+        "schema", help="print the JSON Schema of a suite file (for editors) or of a trial record"
+    )
+    parser.add_argument("which", nargs="?", choices=["suite", "record"], default="suite")
+
+    def handler(args) -> int:
+        from membench.schema import record_schema, suite_schema
+
+        schema = suite_schema() if args.which == "suite" else record_schema()
+        print(json.dumps(schema, indent=1))
+        return 0
+
+    parser.set_defaults(handler=handler)
+
+
+COMMANDS = [add_tasks, add_train, add_attention, add_report, add_run, add_schema]
 
 
 def main(argv: list[str] | None = None) -> int:

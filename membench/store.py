@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from membench.errors import MembenchError
 from membench.fingerprint import fingerprint, recorded
 from membench.metrics import aulc
+from membench.schema import check_record
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -103,6 +104,8 @@ def read_records(directory: Path, strict: bool = False) -> dict[str, dict[str, A
     for path in sorted(directory.glob("*.json")):
         try:
             record = json.loads(path.read_text(encoding="utf-8"))
+            if strict:
+                check_record(record, str(path))
             records[record["id"]] = record
         except (OSError, ValueError, KeyError, TypeError) as err:
             if strict:

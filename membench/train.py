@@ -25,6 +25,7 @@ from membench import tasks
 from membench.config import TrialSpec, model_config, resolve_task, train_config
 from membench.fingerprint import fingerprint
 from membench.metrics import aulc
+from membench.schema import RECORD_SCHEMA_VERSION
 
 EVAL_SEED = 2**31 - 1  # held-out examples come from their own stream, shared by every trial
 ATTENTION_EXAMPLES = 32  # held-out examples the attention summary averages over
@@ -269,7 +270,6 @@ def run_trial(spec: TrialSpec, progress: Callable | str | None = None) -> dict[s
     return record
 
 
-RECORD_SCHEMA_VERSION = 2  # 1: records before the field existed (no `code`, no `tuning`)
 NO_LAYOUT = (
     "no attention summary: the model has no `layout` attribute and `forward(..., "
     "return_attention=True)` (README: 'Your own model' says how to opt in)"

@@ -1,0 +1,89 @@
+"""The JSON Schemas agree with membench's own validation, on shipped files and on broken ones."""
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from membench.cli import main
+from membench.errors import MembenchError
+from membench.schema import record_schema, suite_schema
+from membench.store import load_results
+from membench.suite import load_suite
+
+ROOT = Path(__file__).parent.parent
+SUITES = sorted((ROOT / "suites").glob("*.yaml"))
+BASE = {"tasks": ["copy"], "model": {"d_model": 32}, "seeds": 2}
+BROKEN = [
+    {"tasks": ["copy"], "model": {"controler": "dedicated"}},  # a typo
+    {"tasks": ["copy"], "train": {"lr": 0}},
+    {"tasks": ["copy"], "train": {"steps": 0}},
+    {"tasks": ["copy"], "train": {"steps": "many"}},
+    {"tasks": ["copy"], "model": {"arch": "rnn"}},
+    {"tasks": ["copy"], "seeds": 0},
+    {"tasks": ["copy"], "resources": {"gpus": 1}},
+    {"tasks": ["copy"], "name": "no spaces"},
+    {"tasks": ["copy"], "tune": {"space": {"lr": [0.001]}, "seeds": [1], "per": ["task"]}},
+    {"tasks": ["copy"], "tune": {"space": {"learning_rate": [0.001]}, "seeds": [1]}},
+    {"tasks": ["copy"], "epochs": 3},
+]
+
+
+@pytest.mark.parametrize("path", SUITES, ids=lambda p: p.name)
+def test_every_shipped_suite_validates_against_the_schema(path):
+    jsonschema.validate(yaml.safe_load(path.read_text()), suite_schema())
+    load_suite(path)  # and membench agrees
+
+
+@pytest.mark.parametrize("suite", BROKEN, ids=lambda s: json.dumps(s)[:60])
+def test_a_suite_the_schema_rejects_membench_rejects_too(tmp_path, suite):
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(suite, suite_schema())
+    path = tmp_path / "suite.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    with pytest.raises(MembenchError):
+        load_suite(path)
+
+
+def test_the_schema_completes_what_editors_need():
+    schema = suite_schema()
+    model = schema["$defs"]["ModelOptions"]
+    assert model["additionalProperties"] is False
+    assert model["properties"]["controller"]["enum"] == ["shared", "dedicated", "dedicated_shared"]
+    assert model["properties"]["mem_tokens"]["default"] == 0
+    train = schema["$defs"]["TrainOptions"]["properties"]
+    assert train["lr"]["exclusiveMinimum"] == 0 and train["steps"]["minimum"] == 1
+
+
+def test_schema_command_prints_json(capsys):
+    assert main(["schema"]) == 0
+    assert json.loads(capsys.readouterr().out)["title"] == "membench suite"
+    assert main(["schema", "record"]) == 0
+    assert json.loads(capsys.readouterr().out)["title"] == "membench trial record"
+
+
+def test_shipped_records_old_and_new_load_side_by_side(tmp_path):
+    old = sorted((ROOT / "results" / "core" / "trials").glob("*.json"))[:3]
+    records = [json.loads(p.read_text()) for p in old]
+    for record in records:
+        assert "schema_version" not in record  # written before records had one
+        jsonschema.validate(record, record_schema())
+    new = {**records[0], "id": "0123456789ab", "schema_version": 2, "code": {"model_code": 1}}
+    (tmp_path / "trials").mkdir()
+    for record in [*records, new]:
+        (tmp_path / "trials" / f"{record['id']}.json").write_text(json.dumps(record))
+    df = load_results(tmp_path)
+    assert len(df) == 4 and set(df["status"]) == {"ok"}
+
+
+def test_a_malformed_record_is_one_line_naming_the_field(tmp_path):
+    record = json.loads(
+        sorted((ROOT / "results" / "smoke" / "trials").glob("*.json"))[0].read_text()
+    )
+    record["status"] = "done"
+    (tmp_path / "trials").mkdir()
+    (tmp_path / "trials" / f"{record['id']}.json").write_text(json.dumps(record))
+    with pytest.raises(MembenchError, match=r"not a valid trial record: status: Input should be"):
+        load_results(tmp_path)
