@@ -225,9 +225,20 @@ def add_report(sub) -> None:
     parser.add_argument(
         "--format",
         choices=["md", "latex", "csv", "json", "html"],
-        help="print this rendering on stdout (instead of the terminal table)",
+        help="print this rendering on stdout instead of the terminal report (html: one file "
+        "with every plot embedded)",
     )
-    parser.add_argument("--out", help="directory for report files and plots (default: PATH/report)")
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        help="also write every format and the plots to DIR (default: write nothing)",
+    )
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        help="terminal: every comparison row (default: the significant ones and a count of the "
+        "rest)",
+    )
 
     def handler(args) -> int:
         from pathlib import Path
@@ -252,14 +263,18 @@ def add_report(sub) -> None:
             )
         except ValueError as err:
             raise MembenchError(f"{path}: {err}") from None
-        default_out = path / "report" if path.is_dir() else path.with_name(f"{path.stem}_report")
-        out = Path(args.out) if args.out else default_out
-        written = write_report(report, out, formats=tuple(FORMATS))
-        if args.format:
+        if args.out:  # files only where asked: a report never rewrites one it did not write
+            out = Path(args.out)
+            written = write_report(report, out, formats=tuple(FORMATS))
+            print(f"wrote {len(written)} files to {out}", file=sys.stderr)
+        if args.format == "html":
+            from membench.render_html import plot_images  # the plots, embedded
+
+            print(render(report, "html", plot_images(report)))
+        elif args.format:
             print(render(report, args.format))
         else:
-            print_report(report)
-        print(f"wrote {len(written)} files to {out}", file=sys.stderr)
+            print_report(report, all_rows=args.all)
         return 0
 
     parser.set_defaults(handler=handler)

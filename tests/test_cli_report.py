@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -34,10 +35,10 @@ def table(tmp_path_factory):
     return path
 
 
-def test_report_of_a_csv_marks_the_real_differences(table):
-    out = cli(str(table))
+def test_report_of_a_csv_marks_the_real_differences(table, tmp_path):
+    written = tmp_path / "some_report"
+    out = cli(str(table), "--out", str(written))
     assert out.returncode == 0, out.stderr
-    written = table.with_name("some_report")
     for name in ("report.md", "report.tex", "report.csv", "report.json", "report.html"):
         assert (written / name).is_file()
     comparisons = {
@@ -46,6 +47,22 @@ def test_report_of_a_csv_marks_the_real_differences(table):
     assert comparisons["mem10"]["significant"] and comparisons["mem10"]["better"] is True
     assert comparisons["bneck"]["significant"] and comparisons["bneck"]["better"] is False
     assert "▲" in out.stdout and "▼" in out.stdout
+
+
+def test_report_prints_and_writes_nothing_without_out(tmp_path):
+    import shutil
+
+    results = tmp_path / "smoke"
+    shutil.copytree(Path(__file__).parent.parent / "results" / "smoke", results)
+    before = {p: p.read_bytes() for p in results.rglob("*") if p.is_file()}
+    for args in ([], ["--format", "html"], ["--format", "md"], ["--metric", "token_accuracy"]):
+        out = cli(str(results), *args)
+        assert out.returncode == 0, out.stderr
+        after = {p: p.read_bytes() for p in results.rglob("*") if p.is_file()}
+        assert after == before, args  # no shipped report rewritten, nothing added
+    html = cli(str(results), "--format", "html").stdout
+    assert html.startswith("<!doctype html>") and "data:image/png;base64," in html
+    assert list(tmp_path.iterdir()) == [results]
 
 
 def test_format_prints_that_rendering(table, tmp_path):
