@@ -9,13 +9,17 @@ import html
 import json
 import math
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from rich import box
+from rich.cells import cell_len
 from rich.console import Console
 from rich.markup import escape as rich_escape
 from rich.table import Table
+from rich.text import Text
 
 from membench import stats
 from membench.attention import render_attention_markdown
@@ -161,6 +165,7 @@ def _legend(report: Report, style: str = "md") -> str:
         "censored": "median over seeds ('> budget' where half or more never solved), seeds "
         "that solved in brackets",
     }[stats.metric_kind(report.metric)]
+    cell = s["esc"](cell)  # '[low, high]' is not markup
     return (
         f"{s['esc'](report.metric)}: {cell}; {s['bold'].format('bold')}: best per task;"
         f"{s['up']} /{s['down']} significantly better / worse than "
@@ -293,27 +298,6 @@ CAPACITY_INTRO = (
 )
 
 
-def verdicts(report: Report) -> list[str]:
-    """The significant comparisons, one line each, then how many could not be decided."""
-    d, c = _decimals(report), report.comparisons
-    lines = []
-    for r in c[c["significant"]].itertuples():
-        word = "better" if r.better else "worse"
-        diff = _est(r.diff, r.ci_low, r.ci_high, d)
-        lines.append(
-            f"{r.variant} is {word} than {report.baseline} on {r.task}: diff {diff}, "
-            f"{r.test}, p adj. {_p(r.p_adjusted)}"
-        )
-    if not lines:
-        lines.append(f"no comparison is significant ({len(c)} tested)")
-    undecidable = c[~c["decidable"] & (c["test"] != "none")]
-    if len(undecidable):
-        lines.append(
-            f"{len(undecidable)} of {len(c)} cannot be significant at these seeds (marked †)"
-        )
-    return lines
-
-
 def _problems(report: Report) -> list[str]:
     """One line per note, failed trial and cell short of seeds."""
     lines = [f"note: {n}" for n in report.notes]
@@ -389,8 +373,47 @@ def _render_latex(report: Report) -> str:
         "\\midrule",
     ]
     lines += [" & ".join(r).replace("–", "--") + " \\\\" for r in rows]
-    lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
-    return "\n".join(lines) + "\n"
+    lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}", ""]
+    return "\n".join(lines + _latex_comparisons(report)) + "\n"
+
+
+def _latex_text(s: str) -> str:
+    """A plain-text cell for a tabular: escaped, with < > and en dashes that LaTeX can set."""
+    out = _latex_escape(s).replace("<", "$<$").replace(">", "$>$")
+    return out.replace("–", "--").replace("×", "$\\times$")
+
+
+def _latex_comparisons(report: Report) -> list[str]:
+    """The comparisons table (booktabs), arrows on the significant rows' corrected p."""
+    _, head, body = _side_tables(report)[0]
+    marks = {True: STYLES["latex"]["up"], False: STYLES["latex"]["down"]}
+    better = report.comparisons["better"].tolist()
+    rows = []
+    for row, up in zip(body, better, strict=True):
+        cells = [_latex_text(c) for c in row]
+        cells[6] += marks.get(up, "")
+        rows.append(" & ".join(cells) + " \\\\")
+    caption = (
+        f"{_latex_escape(report.metric)}: each variant against {_latex_escape(report.baseline)}, "
+        f"difference with its 95\\% interval, test, $p$ and $p$ adjusted "
+        f"({CORRECTIONS[report.correction]}, $\\alpha={report.alpha}$; "
+        "$^{\\uparrow}$/$^{\\downarrow}$: significantly better/worse), Hedges' $g$ and A12."
+    )
+    return [
+        "\\begin{table}[t]",
+        "\\centering",
+        "\\small",
+        f"\\caption{{{caption}}}",
+        f"\\label{{tab:membench-{re.sub(r'[^A-Za-z0-9]+', '-', report.metric)}-comparisons}}",
+        "\\begin{tabular}{lllllrrrrp{3.5cm}}",
+        "\\toprule",
+        " & ".join(_latex_text(h) for h in head) + " \\\\",
+        "\\midrule",
+        *rows,
+        "\\bottomrule",
+        "\\end{tabular}",
+        "\\end{table}",
+    ]
 
 
 def _tidy(report: Report) -> pd.DataFrame:
@@ -449,96 +472,180 @@ def _render_json(report: Report) -> str:
     return json.dumps(_jsonable(obj), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
 
 
-def _html_table(headers, rows, escape=True) -> str:
-    esc = html.escape if escape else str
-    head = "".join(f"<th>{html.escape(h) if escape else h}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{esc(str(c))}</td>" for c in r) + "</tr>" for r in rows)
-    return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>{body}</tbody>\n</table>"
+def render(report: Report, fmt: str, images: Mapping[str, bytes] | None = None) -> str:
+    """The report as text in one of FORMATS; `images` ({file name: PNG bytes}) are embedded in
+    the HTML (the other formats sit next to the plots and ignore them)."""
+    from membench.render_html import render_html  # it builds on this module's rows
 
-
-def _render_html(report: Report) -> str:
-    headers, rows = _main_table(report, "html")
-    title = html.escape(f"membench report: {report.metric}")
-    parts = [
-        f"<!doctype html>\n<html><head><meta charset='utf-8'><title>{title}</title>",
-        "<style>body{font-family:sans-serif;max-width:70em;margin:auto}table{border-collapse:"
-        "collapse;margin:1em 0}td,th{border-bottom:1px solid #ccc;padding:.2em .6em;"
-        "text-align:right}td:first-child,th:first-child{text-align:left}</style></head><body>",
-        f"<h1>{title}</h1>",
-        f"<p>{_legend(report, 'html')}</p>",
-        _html_table(headers, rows, escape=False),
-        f"<p>{html.escape(_rank_summary(report))}</p>",
-    ]
-    for name, head, body in _side_tables(report):
-        parts += [f"<h2>{name}</h2>", _html_table(head, body)]
-    if report.capacity:
-        parts += ["<h2>Capacity</h2>", f"<p>{html.escape(CAPACITY_INTRO)}</p>"]
-        for entry in report.capacity:
-            for title, head, body in _capacity_tables(entry):
-                parts += [f"<h3>{html.escape(title)}</h3>", _html_table(head, body)]
-    if report.knockouts:
-        parts += ["<h2>Memory knockouts</h2>", f"<p>{html.escape(KNOCKOUT_INTRO)}</p>"]
-        parts += [_html_table(*_knockout_table(report))]
-    if report.tuning:
-        parts += ["<h2>Tuning</h2>", f"<p>{html.escape(tuning_intro(report.tune))}</p>"]
-        parts += [_html_table(*tuning_rows(report.tuning))]
-    parts += ["<h2>Method</h2>", f"<p>{html.escape(report.method)}</p>"]
-    if _problems(report):
-        items = "".join(f"<li>{html.escape(line)}</li>" for line in _problems(report))
-        parts += ["<h2>Failed and missing</h2>", f"<ul>{items}</ul>"]
-    return "\n".join(parts + ["</body></html>"]) + "\n"
-
-
-def render(report: Report, fmt: str) -> str:
-    """The report as text in one of FORMATS."""
     renderers = {
         "md": _render_md,
         "latex": _render_latex,
         "csv": lambda r: _tidy(r).to_csv(index=False),
         "json": _render_json,
-        "html": _render_html,
+        "html": lambda r: render_html(r, images),
     }
     if fmt not in renderers:
         raise ValueError(f"unknown format '{fmt}': use {', '.join(renderers)}")
     return renderers[fmt](report)
 
 
-def _rich_table(title: str, head: list[str], body: list[list[str]]) -> Table:
-    """Plain-text rows as a rich table (cells escaped: task names may hold brackets)."""
-    table = Table(title=title, title_style="bold")
+# ---- terminal ---------------------------------------------------------------------------------
+# A table that does not fit the console is stacked (column groups, the name columns repeated)
+# or wrapped between words, never cut: rich's own fitting ends names in '…' (`copy[length=…`).
+
+
+def _sizes(head: list[str], body: list[list[str]], whole: set[int]) -> tuple[list, list, list]:
+    """Widths of each column of markup cells: natural (one line each), tidy (cells on one line,
+    the header wrapped between words) and least (everything wrapped between words); a column in
+    `whole` (names) never wraps."""
+    natural, tidy, least = [], [], []
     for i, h in enumerate(head):
-        table.add_column(h, justify="left" if i == 0 else "right")
+        cells = [Text.from_markup(c).plain.split("\n") for c in [h, *(r[i] for r in body)]]
+        lines = [x for c in cells for x in c]
+        words = lines if i in whole else [w for x in lines for w in x.split()]
+        natural.append(max(map(cell_len, lines)))
+        least.append(max(map(cell_len, words), default=1))
+        below = lines[len(cells[0]) :]  # the cells under the header
+        tidy.append(natural[-1] if i in whole else max([least[-1], *map(cell_len, below)]))
+    return natural, tidy, least
+
+
+def _shrink(natural: list[int], least: list[int], room: int) -> list[int]:
+    """Narrow the widest wrappable column, one cell at a time, until the widths fit `room`."""
+    widths = list(natural)
+    while sum(widths) > room:
+        slack = [i for i, w in enumerate(widths) if w > least[i]]
+        if not slack:
+            break
+        widths[max(slack, key=lambda i: widths[i])] -= 1
+    return widths
+
+
+def _rich_table(title, head, body, widths, compact=False) -> Table:
+    """Markup rows at fixed widths; 'fold', not '…', should a cell still not fit."""
+    if compact:  # a listing: header rule, no edges, two spaces between columns
+        table = Table(title=title, title_style="bold", title_justify="left", box=box.SIMPLE_HEAD)
+        table.show_edge, table.pad_edge, table.padding = False, False, (0, 1, 0, 0)
+    else:
+        table = Table(title=title, title_style="bold")
+    for i, (h, w) in enumerate(zip(head, widths, strict=True)):
+        table.add_column(h, justify="left" if i == 0 else "right", width=w, overflow="fold")
     for row in body:
-        table.add_row(*map(rich_escape, row))
+        table.add_row(*row)
     return table
 
 
-def print_report(report: Report, console: Console | None = None) -> None:
-    """Main table, ranks, aggregates, method and problems, for a terminal."""
+def _escaped(head: list[str], body: list[list[str]]) -> tuple[list[str], list[list[str]]]:
+    """Plain-text rows as markup (task names may hold brackets: `copy[length=8]`)."""
+    return list(map(rich_escape, head)), [list(map(rich_escape, r)) for r in body]
+
+
+def _print_table(console, title, head, body, whole=frozenset({0}), keep=1) -> None:
+    """Print a table of markup cells within the console's width: column groups that fit, each
+    led by the first `keep` (name) columns, so every name stays whole."""
+    natural, tidy, least = _sizes(head, body, set(whole))
+    width = console.width
+    span = lambda cols: sum(tidy[i] for i in cols) + 3 * len(cols) + 1  # noqa: E731
+    groups, group = [], []
+    for i in range(keep, len(head)):
+        if group and span([*range(keep), *group, i]) > width:
+            groups.append(group)
+            group = []
+        group.append(i)
+    groups.append(group)
+    for k, group in enumerate(groups):
+        cols = [*range(keep), *group]
+        room = width - 3 * len(cols) - 1
+        widths = _shrink([natural[i] for i in cols], [tidy[i] for i in cols], room)
+        widths = _shrink(widths, [least[i] for i in cols], room)
+        part = f" ({k + 1}/{len(groups)})" if len(groups) > 1 else ""
+        rows = [[r[i] for i in cols] for r in body]
+        console.print(_rich_table(title + part, [head[i] for i in cols], rows, widths))
+
+
+def _mark(i: int) -> str:
+    """a, b, ..., z, aa, ab, ...: a footnote's key."""
+    return _mark(i // 26 - 1) + chr(97 + i % 26) if i >= 26 else chr(97 + i)
+
+
+def _print_comparisons(report: Report, console: Console, all_rows: bool) -> None:
+    """The comparisons table (every significant row, or every row), grouped by task, notes as
+    footnotes; the difference's interval drops to a second line where one line does not fit."""
+    c, d = report.comparisons, _decimals(report)
+    shown = c if all_rows else c[c["significant"]]
+    test = f"{CORRECTIONS[report.correction]}, alpha {report.alpha}"
+    console.print(
+        f"\n[bold]Verdicts[/]: comparisons with {rich_escape(report.baseline)} ({test}); "
+        f"{int(c['significant'].sum())} of {len(c)} significant",
+        highlight=False,
+    )
+    notes: dict[str, str] = {}
+    for sep in (" ", "\n"):
+        head = ["task / variant", "diff [95% CI]", "test", "p", "p adj.", "g"]
+        body = []
+        for task in [t for t in report.tasks if t in set(shown["task"])]:
+            body.append([f"[bold]{rich_escape(task)}[/]"] + [""] * (len(head) - 1))
+            for r in shown[shown["task"] == task].itertuples():
+                mark = STYLES["text"]["weak"] if not r.decidable and r.test != "none" else ""
+                mark = {True: STYLES["text"]["up"], False: STYLES["text"]["down"]}.get(
+                    r.better, mark
+                )
+                diff = f"{_num(r.diff, d)}{sep}[{_num(r.ci_low, d)}, {_num(r.ci_high, d)}]"
+                row = [f" {rich_escape(r.variant)}{mark}", rich_escape(diff), r.test]
+                row += [_p(r.p_value), _p(r.p_adjusted), _effect(r.hedges_g)]
+                if r.note:
+                    row.append(notes.setdefault(r.note, _mark(len(notes))))
+                body.append(row)
+        if notes:
+            head.append("note")
+            body = [row + [""] * (len(head) - len(row)) for row in body]
+        natural, _, least = _sizes(head, body, {0} if sep == " " else {0, 1})
+        room = console.width - 2 * (len(head) - 1)
+        if sum(natural) <= room:
+            break
+    if body:
+        widths = _shrink(natural, least, room)
+        console.print(_rich_table(None, head, body, widths, compact=True))
+        if notes:  # footnotes with a hanging indent
+            grid = Table.grid(padding=(0, 1))
+            grid.add_column(no_wrap=True)
+            grid.add_column(overflow="fold")
+            for note, key in notes.items():
+                grid.add_row(f" {key}:", rich_escape(note))
+            console.print(grid, highlight=False)
+    hidden = len(c) - len(shown)
+    if hidden:
+        console.print(f"and {hidden} more not significant: --all or report.md", highlight=False)
+    undecidable = c[~c["decidable"] & (c["test"] != "none")]
+    if len(undecidable):
+        console.print(
+            f"{len(undecidable)} of {len(c)} cannot be significant at these seeds (marked †)",
+            highlight=False,
+        )
+
+
+def print_report(report: Report, console: Console | None = None, all_rows: bool = False) -> None:
+    """Main table, ranks, aggregates, the comparisons (significant ones, or `all_rows`),
+    capacity, knockouts, tuning, attention, method and problems, for a terminal of any width."""
     console = console or Console()
     headers, rows = _main_table(report, "text")
-    table = Table(title=f"{report.metric} vs {rich_escape(report.baseline)}", title_style="bold")
-    for i, h in enumerate(headers):
-        table.add_column(h, justify="left" if i == 0 else "right")
-    for row in rows:
-        table.add_row(*row)
-    console.print(table)
-    console.print(rich_escape(_legend(report, "text")), highlight=False)
+    _print_table(console, f"{report.metric} vs {rich_escape(report.baseline)}", headers, rows)
+    console.print(_legend(report, "text"), highlight=False)
     console.print(_rank_summary(report), highlight=False)
     for title, head, body in _side_tables(report)[1:]:
-        console.print(_rich_table(title, head, body))
-    console.print("\n[bold]Verdicts[/] (every comparison: report.md)")
-    for line in verdicts(report):
-        console.print(rich_escape(line), highlight=False)
+        _print_table(console, title, *_escaped(head, body))
+    _print_comparisons(report, console, all_rows)
     for entry in report.capacity:
-        console.print(_rich_table(*_capacity_tables(entry)[0]))
+        title, head, body = _capacity_tables(entry)[0]
+        _print_table(console, rich_escape(title), *_escaped(head, body))
     if report.knockouts:
         console.print("\n[bold]Memory knockouts[/] (exact match lost with memory cut off)")
         for e in report.knockouts:
             line = f"{e['task']} / {e['variant']}: {e['sentence']}."
             console.print(rich_escape(line), highlight=False)
     if report.tuning:
-        console.print(_rich_table("Tuning (chosen on tuning seeds)", *tuning_rows(report.tuning)))
+        head, body = _escaped(*tuning_rows(report.tuning))
+        _print_table(console, "Tuning (chosen on tuning seeds)", head, body, {0, 1}, keep=2)
     if report.attention:
         console.print("\n[bold]Attention[/] (what each layer does; tables in report.md)")
         for entry in report.attention:

@@ -361,9 +361,7 @@ def read_table(path: Path) -> SuiteResults:
     return SuiteResults(df, None, None, 0)
 
 
-def write_report(
-    report: Report, out_dir, formats=("md", "csv", "json"), plots: bool = True
-) -> list[Path]:
+def write_report(report: Report, out_dir, formats=tuple(FORMATS), plots: bool = True) -> list[Path]:
     """Write report.<ext> for each format, plus the PNG plots; returns the paths written."""
     from membench.plots import write_plots  # matplotlib loads only when files are written
     from membench.store import write_atomic
@@ -379,8 +377,9 @@ def write_report(
             from membench.tuning_plots import write_sensitivity_plot
 
             paths.append(write_sensitivity_plot(report, out))
+    images = {p.name: p.read_bytes() for p in paths if p.suffix == ".png"}  # the HTML's
     for fmt in formats:
-        text = render(report, fmt)
+        text = render(report, fmt, images)
         path = out / f"report.{FORMATS[fmt]}"
         write_atomic(path, text)
         paths.append(path)

@@ -165,7 +165,7 @@ def test_json_is_strict_and_complete():
 def test_latex_structure():
     report = build_report(results(curves=False))
     tex = render(report, "latex")
-    assert tex.count("\\toprule") == tex.count("\\midrule") == tex.count("\\bottomrule") == 1
+    assert tex.count("\\toprule") == tex.count("\\midrule") == tex.count("\\bottomrule") == 2
     assert "assoc\\_recall" in tex and "mem\\_10" in tex and "95\\%" in tex
     assert "\\textbf{1.000}" in tex and "$^{\\downarrow}$" in tex
     sort = report.cells[report.cells["task"] == "sort"].set_index("variant")["mean"]
@@ -174,9 +174,13 @@ def test_latex_structure():
     assert f"\\textbf{{{sort.max():.3f}}}" in body
     assert tex.count("{") == tex.count("}")
     assert "_" not in tex.replace("\\_", "")
-    for line in tex.splitlines():
+    main, comparisons = tex.split("\\end{table}")[:2]
+    for line in main.splitlines():
         if line.endswith("\\\\"):
             assert line.count("&") == len(TASKS) + 3
+    rows = [line for line in comparisons.splitlines() if line.endswith("\\\\")]
+    assert len(rows) == 1 + len(report.comparisons) and all(r.count("&") == 9 for r in rows)
+    assert "$<$0.001$^{\\downarrow}$" in comparisons
 
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed")
