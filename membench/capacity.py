@@ -90,7 +90,7 @@ def capacity_section(ok: pd.DataFrame, baseline: str, alpha: float, correction: 
     section = []
     for name, param, ladder in ladders(ok):
         levels = np.sort(ladder["level"].unique())
-        cells = stats.describe(ladder.assign(task=ladder["level"]), "exact_match")
+        cells = stats.cell_stats(ladder.assign(task=ladder["level"]), "exact_match")
         cells = cells.rename(columns={"task": "level"})
         solved = ladder.groupby(["variant", "level"])["solved"].agg(["sum", "count"])
         seeds = per_seed(ladder, name)

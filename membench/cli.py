@@ -243,8 +243,8 @@ def add_report(sub) -> None:
     def handler(args) -> int:
         from pathlib import Path
 
-        from membench.render import FORMATS, print_report, render
-        from membench.report import build_report, read_table, write_report
+        from membench.render import FORMATS, print_report, render, write_report
+        from membench.report import build_report, read_table
 
         path = Path(args.path)
         found = read_table(path)

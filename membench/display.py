@@ -86,7 +86,7 @@ def print_plan(suite: Suite, trials, states, todo, console: Console, title: str)
     console.print(table)
     for variant in suite.variants:
         mark = " (baseline)" if variant.name == suite.baseline else ""
-        say(console, f"  {variant.name}{mark}: {variant.describe()}")
+        say(console, f"  {variant.name}{mark}: {variant.summary()}")
     for note in suite.notes:
         say(console, f"note: {note}", "yellow")
     done, failed, stale = (list(states.values()).count(s) for s in ("done", "failed", "stale"))
@@ -104,7 +104,7 @@ def print_plan(suite: Suite, trials, states, todo, console: Console, title: str)
     )
 
 
-class Progress:
+class SweepProgress:
     """Counts and running trials, rendered live by rich (or a line per trial off a terminal)."""
 
     def __init__(self, suite: str, total: int, lines: Console | None):

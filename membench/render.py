@@ -1,4 +1,5 @@
-"""Renderings of a `Report`: md, latex, csv, json and html text, and rich tables for a terminal.
+"""Renderings of a `Report`: md, latex, csv, json and html text, rich tables for a terminal,
+and `write_report`, which writes them with the plots (the one writer of report files).
 
 Every format is built from the same rows (`_main_table`, `_side_tables`), styled per output.
 """
@@ -10,6 +11,7 @@ import json
 import math
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -23,6 +25,7 @@ from rich.text import Text
 
 from membench import stats
 from membench.attention import render_attention_markdown
+from membench.report import CORRECTIONS, COSTS, TESTS
 from membench.tuning import tuning_intro, tuning_rows
 
 if TYPE_CHECKING:
@@ -31,9 +34,6 @@ if TYPE_CHECKING:
 
 FORMATS = {"md": "md", "latex": "tex", "csv": "csv", "json": "json", "html": "html"}
 MAX_LINES = 20  # failed/missing lines shown in a terminal
-COSTS = {"params": "params ×", "train_flops": "FLOPs ×"}
-CORRECTIONS = {"holm": "Holm", "bh": "Benjamini-Hochberg", "none": "uncorrected"}
-TESTS = {"t": "t-tests, exact where t is undefined", "exact": "exact tests"}
 
 # ---- formatting -------------------------------------------------------------------------------
 
@@ -657,3 +657,28 @@ def print_report(report: Report, console: Console | None = None, all_rows: bool 
         console.print(f"[yellow]{rich_escape(line)}[/]", highlight=False)
     if len(lines) > MAX_LINES:
         console.print(f"[yellow]... and {len(lines) - MAX_LINES} more (see report.md)[/]")
+
+
+def write_report(report: Report, out_dir, formats=tuple(FORMATS), plots: bool = True) -> list[Path]:
+    """Write report.<ext> for each format, plus the PNG plots; returns the paths written."""
+    from membench.plots import write_plots  # matplotlib loads only when files are written
+    from membench.store import write_atomic
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    if plots:  # first: the plots it skips (a CD diagram of 2 tasks...) are notes of the report
+        drawn = write_plots(report.data, report, out)
+        report.notes += [note for note in drawn.notes if note not in report.notes]
+        paths += drawn
+        if report.tuning:
+            from membench.tuning_plots import write_sensitivity_plot
+
+            paths.append(write_sensitivity_plot(report, out))
+    images = {p.name: p.read_bytes() for p in paths if p.suffix == ".png"}  # the HTML's
+    for fmt in formats:
+        text = render(report, fmt, images)
+        path = out / f"report.{FORMATS[fmt]}"
+        write_atomic(path, text)
+        paths.append(path)
+    return paths

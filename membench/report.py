@@ -1,8 +1,7 @@
 """The comparison report: every variant against the baseline, per task, with the statistics.
 
-`build_report` turns a results DataFrame (one row per trial) into a `Report`; `write_report`
-saves it in every format (`membench.render`) with the plots; `read_table` reads what `membench
-report` is pointed at.
+`build_report` turns a results DataFrame (one row per trial) into a `Report` (pure: no I/O);
+`membench.render` renders and writes it; `read_table` reads what `membench report` is pointed at.
 """
 
 from __future__ import annotations
@@ -19,11 +18,15 @@ from membench import across, stats
 from membench.attention import attention_section
 from membench.capacity import capacity_section
 from membench.registry import did_you_mean
-from membench.render import CORRECTIONS, COSTS, FORMATS, TESTS, render
 from membench.tuning import tuning_section
 
 if TYPE_CHECKING:
     from membench.store import SuiteResults
+
+
+COSTS = {"params": "params ×", "train_flops": "FLOPs ×"}
+CORRECTIONS = {"holm": "Holm", "bh": "Benjamini-Hochberg", "none": "uncorrected"}
+TESTS = {"t": "t-tests, exact where t is undefined", "exact": "exact tests"}
 
 
 @dataclass
@@ -37,7 +40,7 @@ class Report:
     test: str  # t | exact: the test asked for (each comparison row names the one it used)
     tasks: list[str]
     variants: list[str]  # baseline first, then order of appearance
-    cells: pd.DataFrame  # stats.describe
+    cells: pd.DataFrame  # stats.cell_stats
     comparisons: pd.DataFrame  # stats.compare
     ranks: across.RankResult
     aggregate: pd.DataFrame  # across.aggregate
@@ -93,7 +96,7 @@ def build_report(
     tasks = list(dict.fromkeys(df["task"]))
     if test not in TESTS:
         raise ValueError(f"unknown test '{test}': use {', '.join(TESTS)}")
-    cells = stats.describe(ok, metric)
+    cells = stats.cell_stats(ok, metric)
     comparisons = stats.compare(ok, metric, baseline, alpha, correction, test)
     notes = []
     if unused:
@@ -359,28 +362,3 @@ def read_table(path: Path) -> SuiteResults:
             f"{path}: missing column(s) {', '.join(missing)}: need task, variant, seed"
         )
     return SuiteResults(df, None, None, 0)
-
-
-def write_report(report: Report, out_dir, formats=tuple(FORMATS), plots: bool = True) -> list[Path]:
-    """Write report.<ext> for each format, plus the PNG plots; returns the paths written."""
-    from membench.plots import write_plots  # matplotlib loads only when files are written
-    from membench.store import write_atomic
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    if plots:  # first: the plots it skips (a CD diagram of 2 tasks...) are notes of the report
-        drawn = write_plots(report.data, report, out)
-        report.notes += [note for note in drawn.notes if note not in report.notes]
-        paths += drawn
-        if report.tuning:
-            from membench.tuning_plots import write_sensitivity_plot
-
-            paths.append(write_sensitivity_plot(report, out))
-    images = {p.name: p.read_bytes() for p in paths if p.suffix == ".png"}  # the HTML's
-    for fmt in formats:
-        text = render(report, fmt, images)
-        path = out / f"report.{FORMATS[fmt]}"
-        write_atomic(path, text)
-        paths.append(path)
-    return paths

@@ -163,7 +163,7 @@ def median_censored(cell: Cell) -> float:
     return float(np.median(np.where(cell.observed, cell.values, np.inf)))
 
 
-def describe(df: pd.DataFrame, metric: str) -> pd.DataFrame:
+def cell_stats(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Per (task, variant): n, mean, std, 95% interval of the mean (t; Wilson for a binary metric;
     none for a censored one), whether it was cut at the metric's range, median (censored-aware),
     min, max, and for binary and censored metrics the seeds that solved and the budget."""

@@ -52,7 +52,7 @@ class Variant:
     model: dict[str, Any]  # the base model with this variant's overrides
     factory: str | None = None  # "module:function" of a user's model; None: built-in family
 
-    def describe(self) -> str:
+    def summary(self) -> str:
         """The options that differ from ModelConfig's defaults (or the factory and its options)."""
         if self.factory:
             options = ", ".join(f"{k}={v}" for k, v in self.model.items())

@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.live import Live
 
 from membench.config import TrialSpec
-from membench.display import Progress, say
+from membench.display import SweepProgress, say
 from membench.errors import MembenchError
 from membench.store import (
     TRIALS,
@@ -87,7 +87,7 @@ def run_suite(
     write_suite_file(results, suite, trials, tuning, choices)  # `membench report` reads it
     if progress is not None and progress.interrupted:
         return interrupted(suite, trials, directory, resume, console)
-    write_report(suite, results, metric, console)
+    report_suite(suite, results, metric, console)
     states = trial_states(tuning + trials, directory)
     failed, missing = (list(states.values()).count(s) for s in ("failed", "todo"))
     missing += len(unchosen(suite, choices)) * len(suite.seeds)
@@ -112,7 +112,7 @@ def run_suite(
 
 def train_missing(
     suite, trials, what, results, address, max_concurrent, rerun_failed, force, rerun_stale, console
-) -> Progress | None:
+) -> SweepProgress | None:
     """Train the trials of `trials` that have no record (or failed or stale ones, or all, on
     request). Returns the run's progress, or None when there was nothing to train."""
     states = trial_states(trials, results / TRIALS)
@@ -163,11 +163,10 @@ def tensorboard_installed() -> bool:
     return importlib.util.find_spec("tensorboard") is not None
 
 
-def write_report(suite: Suite, results: Path, metric: str, console) -> None:
+def report_suite(suite: Suite, results: Path, metric: str, console) -> None:
     """The suite's trials reported as `membench report RESULTS` does; printed and saved."""
-    from membench.render import print_report
+    from membench.render import print_report, write_report
     from membench.report import build_report
-    from membench.report import write_report as write_files
 
     found = load_suite_results(results)
     df = found.table
@@ -181,12 +180,12 @@ def write_report(suite: Suite, results: Path, metric: str, console) -> None:
     except ValueError as err:  # e.g. no record of the baseline yet
         say(console, f"no report: {err}", "yellow")
         return
-    written = write_files(report, results / "report")  # first: skipped plots become notes
+    written = write_report(report, results / "report")  # first: skipped plots become notes
     print_report(report, console)
     say(console, f"report: {len(written)} files in {results / 'report'}")
 
 
-def launch(suite, todo, results: Path, address, max_concurrent) -> Progress:
+def launch(suite, todo, results: Path, address, max_concurrent) -> SweepProgress:
     """Run `todo` on Ray Tune with a live display; Ctrl-C stops cleanly (progress.interrupted)."""
     import ray
 
@@ -198,7 +197,7 @@ def launch(suite, todo, results: Path, address, max_concurrent) -> Progress:
     remove_stale_temps(results / TRIALS)
     with capture_output(results / "ray.log") as terminal:
         display = Console(file=terminal)
-        progress = Progress(suite.name, len(todo), None if display.is_terminal else display)
+        progress = SweepProgress(suite.name, len(todo), None if display.is_terminal else display)
         owned = connect(address)
         try:
             check_fits(suite)
@@ -397,7 +396,7 @@ def train_one(config: dict[str, Any], jobs: list[dict[str, Any]]) -> None:
 class Recorder(Callback):
     """In the driver: feeds the display, and writes each record the moment it arrives."""
 
-    def __init__(self, jobs, directory: Path, suite: str, progress: Progress):
+    def __init__(self, jobs, directory: Path, suite: str, progress: SweepProgress):
         self.jobs, self.directory, self.suite, self.progress = jobs, directory, suite, progress
 
     def __getstate__(self):

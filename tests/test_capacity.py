@@ -83,7 +83,7 @@ def test_no_ladder_without_two_levels_or_without_a_generator():
 
 
 def test_capacity_plot_is_written(tmp_path):
-    from membench.report import write_report
+    from membench.render import write_report
 
     report = build_report(ladder_rows({"baseline": [16] * 3, "neck": [8] * 3}))
     names = [p.name for p in write_report(report, tmp_path, formats=("md", "json", "html"))]

@@ -91,7 +91,8 @@ def test_a_model_without_layout_is_named_where_attention_is_skipped(tmp_path, mo
 def test_records_and_reports_have_the_mode_of_any_other_file(tmp_path):
     import stat
 
-    from membench.report import build_report, write_report
+    from membench.render import write_report
+    from membench.report import build_report
     from membench.store import UMASK, load_suite_results, write_record
 
     plain = tmp_path / "plain"

@@ -10,8 +10,8 @@ from membench.across import aggregate, rank
 from membench.stats import (
     a12,
     adjust_pvalues,
+    cell_stats,
     compare,
-    describe,
     hedges_g,
     metric_direction,
 )
@@ -41,7 +41,7 @@ def test_describe_matches_scipy_and_handles_edges():
     df = frame({("copy", "a"): x, ("copy", "b"): [1.0, 1.0, 1.0], ("sort", "a"): [0.3]})
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        d = describe(df, "exact_match").set_index(["task", "variant"])
+        d = cell_stats(df, "exact_match").set_index(["task", "variant"])
     lo, hi = st.t.interval(0.95, len(x) - 1, loc=np.mean(x), scale=st.sem(x))
     row = d.loc[("copy", "a")]
     assert row["n"] == 4 and row["mean"] == pytest.approx(np.mean(x))
@@ -55,7 +55,7 @@ def test_describe_matches_scipy_and_handles_edges():
 def test_describe_drops_failed_rows():
     df = frame({("copy", "a"): [0.2, 0.4, 0.9]})
     df.loc[2, "status"] = "failed"
-    assert describe(df, "exact_match")["mean"].item() == pytest.approx(0.3)
+    assert cell_stats(df, "exact_match")["mean"].item() == pytest.approx(0.3)
 
 
 def test_welch_matches_scipy():
@@ -109,7 +109,7 @@ def test_saturated_tie_is_never_significant_and_leaves_the_family():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         c = compare(df, "exact_match", "base").iloc[0]
-        describe(df, "exact_match")
+        cell_stats(df, "exact_match")
         rank(df, "exact_match")
     assert c["test"] == "identical" and c["p_value"] == 1.0 and c["diff"] == 0.0
     assert not c["decidable"] and np.isnan(c["p_adjusted"]) and "all values equal" in c["note"]
@@ -190,12 +190,12 @@ def test_undecidable_rows_leave_the_holm_family():
 
 def test_intervals_stay_in_the_metric_range():
     df = frame({("t", "base"): [0.0, 1.0, 0.53], ("t", "v"): [1.0, 1.0, 0.99]})
-    d = describe(df, "exact_match").set_index("variant")
+    d = cell_stats(df, "exact_match").set_index("variant")
     assert d.loc["base", "ci_low"] == 0.0 and d.loc["base", "ci_high"] == 1.0
     assert d.loc["base", "ci_clipped"] and d.loc["v", "ci_high"] == 1.0
     c = compare(df, "exact_match", "base").iloc[0]
     assert -1.0 <= c["ci_low"] <= c["ci_high"] <= 1.0
-    unbounded = describe(frame({("t", "a"): [-3.0, 5.0, 1.0]}, "m"), "m").iloc[0]
+    unbounded = cell_stats(frame({("t", "a"): [-3.0, 5.0, 1.0]}, "m"), "m").iloc[0]
     assert unbounded["ci_low"] < -3 and not unbounded["ci_clipped"]
 
 
