@@ -8,7 +8,6 @@ Uses matplotlib's object API (`Figure`, Agg canvas): no pyplot state, no display
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from matplotlib.figure import Figure
 from membench.attention import decode_maps, layer_means
 from membench.errors import MembenchError
 from membench.registry import did_you_mean
+from membench.store import read_record
 
 LABELS = {"mem": "mem", "src": "src", "sep": "sep", "answer": "ans"}
 SELF_BARS = {  # bar order and legend
@@ -40,13 +40,7 @@ def load_records(path: Path) -> list[dict[str, Any]]:
         files = sorted((path / "trials").glob("*.json"))
     else:
         raise MembenchError(f"{path}: neither a record file nor a results directory with trials/")
-    records = []
-    for file in files:
-        try:
-            records.append(json.loads(file.read_text()))
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise MembenchError(f"{file}: not a JSON trial record ({err})") from None
-    return records
+    return [read_record(file) for file in files]
 
 
 def default_out_dir(path: Path, record: dict[str, Any]) -> Path:

@@ -97,22 +97,33 @@ def write_record(directory: Path, record: dict[str, Any]) -> Path:
     return write_atomic(directory / f"{record['id']}.json", json.dumps(record, indent=1))
 
 
+def read_record(path: Path) -> dict[str, Any]:
+    """One record file, checked against the record schema; a bad one is one line (MembenchError)."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise MembenchError(
+            f"{path}: not a valid trial record ({type(err).__name__}: {err}); delete it and "
+            "rerun the suite"
+        ) from None
+    if not isinstance(record, dict):
+        raise MembenchError(f"{path}: not a valid trial record (not a JSON object)")
+    check_record(record, str(path))
+    return record
+
+
 def read_records(directory: Path, strict: bool = False) -> dict[str, dict[str, Any]]:
     """{id: record} of DIRECTORY/*.json. Unreadable files are skipped (they are trained again and
     overwritten) unless `strict`, where they are an error."""
     records = {}
     for path in sorted(directory.glob("*.json")):
         try:
-            record = json.loads(path.read_text(encoding="utf-8"))
+            record = read_record(path)
+        except MembenchError:
             if strict:
-                check_record(record, str(path))
-            records[record["id"]] = record
-        except (OSError, ValueError, KeyError, TypeError) as err:
-            if strict:
-                raise MembenchError(
-                    f"{path}: not a valid trial record ({type(err).__name__}: {err}); "
-                    "delete it and rerun the suite"
-                ) from None
+                raise
+            continue
+        records[record["id"]] = record
     return records
 
 
