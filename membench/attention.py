@@ -168,7 +168,10 @@ def sample_maps(parts: dict[str, torch.Tensor], examples: int) -> dict[str, Any]
 def summarize(model, src: torch.Tensor, tgt_len: int, sample: int = 2) -> dict[str, Any] | None:
     """Attention summary of a trained model on `src`, reading its own predictions as targets
     (as at inference, so no target leaks in). None for a model without a `layout` attribute: a
-    user's model opts in by providing `layout` and `forward(..., return_attention=True)`."""
+    user's model opts in by providing `layout` and `forward(..., return_attention=True)`. A
+    recurrent model's maps also come per segment (`segments`, over its `segment_layouts`): the
+    summary then gains `segments`, one summary per segment without sampled maps (the top level
+    is the last segment's, where the answers are read, with its sample)."""
     if getattr(model, "layout", None) is None:
         return None
     training = model.training
@@ -178,6 +181,11 @@ def summarize(model, src: torch.Tensor, tgt_len: int, sample: int = 2) -> dict[s
     model.train(training)
     causal = bool(getattr(getattr(model, "encoder", None), "causal", False))
     summary = summarize_maps(attention["self"], model.layout, attention.get("cross"), sample)
+    if "segments" in attention:  # a recurrent model: `self` is its last segment, then each one
+        summary["segments"] = [
+            {k: v for k, v in summarize_maps(maps, layout, sample=0).items() if k != "sample"}
+            for maps, layout in zip(attention["segments"], model.segment_layouts, strict=True)
+        ]
     return summary | {"causal": causal}
 
 
@@ -307,7 +315,26 @@ def describe(summary: dict[str, Any]) -> str:
                 shapes.append(f"layer {i} {name}: {words}")
     if shapes:
         text += " Block shapes (head means): " + "; ".join(shapes) + "."
-    return text
+    return text + segment_words(summary.get("segments"))
+
+
+def segment_words(segments: list[dict[str, Any]] | None) -> str:
+    """A recurrent model's segments in one sentence: per segment and layer, the share of
+    memory's attention on the sequence (write) and of the sequence's, or the answer rows', on
+    memory (read), so writes early and reads at the end show; '' without memory or segments."""
+    if not segments or "write" not in segments[0]["blocks"]:
+        return ""
+
+    def shares(layers: list[dict[str, float]], key: str) -> str:
+        return "/".join(f"{layer[key]:.0%}" for layer in layers)
+
+    parts = []
+    for i, segment in enumerate(segments, 1):
+        layers = layer_means(segment["blocks"])
+        read = "read_answer" if "read_answer" in layers[0] else "read"
+        reader = "answers read" if read == "read_answer" else "read"
+        parts.append(f"{i}: write {shares(layers, 'write')}, {reader} {shares(layers, read)}")
+    return " Per segment (by layer): " + "; ".join(parts) + "."
 
 
 # ---- across seeds, for the report ----

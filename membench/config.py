@@ -22,7 +22,7 @@ from membench.registry import UnknownNameError, did_you_mean
 class ModelConfig:
     """The memory Transformer family; see the README's variant table."""
 
-    arch: str = "encoder"  # encoder | encoder_decoder
+    arch: str = "encoder"  # encoder | encoder_decoder | recurrent
     d_model: int = 64
     n_layers: int = 2
     n_heads: int = 4
@@ -32,6 +32,8 @@ class ModelConfig:
     controller: str = "shared"  # shared | dedicated | dedicated_shared
     bottleneck: bool = False  # sequence positions attend to memory only
     causal: bool = True  # a sequence position reads memory and earlier positions (zoology's MQAR)
+    segment: int = 0  # arch recurrent: source tokens per segment (memory alone crosses segments)
+    bptt: int = 0  # arch recurrent: segments gradients flow back through (0: all)
 
 
 @dataclass
@@ -171,7 +173,7 @@ def task_params_identity(task: str, params: dict[str, Any]) -> dict[str, Any]:
 
 
 CHOICES = {
-    "arch": ("encoder", "encoder_decoder"),
+    "arch": ("encoder", "encoder_decoder", "recurrent"),
     "controller": ("shared", "dedicated", "dedicated_shared"),
     "device": ("auto", "cpu", "cuda"),
 }
@@ -232,6 +234,17 @@ def model_config(values: dict[str, Any] | None, where: str = "model") -> ModelCo
         )
     if not 0 <= config.dropout < 1:
         raise MembenchError(f"{where}.dropout: must be in [0, 1), got {config.dropout}")
+    if config.arch == "recurrent" and config.segment < 1:
+        raise MembenchError(
+            f"{where}.segment: arch 'recurrent' needs segment >= 1 (source tokens per segment), "
+            f"got {config.segment}; set segment"
+        )
+    for key in ("segment", "bptt"):  # a value the other archs would silently ignore
+        if config.arch != "recurrent" and getattr(config, key):
+            raise MembenchError(
+                f"{where}.{key}: only arch 'recurrent' has segments, got {key} "
+                f"{getattr(config, key)} with arch '{config.arch}'; set arch: recurrent or drop it"
+            )
     return config
 
 

@@ -195,8 +195,9 @@ def knockout_metrics(spec: TrialSpec, model, task, device) -> dict[str, float]:
     """The trained model on the held-out set again with memory reads, then writes, knocked out
     (`membench.models.knockout`): `exact_match_no_read`, `token_accuracy_no_read`, and the same
     `_no_write`. Nothing for a model without memory or a user's model (no knockouts). A
-    recurrent model with several segments also gets each one cut alone, as lists in segment
-    order (`exact_match_no_write_by_segment`, ...): which segments' writes the answers need."""
+    recurrent model with several segments also gets each segment cut alone, `_seg1` the first
+    (`exact_match_no_write_seg1`, ...: which segments' writes the answers need); scalars, as a
+    record's metrics must be."""
     from membench.models import knockout
 
     if not spec.model.get("mem_tokens") or not hasattr(model, "knockout"):
@@ -213,8 +214,7 @@ def knockout_metrics(spec: TrialSpec, model, task, device) -> dict[str, float]:
         for i in segments:
             with knockout(model, kind, segment=i):
                 scores = evaluate(model, eval_src, eval_tgt)
-            for name, value in scores.items():
-                out.setdefault(f"{name}_no_{kind}_by_segment", []).append(value)
+            out |= {f"{name}_no_{kind}_seg{i + 1}": value for name, value in scores.items()}
     return out
 
 

@@ -22,10 +22,15 @@ from torch import nn
 from membench.config import ModelConfig, model_config
 from membench.errors import MembenchError
 from membench.models.encoder_decoder import MemoryEncoderDecoder
+from membench.models.recurrent import RecurrentMemoryTransformer
 from membench.models.transformer import KNOCKOUTS, MemoryTransformer
 from membench.registry import did_you_mean
 
-ARCHS = {"encoder": MemoryTransformer, "encoder_decoder": MemoryEncoderDecoder}
+ARCHS = {
+    "encoder": MemoryTransformer,
+    "encoder_decoder": MemoryEncoderDecoder,
+    "recurrent": RecurrentMemoryTransformer,
+}
 
 
 def build_model(
@@ -37,7 +42,9 @@ def build_model(
 ) -> nn.Module:
     """A model of the family for a task with these sizes; a dict is validated strictly first.
     `answer_positions`: the task's (see `Task.answer_positions`); arch `encoder` predicts each
-    target token at that source position, `encoder_decoder` decodes as always."""
+    target token at that source position, `encoder_decoder` decodes as always, `recurrent` reads
+    them in its last segment. Raises MembenchError for a recurrent model without memory whose
+    source spans more than one segment (the segment count needs the lengths)."""
     if not isinstance(config, ModelConfig):
         config = model_config(config)
     return ARCHS[config.arch](
@@ -62,20 +69,34 @@ def factory_keywords(factory: Callable[..., nn.Module], **available: Any) -> dic
 
 
 @contextlib.contextmanager
-def knockout(model: nn.Module, kind: str | None):
+def knockout(model: nn.Module, kind: str | None, segment: int | None = None):
     """Evaluate `model` with memory reads ("read": no sequence position attends to memory, in
     any layer; the decoder's cross-attention included) or writes ("write": memory attends to
     memory only) cut off; a causal test of what the attention maps only suggest. Built-in models
-    only (a model without a `knockout` attribute raises ValueError)."""
+    only (a model without a `knockout` attribute raises ValueError). `segment`: a recurrent
+    model's segment index (0 first, -1 last) to cut in that segment only (None: in every one),
+    so writes cut early and reads cut at the end can be told apart."""
     if not hasattr(model, "knockout"):
         raise ValueError(f"{type(model).__name__} has no memory knockouts (built-in models only)")
     if kind not in (None, *KNOCKOUTS):
         raise ValueError(f"unknown knockout {kind!r}: use {' or '.join(KNOCKOUTS)}")
-    before, model.knockout = model.knockout, kind
+    if segment is not None:
+        if not hasattr(model, "knockout_segment"):
+            raise ValueError(f"{type(model).__name__} has no segments (arch 'recurrent' has)")
+        n = len(model.bounds)
+        if not -n <= segment < n:
+            raise ValueError(f"segment {segment} is out of range: the model has {n} segments")
+        segment %= n
+    before = model.knockout, getattr(model, "knockout_segment", None)
+    model.knockout = kind
+    if hasattr(model, "knockout_segment"):
+        model.knockout_segment = segment
     try:
         yield model
     finally:
-        model.knockout = before
+        model.knockout = before[0]
+        if hasattr(model, "knockout_segment"):
+            model.knockout_segment = before[1]
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -119,6 +140,7 @@ def load_factory(target: str) -> Callable[..., nn.Module]:
 __all__ = [
     "MemoryEncoderDecoder",
     "MemoryTransformer",
+    "RecurrentMemoryTransformer",
     "build_model",
     "count_parameters",
     "factory_keywords",
