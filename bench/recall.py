@@ -28,9 +28,9 @@ from concurrent.futures import ProcessPoolExecutor
 
 import torch
 
-from membench.config import parse_assignment
+from membench.config import make_spec, parse_assignment
 from membench.models import build_model
-from membench.train import build, make_spec, train_loop
+from membench.train import build, train_loop
 
 
 def cpu_name() -> str:

@@ -134,9 +134,10 @@ def add_train(sub) -> None:
     def handler(args) -> int:
         import os
 
-        from membench.config import parse_assignment
+        from membench.config import make_spec, parse_assignment
+        from membench.display import TrialBar, print_summary
         from membench.suite import add_code_paths
-        from membench.train import make_spec, run_trial
+        from membench.train import run_trial
 
         if args.seed < 0:
             raise MembenchError(f"--seed: must be >= 0, got {args.seed}")
@@ -155,12 +156,11 @@ def add_train(sub) -> None:
             seed=args.seed,
             factory=args.factory,
         )
-        record = run_trial(spec, progress="bar")
+        with TrialBar(spec) as bar:
+            record = run_trial(spec, progress=bar.update)
         if args.json:
             print(json.dumps(record))
         else:
-            from membench.train import print_summary
-
             print_summary(record)
         return 0 if record["status"] == "ok" else 1
 
@@ -183,7 +183,7 @@ def add_attention(sub) -> None:
     def handler(args) -> int:
         from pathlib import Path
 
-        from membench.attention import describe
+        from membench.attention import describe_attention
         from membench.attention_plots import default_out_dir, draw, load_records, select_record
 
         path = Path(args.results)
@@ -193,7 +193,7 @@ def add_attention(sub) -> None:
             print(written)
         if not record["attention"].get("sample"):
             print("no heatmaps: the record keeps no full maps (they were over its size budget)")
-        print(describe(record["attention"]))
+        print(describe_attention(record["attention"]))
         return 0
 
     parser.set_defaults(handler=handler)
@@ -243,7 +243,8 @@ def add_report(sub) -> None:
     def handler(args) -> int:
         from pathlib import Path
 
-        from membench.render import FORMATS, print_report, render, write_report
+        from membench.render import FORMATS, render, write_report
+        from membench.render_terminal import print_report
         from membench.report import build_report, read_table
 
         path = Path(args.path)

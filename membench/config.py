@@ -337,3 +337,29 @@ def parse_assignment(text: str) -> tuple[str, Any]:
         raise MembenchError(f"--set '{text}': expected key=value, e.g. --set length=32")
     key, raw = text.split("=", 1)
     return key.strip(), yaml.safe_load(raw)
+
+
+def make_spec(
+    task: str,
+    task_overrides: dict | None = None,
+    model: dict | None = None,
+    train: dict | None = None,
+    seed: int = 0,
+    factory: str | None = None,
+    tasks_near: Path | None = None,
+) -> TrialSpec:
+    """A validated, fully resolved spec (defaults filled in, so equal trials hash equal).
+    `tasks_near`: a suite's folder, so the named instances in its own tasks/ resolve."""
+    generator, params = resolve_task(task, task_overrides, tasks_near)
+    if factory:
+        resolved_model = dict(model or {})  # a user's model takes its own options
+    else:
+        resolved_model = dataclasses.asdict(model_config(model))
+    return TrialSpec(
+        task=generator,
+        task_params=params,
+        model=resolved_model,
+        train=dataclasses.asdict(train_config(train)),
+        seed=seed,
+        factory=factory,
+    )

@@ -1,7 +1,8 @@
 """What a sweep shows: the dry-run plan, and the live progress of running trials (rich).
 
 Presentation: counts and rows in, rich renderables and plain lines out; no Ray. The dry run
-reads the records (only to show each trial's state).
+reads the records (only to show each trial's state). Also one trial's progress bar and summary
+(`membench train`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from membench.tuning import point_label
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from membench.config import TrialSpec
     from membench.suite import Suite
 
 
@@ -196,3 +198,59 @@ def clock(seconds: float) -> str:
     minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class TrialBar:
+    """A rich progress bar on stderr (stdout stays clean for --json)."""
+
+    def __init__(self, spec: TrialSpec):
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("step {task.completed}/{task.total}"),
+            TextColumn("{task.fields[scores]}"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+        )
+        label = f"{spec.task} seed {spec.seed}"
+        self.bar = self.progress.add_task(label, total=spec.train["steps"], scores="")
+        self.started = False
+
+    def __enter__(self):
+        return self  # the bar appears with the first evaluation: a bad spec prints one line only
+
+    def __exit__(self, *exc):
+        if self.started:
+            self.progress.stop()
+        return False
+
+    def update(self, point: dict[str, Any]) -> None:
+        scores = (
+            f"loss {point['loss']:.3f}  token acc {point['token_accuracy']:.3f}  "
+            f"exact {point['exact_match']:.3f}"
+        )
+        if not self.started:
+            self.progress.start()
+            self.started = True
+        self.progress.update(self.bar, completed=point["step"], scores=scores)
+
+
+def print_summary(record: dict[str, Any]) -> None:
+    """A human-readable end-of-trial summary (for `membench train` without --json)."""
+    from rich.console import Console
+
+    console = Console()
+    if record["status"] != "ok":
+        console.print(f"[red]trial {record['id']} failed:[/red] {record['error']}")
+        return
+    m = record["metrics"]
+    solved = f"solved at step {m['steps_to_solve']}" if m["solved"] else "not solved"
+    console.print(
+        f"trial {record['id']}: {record['task']} {record['task_params']}  "
+        f"token accuracy {m['token_accuracy']:.3f} (chance {m['chance']:.3f})  "
+        f"exact match {m['exact_match']:.3f}  {solved}  loss {m['final_loss']:.4f}  "
+        f"params {m['params']:,}  {m['train_seconds']:.1f} s  {m['tokens_per_second']:,.0f} tok/s"
+    )

@@ -13,9 +13,9 @@ import io
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from membench.attention import COLUMNS, percent
 from membench.render import (
     CAPACITY_INTRO,
+    COLUMNS,
     KNOCKOUT_INTRO,
     _capacity_tables,
     _knockout_table,
@@ -24,6 +24,7 @@ from membench.render import (
     _problems,
     _rank_summary,
     _side_tables,
+    percent,
 )
 from membench.tuning import tuning_intro, tuning_rows
 

@@ -106,7 +106,7 @@ class Suite:
         """The evaluation trials, seed-major, so an interrupted sweep has complete comparisons
         for early seeds. A tuned suite trains each cell at its chosen point (`choices`, from
         `tuning.choose`); cells without a choice (every tuning trial failed) are left out."""
-        from membench.train import make_spec
+        from membench.config import make_spec
 
         if self.tune is not None and choices is None:
             raise ValueError("a tuned suite's evaluation trials need the tuning phase's choices")
@@ -134,7 +134,7 @@ class Suite:
 
     def tuning_trials(self) -> list[Trial]:
         """Phase one of a tuned suite: every point of the space × tuning seed × cell."""
-        from membench.train import make_spec
+        from membench.config import make_spec
 
         if self.tune is None:
             return []
@@ -443,7 +443,7 @@ def add_code_paths(paths: list[str]) -> None:
 
 def check_distinct(suite: Suite) -> None:
     """Two variants that build the same model would be one trial under two names."""
-    from membench.train import make_spec
+    from membench.config import make_spec
 
     task = suite.tasks[0]
     seen: dict[str, str] = {}

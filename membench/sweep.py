@@ -165,7 +165,8 @@ def tensorboard_installed() -> bool:
 
 def report_suite(suite: Suite, results: Path, metric: str, console) -> None:
     """The suite's trials reported as `membench report RESULTS` does; printed and saved."""
-    from membench.render import print_report, write_report
+    from membench.render import write_report
+    from membench.render_terminal import print_report
     from membench.report import build_report
 
     found = load_suite_results(results)

@@ -6,14 +6,12 @@ Pure of file I/O: the caller (CLI or sweep) decides where the record goes.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import math
 import socket
 import time
 import traceback
 from collections.abc import Callable
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -22,39 +20,13 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import membench
 from membench import tasks
-from membench.config import TrialSpec, model_config, resolve_task, train_config
+from membench.config import TrialSpec
 from membench.fingerprint import fingerprint
 from membench.metrics import aulc
 from membench.schema import RECORD_SCHEMA_VERSION
 
 EVAL_SEED = 2**31 - 1  # held-out examples come from their own stream, shared by every trial
 ATTENTION_EXAMPLES = 32  # held-out examples the attention summary averages over
-
-
-def make_spec(
-    task: str,
-    task_overrides: dict | None = None,
-    model: dict | None = None,
-    train: dict | None = None,
-    seed: int = 0,
-    factory: str | None = None,
-    tasks_near: Path | None = None,
-) -> TrialSpec:
-    """A validated, fully resolved spec (defaults filled in, so equal trials hash equal).
-    `tasks_near`: a suite's folder, so the named instances in its own tasks/ resolve."""
-    generator, params = resolve_task(task, task_overrides, tasks_near)
-    if factory:
-        resolved_model = dict(model or {})  # a user's model takes its own options
-    else:
-        resolved_model = dataclasses.asdict(model_config(model))
-    return TrialSpec(
-        task=generator,
-        task_params=params,
-        model=resolved_model,
-        train=dataclasses.asdict(train_config(train)),
-        seed=seed,
-        factory=factory,
-    )
 
 
 def pick_device(name: str) -> torch.device:
@@ -218,12 +190,12 @@ def knockout_metrics(spec: TrialSpec, model, task, device) -> dict[str, float]:
     return out
 
 
-def run_trial(spec: TrialSpec, progress: Callable | str | None = None) -> dict[str, Any]:
+def run_trial(spec: TrialSpec, progress: Callable | None = None) -> dict[str, Any]:
     """Train one trial and return its record. Training errors (NaN loss, an exception in a user's
     model) give status 'failed' with the error; an invalid spec raises MembenchError.
 
-    `progress`: None, "bar" (a rich progress bar on stderr), or a callable receiving a dict
-    (step, steps, loss, token_accuracy, exact_match) at each evaluation.
+    `progress`: None, or a callable receiving a dict (step, steps, loss, token_accuracy,
+    exact_match) at each evaluation (a sweep's tune.report, `membench train`'s bar).
     """
     device = pick_device(spec.train["device"])
     task = tasks.get(spec.task)
@@ -239,11 +211,9 @@ def run_trial(spec: TrialSpec, progress: Callable | str | None = None) -> dict[s
         "code": fingerprint(spec.factory),  # which model code made it: stale records are caught
         "start_time": now(),
     }
-    bar = ProgressBar(spec) if progress == "bar" else None
     try:
         _, model = build(spec, device)
-        with bar or contextlib.nullcontext():
-            result = train_loop(spec, model, task, device, bar.update if bar else progress)
+        result = train_loop(spec, model, task, device, progress)
         curve = result.pop("curve")
         record["metrics"] = {
             **result,
@@ -278,55 +248,3 @@ NO_LAYOUT = (
 
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-class ProgressBar:
-    """A rich progress bar on stderr (stdout stays clean for --json)."""
-
-    def __init__(self, spec: TrialSpec):
-        from rich.console import Console
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            TextColumn("step {task.completed}/{task.total}"),
-            TextColumn("{task.fields[scores]}"),
-            TimeElapsedColumn(),
-            console=Console(stderr=True),
-        )
-        label = f"{spec.task} seed {spec.seed}"
-        self.bar = self.progress.add_task(label, total=spec.train["steps"], scores="")
-
-    def __enter__(self):
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.progress.stop()
-        return False
-
-    def update(self, point: dict[str, Any]) -> None:
-        scores = (
-            f"loss {point['loss']:.3f}  token acc {point['token_accuracy']:.3f}  "
-            f"exact {point['exact_match']:.3f}"
-        )
-        self.progress.update(self.bar, completed=point["step"], scores=scores)
-
-
-def print_summary(record: dict[str, Any]) -> None:
-    """A human-readable end-of-trial summary (for `membench train` without --json)."""
-    from rich.console import Console
-
-    console = Console()
-    if record["status"] != "ok":
-        console.print(f"[red]trial {record['id']} failed:[/red] {record['error']}")
-        return
-    m = record["metrics"]
-    solved = f"solved at step {m['steps_to_solve']}" if m["solved"] else "not solved"
-    console.print(
-        f"trial {record['id']}: {record['task']} {record['task_params']}  "
-        f"token accuracy {m['token_accuracy']:.3f} (chance {m['chance']:.3f})  "
-        f"exact match {m['exact_match']:.3f}  {solved}  loss {m['final_loss']:.4f}  "
-        f"params {m['params']:,}  {m['train_seconds']:.1f} s  {m['tokens_per_second']:,.0f} tok/s"
-    )

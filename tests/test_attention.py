@@ -8,21 +8,21 @@ import torch
 from membench.attention import (
     attention_section,
     decode_maps,
-    describe,
+    describe_attention,
     encode_maps,
     pattern_scores,
-    render_attention_markdown,
     summarize,
     summarize_maps,
 )
 from membench.attention_plots import draw, select_record
 from membench.cli import main
+from membench.config import make_spec
 from membench.errors import MembenchError
 from membench.models import build_model
-from membench.render import render
+from membench.render import render, render_attention_markdown
 from membench.report import build_report
 from membench.store import load_results
-from membench.train import build, make_spec, run_trial
+from membench.train import build, run_trial
 
 LAYOUT = {"mem": (0, 2), "src": (2, 4), "sep": (4, 5), "answer": (5, 7)}  # T = 7
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -116,7 +116,7 @@ def test_block_structured_map_writes_and_reads():
     assert patterns["write"]["spread"] == [[1.0] * 3]
     assert patterns["read"]["stripe"] == [[0.0] * 3]
     assert "diagonal" not in patterns["write"]
-    assert describe(summary).startswith(
+    assert describe_attention(summary).startswith(
         "Layer 1: memory writes (100% of memory attention on the sequence), the answer slots "
         "read memory (0%); attention spread evenly would put 29% on memory."
     )
@@ -127,7 +127,7 @@ def test_identity_map_processes_and_has_sharp_diagonals():
     assert summary["blocks"]["processing"] == [[1.0] * 3]
     assert summary["blocks"]["write"] == summary["blocks"]["read"] == [[0.0] * 3]
     assert summary["patterns"]["seq"]["diagonal"] == [[1.0] * 3]
-    assert "layer 1 processing: a sharp diagonal (diagonal 1.00)" in describe(summary)
+    assert "layer 1 processing: a sharp diagonal (diagonal 1.00)" in describe_attention(summary)
 
 
 def test_no_memory_means_absent_memory_blocks():
@@ -139,7 +139,7 @@ def test_no_memory_means_absent_memory_blocks():
     assert summary["cross"]["seq"] == [[1.0] * 3]
     assert "mem" not in summary["groups"]["names"]
     json.dumps(summary, allow_nan=False)
-    assert describe(summary).startswith("No memory tokens")
+    assert describe_attention(summary).startswith("No memory tokens")
 
 
 def test_cross_attention_split_between_memory_and_sequence():
@@ -150,7 +150,9 @@ def test_cross_attention_split_between_memory_and_sequence():
     summary = summarize_maps(as_maps(torch.full((6, 6), 1 / 6), 1, 2), layout, [cross])
     assert summary["cross"] == {"mem": [[0.25, 0.25]], "seq": [[0.75, 0.75]]}
     assert decode_maps(summary["sample"]["cross"]).shape == (1, 1, 2, 3, 6)
-    assert "decoder layer 1: reads encoder memory (25% of cross-attention)" in describe(summary)
+    assert "decoder layer 1: reads encoder memory (25% of cross-attention)" in describe_attention(
+        summary
+    )
 
 
 # ---- compact sample ----
@@ -239,9 +241,9 @@ def test_answers_read_at_the_queries_are_the_answer_rows():
     assert summary["layout"] == {"mem": [0, 2], "src": [2, 9], "answer": [9, 11]}
     assert summary["groups"]["names"] == ["mem", "src", "answer"]
     assert {"read_src", "read_answer"} <= set(summary["blocks"])
-    text = describe(summary)
+    text = describe_attention(summary)
     assert "the answer positions read memory" in text and "slots" not in text
-    slots = describe(model_summary({"mem_tokens": 3}))  # the slot layout keeps its words
+    slots = describe_attention(model_summary({"mem_tokens": 3}))  # the slot layout keeps its words
     assert "the answer slots read memory" in slots
 
 

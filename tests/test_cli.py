@@ -73,9 +73,10 @@ def test_tasks_names_stay_whole_on_an_80_column_terminal(capsys, monkeypatch):
 
 
 def test_a_model_without_layout_is_named_where_attention_is_skipped(tmp_path, monkeypatch):
+    from membench.config import make_spec
     from membench.report import build_report
     from membench.store import load_results, write_record
-    from membench.train import NO_LAYOUT, make_spec, run_trial
+    from membench.train import NO_LAYOUT, run_trial
 
     monkeypatch.syspath_prepend(str(HERE))
     for seed in (0, 1):

@@ -112,7 +112,7 @@ BOTTLENECK4 = {**CORE_MODEL, "mem_tokens": 4, "bottleneck": True}
 )
 def test_trial_ids_are_pinned(args, trial_id):
     """Changing any of these orphans stored results: read IDENTITY_VERSION before touching it."""
-    from membench.train import make_spec
+    from membench.config import make_spec
 
     assert make_spec(*args).trial_id() == trial_id
 
@@ -149,7 +149,7 @@ class TrainConfigPlus(TrainConfig):
 
 def test_adding_an_option_with_a_default_keeps_every_id(monkeypatch):
     from membench import config
-    from membench.train import make_spec
+    from membench.config import make_spec
 
     old = make_spec("copy", None, CORE_MODEL, CORE_TRAIN, 0)
     monkeypatch.setattr(config, "TrainConfig", TrainConfigPlus)

@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
-from membench.render import print_report, render, write_report
+from membench.render import render, write_report
 from membench.render_html import plot_images
+from membench.render_terminal import print_report
 from membench.report import build_report
 from membench.store import load_suite_results
 from membench.tuning import point_label

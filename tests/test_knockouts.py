@@ -99,7 +99,8 @@ def test_knockout_errors():
 
 
 def test_a_trial_records_what_each_knockout_costs():
-    from membench.train import make_spec, run_trial
+    from membench.config import make_spec
+    from membench.train import run_trial
 
     train = dict(steps=400, eval_every=100, eval_size=128, attention=False)
     task = dict(length=6, vocab=4)

@@ -8,13 +8,13 @@ import torch
 import torch.nn.functional as F
 
 from membench import tasks
-from membench.attention import describe, summarize
+from membench.attention import describe_attention, summarize
 from membench.cli import main
-from membench.config import model_config
+from membench.config import make_spec, model_config
 from membench.errors import MembenchError
 from membench.models import build_model, count_parameters, knockout
 from membench.schema import check_record
-from membench.train import make_spec, run_trial
+from membench.train import run_trial
 
 SMALL = {"d_model": 16, "n_heads": 2, "d_ff": 32}
 VOCAB, SRC_LEN, TGT_LEN = 6, 12, 5
@@ -221,8 +221,10 @@ def test_the_attention_summary_has_one_entry_per_segment():
     assert summary["layout"] == summary["segments"][-1]["layout"]  # the answers' segment
     assert summary["blocks"] == summary["segments"][-1]["blocks"]
     assert summary["sample"] and all("sample" not in s for s in summary["segments"])
-    assert "Per segment (by layer): 1: write" in describe(summary)
-    assert "3: write" in describe(summary) and "answers read" in describe(summary)
+    assert "Per segment (by layer): 1: write" in describe_attention(summary)
+    assert "3: write" in describe_attention(summary) and "answers read" in describe_attention(
+        summary
+    )
 
 
 # ---- (6) a short run learns copy through memory ----

@@ -9,10 +9,10 @@ import pytest
 import yaml
 
 from membench.cli import main
+from membench.config import make_spec
 from membench.store import load_results, read_records, remove_stale_temps, write_record
 from membench.suite import grid_name, load_suite
 from membench.sweep import run_suite
-from membench.train import make_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = {
