@@ -138,7 +138,7 @@ def _spread(k: int, width: float) -> np.ndarray:
     return np.linspace(-width, width, k) if k > 1 else np.zeros(k)
 
 
-SEED_POINTS = dict(s=16, facecolors="none", linewidths=0.8, alpha=0.85, zorder=4, label="_seed")
+SEED_STYLE = dict(s=16, facecolors="none", linewidths=0.8, alpha=0.85, zorder=4, label="_seed")
 
 
 def _seed_points(ax, x: float, values, color, width: float, markers=None) -> bool:
@@ -150,7 +150,7 @@ def _seed_points(ax, x: float, values, color, width: float, markers=None) -> boo
     markers = np.full(len(values), "o") if markers is None else np.asarray(markers)
     for m in dict.fromkeys(markers):
         sel = markers == m
-        ax.scatter(xs[sel], values[sel], marker=m, edgecolors=color, **SEED_POINTS)
+        ax.scatter(xs[sel], values[sel], marker=m, edgecolors=color, **SEED_STYLE)
     return True
 
 
@@ -431,7 +431,7 @@ def capacity(report, df: pd.DataFrame | None = None):
                 xs = level * 2.0 ** _spread(len(values), 0.06)
                 if 0 < len(values) <= SEED_POINTS:
                     color = bars.lines[0].get_color()
-                    ax.scatter(xs, values, edgecolors=color, **SEED_POINTS)
+                    ax.scatter(xs, values, edgecolors=color, **SEED_STYLE)
                     any_seeds = True
         ax.set_xscale("log", base=2)
         ax.set_xticks(entry["levels"], [str(lv) for lv in entry["levels"]])
