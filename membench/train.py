@@ -234,7 +234,8 @@ def run_trial(spec: TrialSpec, progress: Callable | None = None) -> dict[str, An
     except membench.errors.MembenchError:
         raise
     except Exception as err:  # a failed trial is a result, not a crash of the sweep
-        record.update(status="failed", error=f"{type(err).__name__}: {err}")
+        whose = f"factory {spec.factory}: " if spec.factory else ""  # a user's model: say whose
+        record.update(status="failed", error=f"{whose}{type(err).__name__}: {err}")
         record["traceback"] = traceback.format_exc(limit=-8)
     record["end_time"] = now()
     return record

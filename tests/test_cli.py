@@ -59,7 +59,10 @@ def test_a_wrong_output_shape_fails_the_trial_naming_the_contract(tmp_path, monk
     argv += ["--factory", "my_flat_models:flat", "--steps", "5", "--eval-every", "5"]
     assert main(argv) == 1
     out = capsys.readouterr().out
-    assert "the model's forward returned logits of shape (" in out
+    assert (
+        "factory my_flat_models:flat: ValueError: the model's forward returned logits of shape ("
+        in out
+    )
     assert "[batch, target length, vocab]" in out
 
 

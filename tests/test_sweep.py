@@ -109,7 +109,7 @@ def test_a_raising_model_is_a_failed_record_and_the_rest_goes_on(ray_local, tmp_
     assert set(df.xs("baseline", level="variant")["status"]) == {"ok"}
     failed = df.xs("mine", level="variant")
     assert set(failed["status"]) == {"failed"}
-    assert set(failed["error"]) == {"RuntimeError: exploded on purpose"}
+    assert set(failed["error"]) == {"factory my_models:explode: RuntimeError: exploded on purpose"}
 
     before = snapshot(results)
     assert run_suite(load_suite(write(tmp_path, suite)), results) == 1  # failed: kept, skipped
