@@ -285,7 +285,8 @@ def load_suite_results(path: str | Path) -> SuiteResults:
         tuning = df[tuned].copy()
         for key in ("task", "variant", "seed", "point"):
             tuning[key] = tuning["id"].map(lambda i, key=key: points[i][key])
-        tuning = tuning.reset_index(drop=True)
+        rank = {t["id"]: i for i, t in enumerate(tune["trials"])}  # the suite's order
+        tuning = tuning.iloc[tuning["id"].map(rank).argsort()].reset_index(drop=True)
     unused = int((~mine & ~tuned).sum())
     if "path" in data:  # a factory's module is found as `membench run` found it
         from membench.suite import add_code_paths

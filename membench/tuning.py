@@ -251,7 +251,7 @@ def tuning_section(tuning: pd.DataFrame, tune: dict) -> list[dict]:
     """Per (task, variant): the chosen point, its score on the tuning seeds, and the window of
     the sensitivity knob (values whose mean over tuning seeds is within `margin` of the best;
     with more than one knob, each value's best over the others). Reads suite.json's `tuning`."""
-    from membench.stats import metric_direction
+    from membench.stats import metric_bounds, metric_direction
 
     metric, margin = tune["metric"], float(tune["margin"])
     knob, sign = sensitivity_knob(tune), metric_direction(metric)
@@ -269,6 +269,11 @@ def tuning_section(tuning: pd.DataFrame, tune: dict) -> list[dict]:
             profile[x] = mean if x not in profile else max(profile[x], mean, key=lambda m: sign * m)
         choice = chosen.get((task, variant)) or chosen.get((None, variant))
         span = window(profile, margin, sign)
+        floor = metric_bounds(metric)[0 if sign > 0 else 1]
+        best = max((sign * v for v in profile.values() if math.isfinite(v)), default=math.nan)
+        learned = not math.isfinite(floor) or best - sign * floor > margin
+        if not learned:  # every point at the floor: a "wide window" would only mean "no effect"
+            span = None
         entries.append(
             dict(
                 task=task,
@@ -279,6 +284,7 @@ def tuning_section(tuning: pd.DataFrame, tune: dict) -> list[dict]:
                 knob=knob,
                 low=span[0] if span else math.nan,
                 high=span[1] if span else math.nan,
+                learned=learned,
                 profile=dict(sorted(profile.items())),
             )
         )
@@ -294,7 +300,8 @@ def tuning_intro(tune: dict) -> str:
         "(ties to the smaller learning rate); the tables above use the evaluation seeds only, "
         "so they carry no selection bias. score: that mean at the chosen point. window: the "
         f"values of {knob} whose mean is within {tune['margin']:g} of the cell's best (wide: the "
-        "variant is forgiving; one value: it needs tuning). sensitivity.png plots every point."
+        "variant is forgiving; one value: it needs tuning; none where it learned too little "
+        "at every point to tell). sensitivity.png plots every point."
     )
 
 
@@ -315,6 +322,8 @@ def tuning_rows(entries: list[dict]) -> tuple[list[str], list[list[str]]]:
             span = f"{e['low']:g}" if e["low"] == e["high"] else f"{e['low']:g} – {e['high']:g}"
             ratio = e["high"] / e["low"] if e["low"] > 0 else math.inf
             width = f"{ratio:.3g}×" if e["knob"] == "lr" else f"{e['high'] - e['low']:g}"
+        elif not e.get("learned", True):
+            span, width = "none: learned too little at every point", "–"
         else:
             span, width = "–", "–"
         score = f"{e['score']:.3f}" if math.isfinite(e["score"]) else "–"

@@ -293,3 +293,27 @@ def test_a_tuned_suite_without_its_tuning_phase_is_an_error(tmp_path):
         suite.trials(None)
     with pytest.raises(MembenchError, match="tune.seeds"):
         load_suite(write(tmp_path, with_tune(seeds=[0])))
+
+
+def test_no_window_where_nothing_was_learned_at_any_point(tmp_path):
+    tune = parse(tmp_path, space={"lr": [0.0003, 0.003]})
+    table = tuning_rows(
+        {
+            ("copy", "mem2", "lr=0.0003"): [0.01, 0.0],
+            ("copy", "mem2", "lr=0.003"): [0.02, 0.01],
+        }
+    )
+    info = {
+        "metric": "aulc",
+        "margin": 0.05,
+        "space": tune.space,
+        "points": tune.points,
+        "seeds": tune.seeds,
+        "per": ["task", "variant"],
+        "choices": [dict(task="copy", variant="mem2", point="lr=0.003", score=0.015)],
+    }
+    (entry,) = tuning_section(table, info)
+    assert not entry["learned"] and math.isnan(entry["low"])  # not a "forgiving" 10× window
+    from membench.tuning import tuning_rows as rows
+
+    assert rows([entry])[1][0][4] == "none: learned too little at every point"
