@@ -319,22 +319,42 @@ def describe_attention(summary: dict[str, Any]) -> str:
 
 
 def segment_words(segments: list[dict[str, Any]] | None) -> str:
-    """A recurrent model's segments in one sentence: per segment and layer, the share of
-    memory's attention on the sequence (write) and of the sequence's, or the answer rows', on
-    memory (read), so writes early and reads at the end show; '' without memory or segments."""
-    if not segments or "write" not in segments[0]["blocks"]:
+    """A recurrent model's segments in one sentence (one trial's summary)."""
+    if not segments:
+        return ""
+    return segment_sentence([layer_means(segment["blocks"]) for segment in segments])
+
+
+def segment_sentence(segments: list[list[dict[str, float]]]) -> str:
+    """Per segment and layer, the share of memory's attention on the sequence (write) and of the
+    sequence's, or the answer rows', on memory (read), so writes early and reads at the end
+    show; '' without memory or segments. `segments`: per segment, layer_means of its blocks."""
+    if not segments or "write" not in segments[0][0]:
         return ""
 
     def shares(layers: list[dict[str, float]], key: str) -> str:
         return "/".join(f"{layer[key]:.0%}" for layer in layers)
 
     parts = []
-    for i, segment in enumerate(segments, 1):
-        layers = layer_means(segment["blocks"])
+    for i, layers in enumerate(segments, 1):
         read = "read_answer" if "read_answer" in layers[0] else "read"
         reader = "answers read" if read == "read_answer" else "read"
         parts.append(f"{i}: write {shares(layers, 'write')}, {reader} {shares(layers, read)}")
     return " Per segment (by layer): " + "; ".join(parts) + "."
+
+
+def seed_mean_segments(summaries: list[dict[str, Any]]) -> list[list[dict[str, float]]]:
+    """Per segment and layer, each block's mean over seeds (the recurrent models' records)."""
+    per_seed = [[layer_means(seg["blocks"]) for seg in s.get("segments") or []] for s in summaries]
+    if not per_seed[0] or any(len(p) != len(per_seed[0]) for p in per_seed):
+        return []
+    return [
+        [
+            {k: sum(p[i][j][k] for p in per_seed) / len(per_seed) for k in layer}
+            for j, layer in enumerate(segment)
+        ]
+        for i, segment in enumerate(per_seed[0])
+    ]
 
 
 # ---- across seeds, for the report ----
@@ -394,7 +414,10 @@ def attention_section(df) -> list[dict[str, Any]]:
                         summaries[0].get("layout"), summaries[0].get("causal", False)
                     ),
                     answer_words(summaries[0].get("layout")),
-                ),
+                )
+                + segment_sentence(seed_mean_segments(summaries))
+                .replace(" Per segment", "; per segment", 1)
+                .rstrip("."),
             }
         )
     return section

@@ -3,6 +3,7 @@ encoder, bptt stops gradients at segment boundaries, and a short run learns copy
 
 import json
 
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
@@ -251,6 +252,18 @@ def test_a_short_run_learns_copy_across_segments_through_memory():
     assert "exact_match_no_write_seg3" not in metrics
     # the first half is read from memory: cutting what memory reads of segment 1 costs it
     assert metrics["token_accuracy_no_write_seg1"] < metrics["token_accuracy"] - 0.1
+    # the report's attention section says what each segment does, averaged over seeds
+    from membench.attention import attention_section
+
+    rows = pd.DataFrame(
+        [
+            dict(task="copy", variant="rmt", seed=s, status="ok", attention=record["attention"])
+            for s in (0, 1)
+        ]
+    )
+    (entry,) = attention_section(rows)
+    assert "; per segment (by layer): 1: write " in entry["sentence"]
+    assert ", answers read " in entry["sentence"].split("2: write")[1]
 
 
 def test_cli_trains_a_recurrent_model_and_records_its_segments(capsys):
