@@ -9,16 +9,16 @@ from __future__ import annotations
 import html
 import json
 import math
-import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from rich.markup import escape as rich_escape
 
 from membench import stats
+from membench.render_attention import render_attention_markdown
 from membench.report import CORRECTIONS, COSTS, TESTS
 from membench.tuning import tuning_intro, tuning_rows
 
@@ -304,62 +304,6 @@ def _problems(report: Report) -> list[str]:
     return lines
 
 
-COLUMNS = {
-    "processing": "processing (mem→mem)",
-    "write": "write (seq→mem)",
-    "read": "read (mem→seq)",
-    "read_answer": "answer rows read mem",
-    "seq": "seq→seq",
-}
-
-
-def percent(cell: dict[str, float | None] | None) -> str:
-    """'62% [55, 69]'; '–' when absent."""
-    if not cell or cell["mean"] is None:
-        return "–"
-    if cell["low"] is None:
-        return f"{cell['mean']:.0%}"
-    return f"{cell['mean']:.0%} [{100 * cell['low']:.0f}, {100 * cell['high']:.0f}]"
-
-
-def table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return lines + ["| " + " | ".join(row) + " |" for row in rows]
-
-
-def render_attention_markdown(section: list[dict[str, Any]]) -> str:
-    """Markdown for `attention_section`: a block-mass table, a cross-attention table for
-    encoder-decoders, and one line per variant in words."""
-    if not section:
-        return ""
-    lines = [
-        "### Attention: write, processing, read",
-        "",
-        "Share of each query group's attention on each key group (rows sum to 1), mean over "
-        "heads, mean over seeds [95% t-interval].",
-        "",
-    ]
-    rows = [
-        [entry["task"], str(entry["variant"]), str(entry["seeds"]), str(layer["layer"])]
-        + [percent(layer.get(name)) for name in COLUMNS]
-        for entry in section
-        for layer in entry["layers"]
-    ]
-    lines += table(["task", "variant", "seeds", "layer", *COLUMNS.values()], rows)
-    cross = [
-        [entry["task"], str(entry["variant"]), str(layer["layer"])]
-        + [percent(layer.get("mem")), percent(layer.get("seq"))]
-        for entry in section
-        for layer in entry["cross"]
-    ]
-    if cross:
-        header = ["task", "variant", "decoder layer", "on encoder memory", "on encoder sequence"]
-        lines += ["", *table(header, cross)]
-    lines.append("")
-    lines += [f"- {e['task']} / {e['variant']}: {e['sentence']}." for e in section]
-    return "\n".join(lines) + "\n"
-
-
 # ---- renderers --------------------------------------------------------------------------------
 
 
@@ -392,78 +336,6 @@ def _render_md(report: Report) -> str:
     if _problems(report):
         out += ["", "## Failed and missing", ""] + [f"- {line}" for line in _problems(report)]
     return "\n".join(out) + "\n"
-
-
-def _render_latex(report: Report) -> str:
-    headers, rows = _main_table(report, "latex")
-    esc = _latex_escape
-    cell = {
-        "continuous": "mean $\\pm$ 95\\% CI half-width over seeds ([low, high] where cut at "
-        "the metric's range)",
-        "binary": "seeds that solved [95\\% Wilson interval]",
-        "censored": "median over seeds ($>$ budget where half or more never solved; seeds "
-        "that solved in brackets)",
-    }[stats.metric_kind(report.metric)]
-    caption = (
-        f"{esc(report.metric)}: {cell}. "
-        f"$^{{\\uparrow}}$/$^{{\\downarrow}}$: significantly better/worse than "
-        f"{esc(report.baseline)} ({TESTS[report.test]}, {CORRECTIONS[report.correction]}, "
-        f"$\\alpha={report.alpha}$); $^{{\\dagger}}$: cannot be significant at these seeds; "
-        "bold: best per task."
-    )
-    lines = [
-        "% requires \\usepackage{booktabs}",
-        "\\begin{table}[t]",
-        "\\centering",
-        f"\\caption{{{caption}}}",
-        f"\\label{{tab:membench-{re.sub(r'[^A-Za-z0-9]+', '-', report.metric)}}}",
-        f"\\begin{{tabular}}{{l{'c' * (len(headers) - 1)}}}",
-        "\\toprule",
-        " & ".join(h.replace("×", "$\\times$") for h in headers) + " \\\\",
-        "\\midrule",
-    ]
-    lines += [" & ".join(r).replace("–", "--") + " \\\\" for r in rows]
-    lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}", ""]
-    return "\n".join(lines + _latex_comparisons(report)) + "\n"
-
-
-def _latex_text(s: str) -> str:
-    """A plain-text cell for a tabular: escaped, with < > and en dashes that LaTeX can set."""
-    out = _latex_escape(s).replace("<", "$<$").replace(">", "$>$")
-    return out.replace("–", "--").replace("×", "$\\times$")
-
-
-def _latex_comparisons(report: Report) -> list[str]:
-    """The comparisons table (booktabs), arrows on the significant rows' corrected p."""
-    _, head, body = _side_tables(report)[0]
-    marks = {True: STYLES["latex"]["up"], False: STYLES["latex"]["down"]}
-    better = report.comparisons["better"].tolist()
-    rows = []
-    for row, up in zip(body, better, strict=True):
-        cells = [_latex_text(c) for c in row]
-        cells[6] += marks.get(up, "")
-        rows.append(" & ".join(cells) + " \\\\")
-    caption = (
-        f"{_latex_escape(report.metric)}: each variant against {_latex_escape(report.baseline)}, "
-        f"difference with its 95\\% interval, test, $p$ and $p$ adjusted "
-        f"({CORRECTIONS[report.correction]}, $\\alpha={report.alpha}$; "
-        "$^{\\uparrow}$/$^{\\downarrow}$: significantly better/worse), Hedges' $g$ and A12."
-    )
-    return [
-        "\\begin{table}[t]",
-        "\\centering",
-        "\\small",
-        f"\\caption{{{caption}}}",
-        f"\\label{{tab:membench-{re.sub(r'[^A-Za-z0-9]+', '-', report.metric)}-comparisons}}",
-        "\\begin{tabular}{lllllrrrrp{3.5cm}}",
-        "\\toprule",
-        " & ".join(_latex_text(h) for h in head) + " \\\\",
-        "\\midrule",
-        *rows,
-        "\\bottomrule",
-        "\\end{tabular}",
-        "\\end{table}",
-    ]
 
 
 def _tidy(report: Report) -> pd.DataFrame:
@@ -525,11 +397,12 @@ def _render_json(report: Report) -> str:
 def render(report: Report, fmt: str, images: Mapping[str, bytes] | None = None) -> str:
     """The report as text in one of FORMATS; `images` ({file name: PNG bytes}) are embedded in
     the HTML (the other formats sit next to the plots and ignore them)."""
-    from membench.render_html import render_html  # it builds on this module's rows
+    from membench.render_html import render_html  # they build on this module's rows
+    from membench.render_latex import render_latex
 
     renderers = {
         "md": _render_md,
-        "latex": _render_latex,
+        "latex": render_latex,
         "csv": lambda r: _tidy(r).to_csv(index=False),
         "json": _render_json,
         "html": lambda r: render_html(r, images),

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 
 from membench.render import (
     CAPACITY_INTRO,
-    COLUMNS,
     KNOCKOUT_INTRO,
     _capacity_tables,
     _knockout_table,
@@ -24,8 +23,8 @@ from membench.render import (
     _problems,
     _rank_summary,
     _side_tables,
-    percent,
 )
+from membench.render_attention import COLUMNS, percent
 from membench.tuning import tuning_intro, tuning_rows
 
 if TYPE_CHECKING:

@@ -19,7 +19,8 @@ from membench.cli import main
 from membench.config import make_spec
 from membench.errors import MembenchError
 from membench.models import build_model
-from membench.render import render, render_attention_markdown
+from membench.render import render
+from membench.render_attention import render_attention_markdown
 from membench.report import build_report
 from membench.store import load_results
 from membench.train import build, run_trial
