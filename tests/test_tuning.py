@@ -211,6 +211,19 @@ def test_tuning_trials_and_evaluation_trials(tmp_path):
     assert {t.id for t in suite.trials(base_lr)} == {t.id for t in untuned.trials()}
 
 
+def listing(tune, point: str, score: float) -> dict:
+    """suite.json's tuning block for one cell (copy / mem2) chosen at `point`."""
+    return {
+        "metric": tune.metric,
+        "margin": tune.margin,
+        "space": tune.space,
+        "points": tune.points,
+        "seeds": tune.seeds,
+        "per": list(tune.per),
+        "choices": [dict(task="copy", variant="mem2", point=point, score=score)],
+    }
+
+
 def test_tuning_section_reads_the_window_of_each_cell(tmp_path):
     tune = parse(tmp_path, space={"lr": [0.0003, 0.001, 0.003]})
     table = tuning_rows(
@@ -220,16 +233,7 @@ def test_tuning_section_reads_the_window_of_each_cell(tmp_path):
             ("copy", "mem2", "lr=0.003"): [0.88, 0.88],
         }
     )
-    info = {
-        "metric": "aulc",
-        "margin": 0.05,
-        "space": tune.space,
-        "points": tune.points,
-        "seeds": tune.seeds,
-        "per": ["task", "variant"],
-        "choices": [dict(task="copy", variant="mem2", point="lr=0.001", score=0.91)],
-    }
-    (entry,) = tuning_section(table, info)
+    (entry,) = tuning_section(table, listing(tune, "lr=0.001", 0.91))
     assert entry["point"] == "lr=0.001" and entry["score"] == 0.91 and entry["seeds"] == 2
     assert (entry["low"], entry["high"]) == (0.001, 0.003)
     assert point_label({"lr": 0.001, "warmup": 50}) == "lr=0.001, warmup=50"
@@ -303,16 +307,7 @@ def test_no_window_where_nothing_was_learned_at_any_point(tmp_path):
             ("copy", "mem2", "lr=0.003"): [0.02, 0.01],
         }
     )
-    info = {
-        "metric": "aulc",
-        "margin": 0.05,
-        "space": tune.space,
-        "points": tune.points,
-        "seeds": tune.seeds,
-        "per": ["task", "variant"],
-        "choices": [dict(task="copy", variant="mem2", point="lr=0.003", score=0.015)],
-    }
-    (entry,) = tuning_section(table, info)
+    (entry,) = tuning_section(table, listing(tune, "lr=0.003", 0.015))
     assert not entry["learned"] and math.isnan(entry["low"])  # not a "forgiving" 10× window
     from membench.tuning import tuning_rows as rows
 
