@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from membench.errors import MembenchError
-from membench.fingerprint import fingerprint, recorded
+from membench.fingerprint import fingerprint, is_stale, recorded
 from membench.metrics import aulc
 from membench.schema import check_record
 
@@ -149,8 +149,6 @@ def pid_alive(pid: int) -> bool:
 def trial_states(trials: list[Trial], directory: Path) -> dict[str, str]:
     """done | failed | stale | todo for each trial id, from the records on disk. stale: an ok
     record made by other model code than would run now (membench.fingerprint)."""
-    from membench.fingerprint import is_stale
-
     records = read_records(directory) if directory.is_dir() else {}
     current: dict[str | None, dict] = {}
     states = {}

@@ -37,10 +37,6 @@ class Tune:
     margin: float = 0.05  # a learning rate is in the window when within this of the best
     space: dict[str, Any] = field(default_factory=dict)  # as written, for the report
 
-    @property
-    def knobs(self) -> list[str]:
-        return list(self.space)
-
 
 @dataclass(frozen=True)
 class Choice:
