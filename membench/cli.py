@@ -103,6 +103,12 @@ def add_train(sub) -> None:
         help="every sequence position reads every other (default: causal, memory reads all)",
     )
     model.add_argument(
+        "--mem-reads",
+        choices=["all", "memory", "context"],
+        help="what memory rows read: everything, memory only, or the input before the first "
+        "answer row " + default("mem_reads"),
+    )
+    model.add_argument(
         "--segment",
         type=int,
         help="arch recurrent: source tokens per segment, memory alone crosses segments "
@@ -121,6 +127,14 @@ def add_train(sub) -> None:
     train.add_argument("--eval-every", type=int, help=default("eval_every"))
     train.add_argument("--eval-size", type=int, help=default("eval_size"))
     train.add_argument("--solve-threshold", type=float, help=default("solve_threshold"))
+    train.add_argument("--weight-decay", type=float, help=default("weight_decay"))
+    train.add_argument("--grad-clip", type=float, help=default("grad_clip"))
+    train.add_argument(
+        "--patience",
+        type=int,
+        help="stop after this many evaluations without a rise in held-out token accuracy, 0: "
+        "never " + default("patience"),
+    )
     train.add_argument(
         "--no-attention",
         dest="attention",
@@ -145,8 +159,10 @@ def add_train(sub) -> None:
 
         model_keys = ("arch", "d_model", "n_layers", "n_heads", "d_ff", "dropout")
         model_keys += ("mem_tokens", "controller", "bottleneck", "causal", "segment", "bptt")
+        model_keys += ("mem_reads",)
         train_keys = ("steps", "batch_size", "lr", "warmup", "eval_every", "eval_size")
-        train_keys += ("solve_threshold", "attention", "device")
+        train_keys += ("solve_threshold", "attention", "device", "weight_decay", "grad_clip")
+        train_keys += ("patience",)
         given = vars(args)
         spec = make_spec(
             task=args.task,
@@ -217,8 +233,8 @@ def add_report(sub) -> None:
     )
     parser.add_argument(
         "--test",
-        choices=["t", "exact"],
-        default="t",
+        choices=["exact", "t"],
+        default="exact",
         help="t: paired t (Welch unpaired), exact where t is undefined (default); exact: the "
         "sign-flip or permutation test for every comparison",
     )

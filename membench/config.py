@@ -34,6 +34,7 @@ class ModelConfig:
     causal: bool = True  # a sequence position reads memory and earlier positions (zoology's MQAR)
     segment: int = 0  # arch recurrent: source tokens per segment (memory alone crosses segments)
     bptt: int = 0  # arch recurrent: segments gradients flow back through (0: all)
+    mem_reads: str = "all"  # what memory rows attend to: all | memory | context (README)
 
 
 @dataclass
@@ -47,6 +48,7 @@ class TrainConfig:
     eval_every: int = 100
     eval_size: int = 512
     solve_threshold: float = 0.99  # exact match that counts as solved; training stops there
+    patience: int = 0  # stop after this many evaluations without improvement (0: never)
     attention: bool = True  # store the attention summary in the record
     device: str = "auto"  # auto | cpu | cuda
 
@@ -175,6 +177,7 @@ def task_params_identity(task: str, params: dict[str, Any]) -> dict[str, Any]:
 CHOICES = {
     "arch": ("encoder", "encoder_decoder", "recurrent"),
     "controller": ("shared", "dedicated", "dedicated_shared"),
+    "mem_reads": ("all", "memory", "context"),
     "device": ("auto", "cpu", "cuda"),
 }
 POSITIVE = {"lr": "a learning rate of 0 never updates the model"}  # key: why 0 is wrong
@@ -239,6 +242,7 @@ def model_config(values: dict[str, Any] | None, where: str = "model") -> ModelCo
             f"{where}.segment: arch 'recurrent' needs segment >= 1 (source tokens per segment), "
             f"got {config.segment}; set segment"
         )
+    check_mem_reads(config, where)
     for key in ("segment", "bptt"):  # a value the other archs would silently ignore
         if config.arch != "recurrent" and getattr(config, key):
             raise MembenchError(
@@ -246,6 +250,32 @@ def model_config(values: dict[str, Any] | None, where: str = "model") -> ModelCo
                 f"{getattr(config, key)} with arch '{config.arch}'; set arch: recurrent or drop it"
             )
     return config
+
+
+def check_mem_reads(config: ModelConfig, where: str) -> None:
+    """Combinations of `mem_reads` that carry nothing, or mean what another value means."""
+    reads, why = config.mem_reads, None
+    if reads == "all":
+        return
+    if config.mem_tokens == 0:
+        why = "needs mem_tokens >= 1 (there is no memory to restrict); set mem_tokens"
+    elif reads == "memory" and config.bottleneck:
+        why = (
+            "'memory' with bottleneck: true leaves no path for information (the sequence reads "
+            "only memory, and memory reads nothing of the sequence); use 'context' or 'all'"
+        )
+    elif config.arch == "recurrent":
+        why = (
+            f"'{reads}' is not available for arch 'recurrent' (memory is the only path across "
+            "its segments and reads each one whole); use 'all'"
+        )
+    elif reads == "context" and config.arch == "encoder_decoder":
+        why = (
+            "'context' is 'all' for arch 'encoder_decoder' (its encoder reads only the source, "
+            "never an answer); use 'all'"
+        )
+    if why:
+        raise MembenchError(f"{where}.mem_reads: {why}")
 
 
 def train_config(values: dict[str, Any] | None, where: str = "train") -> TrainConfig:

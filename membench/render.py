@@ -45,13 +45,6 @@ def _decimals(report: Report) -> int:
     return 3 if top < 10 else 1 if top < 1000 else 0
 
 
-def _effect(g) -> str:
-    """Hedges' g; infinite (both cells constant and apart) said in words."""
-    if g is not None and np.isinf(g):
-        return "every seed better" if g > 0 else "every seed worse"
-    return _num(g, 2)
-
-
 def _cell_text(c, kind: str, d: int, s: dict) -> tuple[str, str]:
     """(value, interval) of one cell as the main table shows it."""
     if kind == "censored":
@@ -175,9 +168,9 @@ def _side_tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]]
     for r in report.comparisons.itertuples():
         seeds = f"{r.n_paired} paired" if r.n_paired else f"{r.n} vs {r.n_baseline}"
         row = [r.task, r.variant, seeds, _est(r.diff, r.ci_low, r.ci_high, d), r.test]
-        row += [_p(r.p_value), _p(r.p_adjusted), _effect(r.hedges_g), _num(r.a12, 2), r.note]
+        row += [_p(r.p_value), _p(r.p_adjusted), r.solve_counts or "–", _num(r.a12, 2), r.note]
         cmp.append(row)
-    cmp_head = ["task", "variant", "seeds", "diff [95% CI]", "test", "p", "p adj.", "g", "A12"]
+    cmp_head = ["task", "variant", "seeds", "diff [95% CI]", "test", "p", "p adj.", "solved", "A12"]
     cmp_head += ["note"]
     agg = []
     for r in report.aggregate.itertuples():

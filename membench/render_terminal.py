@@ -18,7 +18,6 @@ from membench.render import (
     STYLES,
     _capacity_tables,
     _decimals,
-    _effect,
     _legend,
     _main_table,
     _num,
@@ -124,7 +123,7 @@ def _print_comparisons(report: Report, console: Console, all_rows: bool) -> None
     )
     notes: dict[str, str] = {}
     for sep in (" ", "\n"):
-        head = ["task / variant", "diff [95% CI]", "test", "p", "p adj.", "g"]
+        head = ["task / variant", "diff [95% CI]", "test", "p", "p adj.", "solved"]
         body = []
         for task in [t for t in report.tasks if t in set(shown["task"])]:
             body.append([f"[bold]{rich_escape(task)}[/]"] + [""] * (len(head) - 1))
@@ -135,7 +134,7 @@ def _print_comparisons(report: Report, console: Console, all_rows: bool) -> None
                 )
                 diff = f"{_num(r.diff, d)}{sep}[{_num(r.ci_low, d)}, {_num(r.ci_high, d)}]"
                 row = [f" {rich_escape(r.variant)}{mark}", rich_escape(diff), r.test]
-                row += [_p(r.p_value), _p(r.p_adjusted), _effect(r.hedges_g)]
+                row += [_p(r.p_value), _p(r.p_adjusted), r.solve_counts or "–"]
                 if r.note:
                     row.append(notes.setdefault(r.note, _mark(len(notes))))
                 body.append(row)

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 COSTS = {"params": "params ×", "train_flops": "FLOPs ×"}
 CORRECTIONS = {"holm": "Holm", "bh": "Benjamini-Hochberg", "none": "uncorrected"}
-TESTS = {"t": "t-tests, exact where t is undefined", "exact": "exact tests"}
+TESTS = {"exact": "exact tests", "t": "t-tests, exact where t is undefined"}
 
 
 @dataclass
@@ -64,7 +64,7 @@ def build_report(
     baseline: str | None = None,
     alpha: float = 0.05,
     correction: str = "holm",
-    test: str = "t",
+    test: str = "exact",
     unused: int = 0,
     tuning: pd.DataFrame | None = None,
     tune: dict | None = None,
@@ -124,7 +124,7 @@ def build_report(
         ranks=across.rank(ok, metric, alpha),
         aggregate=across.aggregate(ok, metric, baseline),
         costs=_costs(ok, baseline, variants),
-        method=_method(metric, baseline, alpha, correction, cells, comparisons, len(failed)),
+        method=_method(metric, baseline, alpha, correction, cells, comparisons, len(failed), test),
         notes=notes,
         failed=failed,
         missing=missing,
@@ -250,7 +250,7 @@ def _costs(ok: pd.DataFrame, baseline: str, variants: list[str]) -> pd.DataFrame
     return out
 
 
-def _method(metric, baseline, alpha, correction, cells, comparisons, n_failed) -> str:
+def _method(metric, baseline, alpha, correction, cells, comparisons, n_failed, test) -> str:
     """The statistics in plain words, with the counts that matter for reading them."""
     kind = stats.metric_kind(metric)
     better = "higher" if stats.metric_direction(metric) > 0 else "lower"
@@ -278,15 +278,28 @@ def _method(metric, baseline, alpha, correction, cells, comparisons, n_failed) -
         "seeds counted above every observed value ('> budget' when half or more are), and the "
         "seeds that solved (k/n); no mean or t-test uses a censored value.",
     }[kind]
-    test = {
-        "continuous": "a paired t-test on per-seed differences (scipy ttest_rel; "
+    exact_text = (
+        "the exact sign-flip (paired permutation) test on per-seed differences "
+        f"({count('sign-flip')} of {m}; every one of the 2^n sign patterns up to "
+        f"{stats.SIGN_FLIP_EXACT} seeds, {stats.SIGN_FLIP_SAMPLES} random ones beyond), a "
+        f"two-sample permutation test where fewer than 2 seeds are shared "
+        f"({count('permutation')}; scipy permutation_test); identical values are not tested "
+        f"({count('identical')}). The interval of the difference is exact: the shifts the "
+        "sign-flip test does not reject at 95% (unbounded, shown as the metric's range, where "
+        "too few seeds can bound nothing). With --test t: paired t-tests instead "
+    )
+    t_text = (
+        "a paired t-test on per-seed differences (scipy ttest_rel; "
         f"{count('paired-t')} of {m}), Welch's t-test where fewer than 2 seeds are shared "
         f"({count('welch-t')}); where the t statistic does not exist (the same difference on "
-        "every seed, or no variance in either cell) or with --test exact, the exact sign-flip "
-        "test on the differences or a two-sample permutation test "
-        f"({count('sign-flip', 'permutation')}; scipy permutation_test); identical values are "
-        f"not tested ({count('identical')}). "
-        "The interval of the difference is the t-test's 95% interval (none for exact tests)",
+        "every seed, or no variance in either cell) the exact sign-flip test on the differences "
+        f"or a two-sample permutation test ({count('sign-flip', 'permutation')}); identical "
+        f"values are not tested ({count('identical')}). The interval of the difference is the "
+        "t-test's 95% interval, the sign-flip test's exact one where it was used. Solved-or-"
+        "stuck seeds break the t-test's normal model: the default, --test exact, avoids it"
+    )
+    test_text = {
+        "continuous": exact_text if test == "exact" else t_text,
         "binary": "the exact McNemar test on seeds that solved on one side only (two-sided "
         f"binomial test, scipy binomtest; {count('mcnemar-exact')} of {m}), Fisher's exact test "
         f"where fewer than 2 seeds are shared ({count('fisher')})",
@@ -296,32 +309,40 @@ def _method(metric, baseline, alpha, correction, cells, comparisons, n_failed) -
         f"of {m}); where fewer than 2 seeds are shared, Gehan's scores with a permutation test "
         f"({count('gehan-permutation')})",
     }[kind]
+    if kind == "continuous" and test == "exact":
+        test_text = test_text.replace("With --test t: paired t-tests instead ", "")
+    n_min = stats.seeds_for_unanimity(alpha / max(m, 1))
+    unanimity = (
+        f"At n seeds the exact test's smallest two-sided p is 2/2^n, so a difference of the same "
+        f"sign on every seed is significant after Holm over these {m} comparisons only from "
+        f"{n_min} seeds (2/2^{n_min} < {alpha}/{m})"
+        + (f"; these cells have {seeds}. " if kind != "censored" else ". ")
+    )
     family = (
         f"The other {k} are {corrected}; a difference is significant (▲/▼) when the corrected "
         f"p < {alpha}."
         if k
         else "No comparison can reach significance at these seeds, so none is flagged."
     )
-    power, effects = "", ""
-    if kind == "continuous":
-        power = (
-            "For a t-test that is not significant, 'needs ~N seeds' is the number of seeds at "
-            "which a paired t-test has 80% power for the observed per-seed effect at alpha/K "
-            "(a rough guide from a noisy estimate). "
-        )
-        effects = (
-            "Hedges' g (small-sample corrected; 'every seed better/worse' where both cells are "
-            "constant) and "
-        )
+    power = (
+        "'needs ~N seeds' is shown only for a difference of at least "
+        f"{stats.MIN_EFFECT} on a [0, 1] metric ({stats.MIN_EFFECT:.0%} of the baseline's value "
+        "on others) that is not significant: for an exact test, the seeds at which that many "
+        "untied seeds, all of one sign, would be significant over the family; for a t-test, the "
+        "seeds at which it has 80% power for the observed effect at alpha/K (a rough guide). "
+    )
     return (
         f"{cell} Every variant is compared with the baseline '{baseline}' on every task, pairing "
-        f"the seeds both cells hold with a successful record: {test}. A comparison whose "
-        f"smallest attainable p-value exceeds {alpha} cannot be significant whatever the data "
+        f"the seeds both cells hold with a successful record: {test_text}. {unanimity}"
+        f"A comparison whose smallest attainable p-value exceeds {alpha} cannot be significant "
+        "whatever the data "
         "(all values equal; an exact test at too few seeds: the sign and sign-flip tests need 6 "
         "informative pairs to go below 0.05): it is marked † with the seeds it would need and "
         f"left out of the correction family (Tarone 1990; {m - k} here). {family} {power}"
-        f"Effect sizes, oriented so that larger means better: {effects}A12, the probability "
-        "that a seed of the variant beats a seed of the baseline. "
+        "Effect size, oriented so that larger means better: A12, the probability that a seed "
+        "of the variant beats a seed of the baseline (a standardised mean difference is not "
+        "shown: on solved-or-stuck seeds its spread is near 0 and it explodes); 'solved' gives "
+        "the seeds that solved, variant vs baseline. "
         f"Seeds per cell: {seeds}. Only successful trials are used ({n_failed} "
         "failed). Across tasks: average ranks of per-task cell values (1 = best), the Friedman "
         "test with the Iman-Davenport F and the Nemenyi critical difference at 0.05 (Demšar "

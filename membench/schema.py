@@ -119,6 +119,8 @@ class Record(BaseModel):
     metrics: dict[str, float | int | bool | None] | None = None
     curve: list[dict[str, Any]] | None = None
     code: dict[str, Any] | None = None
+    stopped: Literal["solved", "plateau", "budget"] | None = None  # absent: before the field
+    per_position: dict[str, list[float]] | None = None  # held-out accuracy per target position
 
 
 def suite_schema() -> dict[str, Any]:

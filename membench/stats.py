@@ -220,20 +220,6 @@ def a12(x, y, direction: int = 1) -> float:
     return float(np.mean(d > 0) + 0.5 * np.mean(d == 0)) if d.size else math.nan
 
 
-def hedges_g(x, y, direction: int = 1) -> float:
-    """Standardised mean difference with small-sample correction; positive means x is better.
-    Infinite when both cells are constant and differ: every seed better (or worse)."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    n1, n2 = len(x), len(y)
-    if min(n1, n2) < 1 or n1 + n2 < 3:
-        return math.nan
-    diff = direction * (x.mean() - y.mean())
-    sp = math.sqrt((np.sum((x - x.mean()) ** 2) + np.sum((y - y.mean()) ** 2)) / (n1 + n2 - 2))
-    if np.ptp(x) == 0 and np.ptp(y) == 0:  # sp would be 0 up to rounding
-        return 0.0 if diff == 0 else math.copysign(math.inf, diff)
-    return float(diff / sp * (1 - 3 / (4 * (n1 + n2) - 9)))
-
-
 def gehan(x: Cell, y: Cell) -> np.ndarray:
     """Pairwise outcomes for a lower-is-better censored metric: +1 where x's trial solved in fewer
     steps than y's is known to need, -1 the reverse, 0 a tie or unknown (Gehan 1965)."""
@@ -261,6 +247,56 @@ def _exact_needed(informative: int, n: int, alpha: float) -> float:
     return math.ceil(k * n / informative) if informative else math.nan
 
 
+SIGN_FLIP_EXACT = 16  # exact enumeration of 2^n sign patterns up to n = 16 seeds
+SIGN_FLIP_SAMPLES = 2**16  # beyond: this many random patterns (fixed seed), as scipy's test
+
+
+def sign_patterns(n: int) -> np.ndarray:
+    """±1 [patterns, n]: every sign pattern up to SIGN_FLIP_EXACT seeds, else a fixed sample."""
+    if n <= SIGN_FLIP_EXACT:
+        bits = (np.arange(2**n)[:, None] >> np.arange(n)) & 1
+    else:
+        bits = np.random.default_rng(0).integers(0, 2, (SIGN_FLIP_SAMPLES, n))
+    return 1.0 - 2.0 * bits
+
+
+def sign_flip_p(d, signs: np.ndarray | None = None) -> float:
+    """Two-sided p of the paired sign-flip (permutation) test of mean(d) = 0: the share of
+    sign patterns whose |sum| reaches the observed |sum| (the identity pattern is among them)."""
+    d = np.asarray(d, float)
+    signs = sign_patterns(len(d)) if signs is None else signs
+    observed = abs(d.sum())
+    tol = 1e-9 * max(1.0, float(np.abs(d).sum()))
+    hits = int(np.sum(np.abs(signs @ d) >= observed - tol))
+    if len(d) > SIGN_FLIP_EXACT:  # a sample of patterns: count the observed one in (scipy's rule)
+        return (hits + 1) / (len(signs) + 1)
+    return hits / len(signs)
+
+
+def sign_flip_interval(d, alpha: float = 0.05) -> tuple[float, float]:
+    """The exact (1 - alpha) interval of the mean difference that inverts the sign-flip test:
+    the shifts delta at which the test of d - delta does not reject. Unbounded (±inf) where the
+    test cannot reject at any shift (2/2^n > alpha: 5 seeds cannot bound a difference at 95%)."""
+    d = np.asarray(d, float)
+    signs = sign_patterns(len(d))
+    mean = float(d.mean())
+    if sign_flip_p(d - d.max() - 1.0, signs) > alpha:  # the smallest p there is still too big
+        return -math.inf, math.inf
+
+    def edge(outer: float) -> float:  # bisect between the mean (p = 1) and `outer` (rejected)
+        inner = mean
+        for _ in range(40):
+            mid = (inner + outer) / 2
+            if sign_flip_p(d - mid, signs) > alpha:
+                inner = mid
+            else:
+                outer = mid
+        return inner
+
+    span = float(np.ptp(d)) + 1.0
+    return edge(float(d.min()) - span), edge(float(d.max()) + span)
+
+
 def _permutation(data, statistic, samples: str) -> tuple[float, float]:
     """scipy's permutation test, exact up to 2**16 permutations; (p, smallest attainable p)."""
     res = st.permutation_test(
@@ -283,10 +319,13 @@ def _paired_continuous(x, y, test: str, alpha: float) -> dict:
     if not np.any(d):
         return dict(test="identical", p_value=1.0, p_min=1.0, reason="identical on every seed")
     if test == "exact" or np.all(d == d[0]):  # a constant difference has no t statistic
-        p, p_min = _permutation((d,), np.mean, "samples")
+        signs = sign_patterns(n)
+        p = sign_flip_p(d, signs)
+        p_min = sign_flip_p(np.abs(d), signs)  # every difference on one side
         needed = _exact_needed(int(np.count_nonzero(d)), n, alpha)
         reason = "" if test == "exact" else "constant difference: t undefined"
-        return dict(test="sign-flip", p_value=p, p_min=p_min, seeds_needed=needed, reason=reason)
+        out = dict(test="sign-flip", p_value=p, p_min=p_min, seeds_needed=needed, reason=reason)
+        return out | dict(ci=sign_flip_interval(d, 0.05))
     res = st.ttest_1samp(d, 0.0)  # = ttest_rel(x, y) on the rounded differences
     lo, hi = res.confidence_interval()
     return dict(test="paired-t", df=n - 1, p_value=float(res.pvalue), p_min=0.0, ci=(lo, hi))
@@ -325,7 +364,7 @@ def _gehan_unpaired(x: Cell, y: Cell) -> dict:
 
 
 def compare_cells(
-    x: Cell, y: Cell, kind: str, test: str = "t", alpha: float = 0.05, direction: int = 1
+    x: Cell, y: Cell, kind: str, test: str = "exact", alpha: float = 0.05, direction: int = 1
 ) -> dict:
     """One variant cell against its baseline cell: pairs the shared seeds (at least 2), else
     compares all seeds unpaired. Returns test, n_paired, diff, ci, df, p_value, p_min (the
@@ -395,16 +434,20 @@ def compare(
     baseline: str,
     alpha: float = 0.05,
     correction: str = "holm",
-    test: str = "t",
+    test: str = "exact",
 ) -> pd.DataFrame:
     """Every variant against the baseline on every task. Comparisons that cannot reach alpha
     (p_min > alpha) are marked undecidable and left out of the correction family (Tarone 1990);
-    the rest are corrected together. `test`: t (paired t / Welch, exact where t is undefined)
-    or exact (the sign-flip or permutation test for every continuous comparison)."""
+    the rest are corrected together. `test`: exact (the default: the sign-flip test on paired
+    differences, a permutation test unpaired, for every continuous comparison, so the same
+    evidence gets the same mark in every row) or t (paired t / Welch, exact where t is
+    undefined). `solved`: seeds that solved the task, variant vs baseline ("3/5 vs 5/5")."""
     if test not in ("t", "exact"):
         raise ValueError(f"unknown test {test!r}: use t or exact")
     kind, direction = metric_kind(metric), metric_direction(metric)
     table = cells(df, metric)
+    solves = solve_counts(df, metric)
+    family = sum(1 for task, variant in table if variant != baseline)
     rows = []
     for (task, variant), x in table.items():
         if variant == baseline:
@@ -423,10 +466,10 @@ def compare(
         row |= dict(n_baseline=len(y.values), mean=centre(x, kind), baseline_mean=centre(y, kind))
         row |= res | dict(ci_low=lo, ci_high=hi, ci_clipped=cut)
         row["only"] = _one_sided_seeds(x, y, variant, baseline)
-        if kind == "continuous":
-            row["hedges_g"] = hedges_g(x.values, y.values, direction)
-            row["a12"] = a12(x.values, y.values, direction)
-        elif kind == "binary":
+        row["solve_counts"] = _solved_text(solves, task, variant, baseline)
+        if res["test"] == "sign-flip" and test == "exact":  # unanimity over the whole family
+            row["seeds_needed"] = _family_needed(x, y, alpha / max(family, 1))
+        if kind in ("continuous", "binary"):
             row["a12"] = a12(x.values, y.values, direction)
         else:
             g = gehan(x, y)
@@ -434,7 +477,7 @@ def compare(
         rows.append(row)
     cols = ["task", "variant", "n", "n_baseline", "n_paired", "mean", "baseline_mean", "diff"]
     cols += ["ci_low", "ci_high", "ci_clipped", "test", "df", "p_value", "p_min", "decidable"]
-    cols += ["p_adjusted", "significant", "better", "hedges_g", "a12", "seeds_needed", "note"]
+    cols += ["p_adjusted", "significant", "better", "solve_counts", "a12", "seeds_needed", "note"]
     out = pd.DataFrame(rows).reindex(columns=[*cols, "sign", "reason", "only"])
     out["decidable"] = (out["p_min"] <= alpha) & np.isfinite(out["p_value"])
     family = out["p_value"].where(out["decidable"])
@@ -448,9 +491,60 @@ def compare(
     for i, r in out.iterrows():
         if r["test"] in ("paired-t", "welch-t") and not r["significant"]:
             out.at[i, "seeds_needed"] = _t_needed(table, r, baseline, alpha / max(m, 1))
+        if r["significant"] or not _of_interest(r, metric):
+            out.at[i, "seeds_needed"] = math.nan  # decided, or too small to be worth seeds
     out["note"] = [_note(r) for r in out.itertuples()]
     out = out.astype({"decidable": bool, "ci_clipped": "boolean"})
     return out[cols]
+
+
+MIN_EFFECT = 0.05
+"""The smallest difference worth more seeds: 0.05 on a metric bounded in [0, 1] (5 points of
+accuracy), else 5% of the baseline's value. Below it no "needs ~N seeds" is shown."""
+
+
+def _of_interest(row, metric: str) -> bool:
+    diff = abs(row["diff"]) if np.isfinite(row["diff"]) else math.nan
+    if metric_bounds(metric) == UNIT or metric_kind(metric) == "binary":
+        return diff >= MIN_EFFECT
+    base = row.get("baseline_mean")
+    if metric_kind(metric) == "censored" or base is None or not np.isfinite(base):
+        return True
+    return diff >= MIN_EFFECT * abs(base)
+
+
+def seeds_for_unanimity(alpha: float) -> int:
+    """Seeds at which a unanimous paired difference reaches p < alpha under the exact
+    sign-flip test (its smallest two-sided p at n seeds is 2/2^n)."""
+    return max(1, math.floor(math.log2(2 / alpha)) + 1)
+
+
+def _family_needed(x: Cell, y: Cell, alpha: float) -> float:
+    """Seeds for the sign-flip test to reach `alpha` (alpha over the family) at this row's
+    share of untied seeds."""
+    shared = np.intersect1d(x.seeds, y.seeds)
+    d = np.round(x.take(shared).values - y.take(shared).values, DECIMALS)
+    informative = int(np.count_nonzero(d))
+    if not informative:
+        return math.nan
+    return float(math.ceil(seeds_for_unanimity(alpha) * len(d) / informative))
+
+
+def solve_counts(df: pd.DataFrame, metric: str) -> dict[tuple[str, str], tuple[int, int]]:
+    """(task, variant) -> (seeds that solved, seeds) over the rows the metric uses."""
+    df = usable(df, metric)
+    if "solved" not in df.columns:
+        return {}
+    solved = df["solved"].fillna(False).astype(bool)
+    grouped = solved.groupby([df["task"], df["variant"]], sort=False)
+    return {key: (int(v.sum()), int(len(v))) for key, v in grouped}
+
+
+def _solved_text(solves, task: str, variant: str, baseline: str) -> str:
+    if (task, variant) not in solves or (task, baseline) not in solves:
+        return ""
+    (k, n), (kb, nb) = solves[task, variant], solves[task, baseline]
+    return f"{k}/{n} vs {kb}/{nb}"
 
 
 def centre(c: Cell, kind: str) -> float:

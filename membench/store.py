@@ -367,6 +367,8 @@ def flatten(record: dict[str, Any]) -> dict[str, Any]:
     row.update(derived_metrics(record, metrics))
     row["code"] = recorded(record)  # which model code made it (membench.fingerprint)
     row["curve"] = record.get("curve") or []
+    row["stopped"] = record.get("stopped")  # solved | plateau | budget (None: older records)
+    row["per_position"] = (record.get("per_position") or {}).get("token_accuracy")
     row["attention"] = record.get("attention")  # the report's attention section reads it
     for section in ("model", "train", "task_params"):
         for key, value in (record.get(section) or {}).items():

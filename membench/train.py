@@ -48,8 +48,8 @@ def lr_factor(step: int, warmup: int, total: int) -> float:
 
 
 @torch.no_grad()
-def evaluate(model, src: torch.Tensor, tgt: torch.Tensor, batch: int = 512) -> dict[str, float]:
-    """Token accuracy and exact match of `predict` (which never sees the targets)."""
+def correct_tokens(model, src: torch.Tensor, tgt: torch.Tensor, batch: int = 512) -> torch.Tensor:
+    """bool [n, Lt]: which target tokens `predict` (which never sees the targets) gets right."""
     model.eval()
     correct = torch.cat(
         [
@@ -58,10 +58,28 @@ def evaluate(model, src: torch.Tensor, tgt: torch.Tensor, batch: int = 512) -> d
         ]
     )
     model.train()
+    return correct
+
+
+def scores(correct: torch.Tensor) -> dict[str, float]:
     return {
         "token_accuracy": correct.float().mean().item(),
         "exact_match": correct.all(dim=1).float().mean().item(),
     }
+
+
+def evaluate(model, src: torch.Tensor, tgt: torch.Tensor, batch: int = 512) -> dict[str, float]:
+    """Token accuracy and exact match of `predict` on a held-out set."""
+    return scores(correct_tokens(model, src, tgt, batch))
+
+
+def position_accuracy(correct: torch.Tensor) -> list[float]:
+    """Held-out accuracy at each target position: exact match far below token accuracy is one
+    hard position or errors spread thin (long_range_sum's units digit is the former)."""
+    return [round(v, 6) for v in correct.float().mean(dim=0).tolist()]
+
+
+PLATEAU_DELTA = 0.002  # a rise in held-out token accuracy smaller than this is no improvement
 
 
 def build(spec: TrialSpec, device: torch.device):
@@ -120,6 +138,8 @@ def train_loop(spec: TrialSpec, model, task, device, progress: Callable | None) 
         optimizer, lambda s: lr_factor(s, cfg["warmup"], cfg["steps"])
     )
     curve, solved_at, step_flops, eval_seconds = [], None, 0.0, 0.0
+    patience = cfg.get("patience", 0)
+    best, best_at, stopped = -1.0, 0, "budget"
     start = time.perf_counter()
     for step in range(1, cfg["steps"] + 1):
         src, tgt = task.generate(cfg["batch_size"], data, **spec.task_params)
@@ -134,14 +154,20 @@ def train_loop(spec: TrialSpec, model, task, device, progress: Callable | None) 
             if not math.isfinite(loss_value):
                 raise FloatingPointError(f"loss became {loss_value} at step {step}")
             tick = time.perf_counter()
-            scores = evaluate(model, eval_src, eval_tgt)
+            correct = correct_tokens(model, eval_src, eval_tgt)
+            now_scores = scores(correct)
             eval_seconds += time.perf_counter() - tick
-            point = {"step": step, "loss": loss_value, **scores}
+            point = {"step": step, "loss": loss_value, **now_scores}
             curve.append(point)
             if progress:
                 progress({**point, "steps": cfg["steps"]})
-            if scores["exact_match"] >= cfg["solve_threshold"]:
-                solved_at = step
+            if now_scores["exact_match"] >= cfg["solve_threshold"]:
+                solved_at, stopped = step, "solved"
+                break
+            if now_scores["token_accuracy"] >= best + PLATEAU_DELTA:
+                best, best_at = now_scores["token_accuracy"], len(curve)
+            elif patience and len(curve) - best_at >= patience:
+                stopped = "plateau"  # `patience` evaluations without improvement
                 break
     seconds = time.perf_counter() - start
     src_len, tgt_len = task.lengths(**spec.task_params)
@@ -160,6 +186,8 @@ def train_loop(spec: TrialSpec, model, task, device, progress: Callable | None) 
         "eval_seconds": eval_seconds,
         "tokens_per_second": trained_tokens / max(seconds - eval_seconds, 1e-9),
         "curve": curve,
+        "stopped": stopped,
+        "per_position": position_accuracy(correct),
     }
 
 
@@ -215,6 +243,8 @@ def run_trial(spec: TrialSpec, progress: Callable | None = None) -> dict[str, An
         _, model = build(spec, device)
         result = train_loop(spec, model, task, device, progress)
         curve = result.pop("curve")
+        record["stopped"] = result.pop("stopped")  # solved | plateau | budget
+        record["per_position"] = {"token_accuracy": result.pop("per_position")}
         record["metrics"] = {
             **result,
             "params": sum(p.numel() for p in model.parameters()),

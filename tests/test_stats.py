@@ -12,7 +12,6 @@ from membench.stats import (
     adjust_pvalues,
     cell_stats,
     compare,
-    hedges_g,
     metric_direction,
 )
 
@@ -61,7 +60,7 @@ def test_describe_drops_failed_rows():
 def test_welch_matches_scipy():
     x, y = [0.61, 0.72, 0.55, 0.80], [0.40, 0.52, 0.47]
     df = frame({("t", "base"): y, ("t", "v"): x}, seeds={("t", "v"): [10, 11, 12, 13]})
-    c = compare(df, "exact_match", "base").iloc[0]
+    c = compare(df, "exact_match", "base", test="t").iloc[0]
     ref = st.ttest_ind(x, y, equal_var=False)
     assert c["test"] == "welch-t"
     assert c["p_value"] == pytest.approx(ref.pvalue)
@@ -72,7 +71,7 @@ def test_welch_matches_scipy():
 def test_paired_matches_scipy_and_aligns_seeds():
     x, y = [0.61, 0.72, 0.55, 0.80, 0.66], [0.40, 0.70, 0.47, 0.71, 0.52]
     df = frame({("t", "base"): y, ("t", "v"): x}).sample(frac=1, random_state=3)
-    c = compare(df, "exact_match", "base").iloc[0]
+    c = compare(df, "exact_match", "base", test="t").iloc[0]
     ref = st.ttest_rel(x, y)
     assert c["test"] == "paired-t"
     assert c["p_value"] == pytest.approx(ref.pvalue)
@@ -98,8 +97,8 @@ def test_correction_spans_all_comparisons():
     rng = np.random.default_rng(1)
     cells = {(t, v): rng.normal(size=4) for t in "abc" for v in ["base", "x", "y"]}
     df = frame(cells, metric="m")
-    raw = compare(df, "m", "base", correction="none")
-    holm = compare(df, "m", "base")
+    raw = compare(df, "m", "base", correction="none", test="t")
+    holm = compare(df, "m", "base", test="t")
     assert len(raw) == 6
     assert holm["p_adjusted"].to_numpy() == pytest.approx(adjust_pvalues(raw["p_value"], "holm"))
 
@@ -108,7 +107,7 @@ def test_saturated_tie_is_never_significant_and_leaves_the_family():
     df = frame({("copy", "base"): [1.0] * 5, ("copy", "mem"): [1.0] * 5})
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        c = compare(df, "exact_match", "base").iloc[0]
+        c = compare(df, "exact_match", "base", test="t").iloc[0]
         cell_stats(df, "exact_match")
         rank(df, "exact_match")
     assert c["test"] == "identical" and c["p_value"] == 1.0 and c["diff"] == 0.0
@@ -118,12 +117,12 @@ def test_saturated_tie_is_never_significant_and_leaves_the_family():
 
 @pytest.mark.parametrize("n, significant", [(4, False), (5, False), (6, True)])
 def test_constant_difference_gets_the_exact_sign_flip_test_not_p_zero(n, significant):
-    # one held-out example in 512, the same on every seed: no noise to test against
-    base = [0.998 - 0.002 * i for i in range(n)]
-    df = frame({("copy", "base"): base, ("copy", "mem"): [b + 0.002 for b in base]})
+    # the same difference on every seed: no noise to test against
+    base = [0.8 - 0.02 * i for i in range(n)]
+    df = frame({("copy", "base"): base, ("copy", "mem"): [b + 0.1 for b in base]})
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        c = compare(df, "exact_match", "base").iloc[0]
+        c = compare(df, "exact_match", "base", test="t").iloc[0]
     assert c["test"] == "sign-flip"
     assert c["p_value"] == pytest.approx(2 * 0.5**n)  # all signs positive: 1 of 2**n
     assert c["significant"] == significant and c["decidable"] == significant
@@ -134,9 +133,18 @@ def test_constant_difference_gets_the_exact_sign_flip_test_not_p_zero(n, signifi
         assert c["better"] is True
 
 
+def test_no_seed_count_is_suggested_for_a_difference_below_the_minimum_of_interest():
+    # one held-out example in 512 on every seed: real, but not worth 6 more seeds
+    base = [0.998 - 0.002 * i for i in range(4)]
+    df = frame({("copy", "base"): base, ("copy", "mem"): [b + 0.002 for b in base]})
+    for test in ("t", "exact"):
+        c = compare(df, "exact_match", "base", test=test).iloc[0]
+        assert np.isnan(c["seeds_needed"]) and "needs" not in c["note"]
+
+
 def test_identical_per_seed_is_a_tie():
     df = frame({("t", "base"): [0.1, 0.5, 0.9], ("t", "v"): [0.1, 0.5, 0.9]})
-    c = compare(df, "exact_match", "base").iloc[0]
+    c = compare(df, "exact_match", "base", test="t").iloc[0]
     assert c["p_value"] == 1.0 and not c["significant"] and not c["decidable"]
     assert "identical on every seed" in c["note"]
 
@@ -160,7 +168,7 @@ def test_pairs_the_shared_seeds_and_names_the_others():
         {("t", "base"): list(base.values()), ("t", "v"): list(var.values())},
         seeds={("t", "base"): list(base), ("t", "v"): list(var)},
     )
-    c = compare(df, "exact_match", "base").iloc[0]
+    c = compare(df, "exact_match", "base", test="t").iloc[0]
     ref = st.ttest_rel([0.70, 0.81, 0.74], [0.50, 0.60, 0.55])
     assert c["test"] == "paired-t" and c["n_paired"] == 3
     assert c["p_value"] == pytest.approx(ref.pvalue)
@@ -171,7 +179,7 @@ def test_a_seed_twice_in_a_cell_is_an_error():
     df = frame({("t", "base"): [0.1, 0.2, 0.3], ("t", "v"): [0.4, 0.5, 0.6]})
     df = pd.concat([df, df.iloc[[0]]])
     with pytest.raises(ValueError, match="holds seed 0 more than once"):
-        compare(df, "exact_match", "base")
+        compare(df, "exact_match", "base", test="t")
 
 
 def test_undecidable_rows_leave_the_holm_family():
@@ -182,7 +190,7 @@ def test_undecidable_rows_leave_the_holm_family():
     for t in "bcdef":
         cells[(t, "base")] = [1.0, 1.0, 1.0]
         cells[(t, "v")] = [1.0, 1.0, 1.0]
-    c = compare(frame(cells), "exact_match", "base").set_index("task")
+    c = compare(frame(cells), "exact_match", "base", test="t").set_index("task")
     assert c.loc["a", "decidable"] and c["decidable"].sum() == 1
     assert c.loc["a", "p_adjusted"] == pytest.approx(c.loc["a", "p_value"])
     assert c.loc[list("bcdef"), "p_adjusted"].isna().all()
@@ -193,29 +201,27 @@ def test_intervals_stay_in_the_metric_range():
     d = cell_stats(df, "exact_match").set_index("variant")
     assert d.loc["base", "ci_low"] == 0.0 and d.loc["base", "ci_high"] == 1.0
     assert d.loc["base", "ci_clipped"] and d.loc["v", "ci_high"] == 1.0
-    c = compare(df, "exact_match", "base").iloc[0]
+    c = compare(df, "exact_match", "base", test="t").iloc[0]
     assert -1.0 <= c["ci_low"] <= c["ci_high"] <= 1.0
     unbounded = cell_stats(frame({("t", "a"): [-3.0, 5.0, 1.0]}, "m"), "m").iloc[0]
     assert unbounded["ci_low"] < -3 and not unbounded["ci_clipped"]
 
 
-def test_infinite_effect_size_means_every_seed():
+def test_no_standardised_effect_size_that_explodes_on_constant_seeds():
     df = frame({("t", "base"): [0.5] * 3, ("t", "v"): [0.7] * 3})
-    assert compare(df, "exact_match", "base").iloc[0]["hedges_g"] == math.inf
+    c = compare(df, "exact_match", "base")
+    assert "hedges_g" not in c.columns and c.iloc[0]["a12"] == 1.0
 
 
 def test_direction_and_effect_sizes():
-    x, y = [1.0, 2.0, 3.0], [0.0, 1.0, 2.0]
-    # pooled sd 1, J = 1 - 3 / (4 * 6 - 9) = 0.8
-    assert hedges_g(x, y) == pytest.approx(0.8)
-    assert hedges_g(x, y, -1) == pytest.approx(-0.8)
+    x = [1.0, 2.0, 3.0]
     # wins: 1>0, 2>0, 3>2,2,0; ties: 2=2 twice -> (5 + 0.5 * 2) / 9
     assert a12(x, [2.0, 2.0, 0.0]) == pytest.approx(6 / 9)
     assert a12(x, [2.0, 2.0, 0.0], -1) == pytest.approx(1 - 6 / 9)
     loss = frame({("t", "base"): [2.0, 2.2, 2.1, 2.3], ("t", "v"): [1.0, 1.1, 0.9, 1.2]}, "loss")
-    c = compare(loss, "loss", "base").iloc[0]
+    c = compare(loss, "loss", "base", test="t").iloc[0]
     assert c["significant"] and c["better"] is True
-    assert c["hedges_g"] > 0 and c["a12"] == 1.0 and c["diff"] < 0
+    assert c["a12"] == 1.0 and c["diff"] < 0
 
 
 def test_untested_and_small_cells():
@@ -227,13 +233,13 @@ def test_untested_and_small_cells():
         }
     )
     df = pd.concat([df, frame({("t", "one"): [0.9]}, seeds={("t", "one"): [7]})])
-    c = compare(df, "exact_match", "base").set_index("variant")
+    c = compare(df, "exact_match", "base", test="t").set_index("variant")
     assert c.loc["two", "test"] == "paired-t" and c.loc["two", "n_paired"] == 2
     assert c.loc["three", "decidable"]
     assert c.loc["one", "test"] == "none" and not c.loc["one", "decidable"]
     assert np.isnan(c.loc["one", "p_value"]) and c.loc["one", "better"] is None
     assert "fewer than 2 seeds" in c.loc["one", "note"]
-    missing = compare(frame({("t", "v"): [0.1, 0.2, 0.3]}), "exact_match", "base").iloc[0]
+    missing = compare(frame({("t", "v"): [0.1, 0.2, 0.3]}), "exact_match", "base", test="t").iloc[0]
     assert missing["test"] == "none" and "no baseline cell" in missing["note"]
 
 
@@ -360,7 +366,7 @@ def test_calibration_under_the_null(distinct_seeds):
         # a seed shares noise across variants only when variants share seeds
         shared = 0.0 if distinct_seeds else 0.5
         df = simulated_suite(rng, NULL, shared=shared, distinct_seeds=distinct_seeds)
-        c = compare(df, "m", "base", correction="none")
+        c = compare(df, "m", "base", correction="none", test="t")
         assert set(c["test"]) == {"welch-t" if distinct_seeds else "paired-t"}
         assert c["decidable"].all()
         raw.append(c["significant"].mean())
@@ -384,7 +390,76 @@ def test_power_for_large_effects(effect, shared, correction):
     hits = []
     for _ in range(150):
         df = simulated_suite(rng, {"base": 0.0, "a": effect, "b": 0.0}, shared=shared)
-        c = compare(df, "m", "base", correction=correction)
+        c = compare(df, "m", "base", correction=correction, test="t")
         hits.append(c.loc[c["variant"] == "a", "significant"].mean())
         assert c.loc[c["variant"] == "a", "better"].isin([True, None]).all()
     assert np.mean(hits) > 0.8
+
+
+# ---- the exact default ------------------------------------------------------------------------
+
+
+def test_the_same_unanimous_evidence_gets_the_same_mark_whatever_its_size():
+    # solved-or-stuck (1.0 vs 0.0) and a small steady gain on every seed: both unanimous
+    n = 7
+    cells = {("stuck", "base"): [1.0] * n, ("stuck", "v"): [0.0] * n}
+    cells |= {("steady", "base"): [0.5 + 0.01 * i for i in range(n)]}
+    cells |= {("steady", "v"): [0.4 + 0.01 * i + 0.001 * (i % 2) for i in range(n)]}
+    c = compare(frame(cells), "exact_match", "base").set_index("task")
+    assert set(c["test"]) == {"sign-flip"}
+    assert c["p_value"].tolist() == pytest.approx([2 / 2**n] * 2)
+    assert c["significant"].all() and (c["better"] == False).all()  # noqa: E712
+
+
+def test_exact_interval_inverts_the_sign_flip_test():
+    from membench.stats import sign_flip_interval, sign_flip_p
+
+    d = np.array([0.3, 0.1, 0.5, -0.05, 0.2, 0.4, 0.25, 0.15])
+    lo, hi = sign_flip_interval(d)
+    assert lo < d.mean() < hi
+    # just inside the interval the test does not reject; just outside it does
+    assert sign_flip_p(d - (lo + 1e-6)) > 0.05 and sign_flip_p(d - (hi - 1e-6)) > 0.05
+    assert sign_flip_p(d - (lo - 1e-3)) <= 0.05 and sign_flip_p(d - (hi + 1e-3)) <= 0.05
+    # five seeds cannot bound anything at 95%: the smallest p is 2/32
+    assert sign_flip_interval(d[:5]) == (-math.inf, math.inf)
+    # a constant difference is known exactly
+    assert sign_flip_interval(np.full(8, 0.5)) == pytest.approx((0.5, 0.5), abs=1e-6)
+
+
+def test_seeds_for_a_unanimous_effect_over_a_family():
+    from membench.stats import seeds_for_unanimity
+
+    assert seeds_for_unanimity(0.05) == 6  # 2/64 < 0.05 <= 2/32
+    assert seeds_for_unanimity(0.05 / 11) == 9  # recall-masks: 11 comparisons
+    assert seeds_for_unanimity(0.05 / 32) == 11  # core: 4 tasks x 8 variants
+    for k in (1, 5, 11, 32, 100):
+        n = seeds_for_unanimity(0.05 / k)
+        assert 2 / 2**n < 0.05 / k <= 2 / 2 ** (n - 1)
+
+
+def test_exact_calibration_under_the_null_at_core_seed_count():
+    rng = np.random.default_rng(5)
+    raw, family = [], []
+    for _ in range(150):
+        df = simulated_suite(rng, NULL, seeds=11, shared=0.5)
+        c = compare(df, "m", "base", correction="none")
+        assert set(c["test"]) == {"sign-flip"} and c["decidable"].all()
+        raw.append(c["significant"].mean())
+        family.append((adjust_pvalues(c["p_value"], "holm") < 0.05).any())
+    assert 0.025 <= np.mean(raw) <= 0.07
+    assert np.mean(family) <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / 150)
+
+
+def test_exact_power_for_a_unanimous_effect_over_a_32_comparison_family():
+    # core's family: 4 tasks x 8 variants against the baseline, 11 seeds
+    rng = np.random.default_rng(3)
+    effects = {"base": 0.0, **{f"v{i}": 0.0 for i in range(7)}, "a": 6.0}
+    hits = []
+    for _ in range(40):
+        c = compare(simulated_suite(rng, effects, seeds=11, shared=0.5), "m", "base")
+        assert len(c) == 32
+        hits.append(c.loc[c["variant"] == "a", "significant"].mean())
+    assert np.mean(hits) > 0.95
+    # and at 10 seeds it cannot be: 2/2^10 > 0.05/32
+    c = compare(simulated_suite(rng, effects, seeds=10, shared=0.5), "m", "base")
+    assert not c["significant"].any()

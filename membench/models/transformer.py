@@ -165,18 +165,22 @@ class Encoder(nn.Module):
 
         self.layers = nn.ModuleList(EncoderLayer(cfg, controller()) for _ in range(cfg.n_layers))
         self.causal = cfg.causal
+        self.mem_reads = cfg.mem_reads
         self.ln_f = nn.LayerNorm(cfg.d_model)
 
-    def forward(self, x, capture=False, tail=None, knockout=None):
+    def forward(self, x, capture=False, tail=None, knockout=None, context=None):
         """`knockout`: None, "read" (no sequence position attends to memory, in any layer) or
         "write" (memory attends to memory only: it carries its learned vectors and its own
-        processing, nothing of the sequence)."""
+        processing, nothing of the sequence). `context`: how many sequence positions (from the
+        first) are the context that memory reads under `mem_reads: context` (None: all)."""
         maps = []
         last = len(self.layers) - 1
         m, t = self.layers[0].mem_tokens, x.size(1)
-        mask = knockout_mask(knockout, m, t, x.device)
-        if self.causal:
-            mask = causal_mask(m, t, x.device) & (True if mask is None else mask)
+        mask = combine(
+            knockout_mask(knockout, m, t, x.device),
+            causal_mask(m, t, x.device) if self.causal else None,
+            reads_mask(self.mem_reads, m, t, context, x.device),
+        )
         for i, layer in enumerate(self.layers):
             x, weights = layer(x, capture, tail if i == last and not capture else None, mask)
             maps.append(weights)
@@ -184,6 +188,31 @@ class Encoder(nn.Module):
 
 
 KNOCKOUTS = ("read", "write")
+MEM_READS = ("all", "memory", "context")
+
+
+def combine(*masks: torch.Tensor | None) -> torch.Tensor | None:
+    """The positions every given mask allows (None: no mask allows all)."""
+    present = [mask for mask in masks if mask is not None]
+    if not present:
+        return None
+    out = present[0]
+    for mask in present[1:]:
+        out = out & mask
+    return out
+
+
+def reads_mask(mem_reads: str, m: int, t: int, context: int | None, device) -> torch.Tensor | None:
+    """bool [T, T] over `[mem; seq]` for what memory rows read (`ModelConfig.mem_reads`):
+    "all" (no mask), "memory" (memory only: learned registers that never see the input),
+    "context" (memory and the first `context` sequence positions: the input before the first
+    answer row, so no position can learn of a later answer row through memory)."""
+    if mem_reads == "all" or m == 0:
+        return None
+    allowed = torch.ones(t, t, dtype=torch.bool, device=device)
+    start = m if mem_reads == "memory" else m + (t - m if context is None else context)
+    allowed[:m, start:] = False
+    return allowed
 
 
 def causal_mask(m: int, t: int, device) -> torch.Tensor:
@@ -260,6 +289,7 @@ class MemoryTransformer(nn.Module):
             self.tok = nn.Embedding(vocab_size + 2, d)
             self.pos = nn.Embedding(src_len + 1 + tgt_len, d)  # src, SEP, each answer slot
             self.tail = tgt_len
+            self.context = src_len  # memory under mem_reads "context" reads the source
             rows = range(tgt_len)
             self.layout = {
                 "mem": (0, m),
@@ -272,6 +302,7 @@ class MemoryTransformer(nn.Module):
             self.pos = nn.Embedding(src_len, d)
             first = min(self.answer_positions)
             self.tail = src_len - first  # the last layer computes these source rows only
+            self.context = first  # the source before the first answer row
             rows = [p - first for p in self.answer_positions]
             self.layout = {"mem": (0, m), "src": (m, m + src_len)}
             if self.answer_positions == list(range(first, src_len)):
@@ -300,7 +331,9 @@ class MemoryTransformer(nn.Module):
             tokens = torch.cat([src, sep, slots], dim=1)
         x = self.drop(self.tok(tokens) + self.pos.weight)
         x = torch.cat([self.mem.expand(b, -1, -1), x], dim=1)
-        x, maps = self.encoder(x, capture, tail=self.tail, knockout=self.knockout)
+        x, maps = self.encoder(
+            x, capture, tail=self.tail, knockout=self.knockout, context=self.context
+        )
         x = x[:, -self.tail :]
         return self.head(x if self.rows is None else x.index_select(1, self.rows)), maps
 
