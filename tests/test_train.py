@@ -193,3 +193,25 @@ def test_cli_lr_0_is_one_line_naming_the_key():
         "membench train: error: train.lr: must be > 0 (a learning rate of 0 never updates the "
         "model), got 0.0"
     ]
+
+
+def test_record_carries_accuracy_per_target_position_and_why_it_stopped():
+    record = run_trial(tiny_spec())
+    per = record["per_position"]["token_accuracy"]
+    assert len(per) == 4 and all(0 <= p <= 1 for p in per)
+    # the mean over positions is the token accuracy (every example has every position)
+    assert sum(per) / 4 == pytest.approx(record["metrics"]["token_accuracy"], abs=1e-5)
+    solved = record["metrics"]["solved"]
+    assert record["stopped"] == ("solved" if solved else "budget")
+
+
+def test_patience_stops_a_trial_that_stopped_improving():
+    # lr tiny: held-out token accuracy cannot rise by the plateau delta in 5 evaluations
+    train = {**FAST, "steps": 120, "eval_every": 10, "lr": 1e-7, "patience": 5}
+    record = run_trial(tiny_spec(train=train))
+    assert record["stopped"] == "plateau"
+    assert record["metrics"]["steps_trained"] == 60  # first evaluation best, then 5 more
+    assert not record["metrics"]["solved"] and record["metrics"]["steps_to_solve"] == 120
+    # without patience the same trial runs its whole budget
+    record = run_trial(tiny_spec(train={**train, "patience": 0}))
+    assert record["stopped"] == "budget" and record["metrics"]["steps_trained"] == 120
