@@ -25,6 +25,8 @@ from membench.render import (
     _problems,
     _rank_summary,
     _side_tables,
+    knockout_drops,
+    knockout_group,
 )
 from membench.report import CORRECTIONS
 from membench.tuning import tuning_rows
@@ -181,9 +183,12 @@ def print_report(report: Report, console: Console | None = None, all_rows: bool 
         title, head, body = _capacity_tables(entry)[0]
         _print_table(console, rich_escape(title), *_escaped(head, body))
     if report.knockouts:
-        console.print("\n[bold]Memory knockouts[/] (exact match lost with memory cut off)")
+        console.print(
+            "\n[bold]Memory knockouts[/] (change with memory cut off; solved and stuck seeds apart)"
+        )
         for e in report.knockouts:
-            line = f"{e['task']} / {e['variant']}: {e['sentence']}."
+            drops = "; ".join(f"{k}s cut: {knockout_drops(e, k)}" for k in ("read", "write"))
+            line = f"{e['task']} / {e['variant']}, {knockout_group(e)}: {e['sentence']} ({drops})."
             console.print(rich_escape(line), highlight=False)
     if report.tuning:
         head, body = _escaped(*tuning_rows(report.tuning))

@@ -113,30 +113,42 @@ def test_a_trial_records_what_each_knockout_costs():
     assert "exact_match_no_read" not in plain["metrics"]
 
 
-def test_report_says_what_memory_is_for():
+def knocked(variant, seed, exact, tok, exact_cut, tok_cut, solved=None):
+    """A record row: intact exact/token accuracy and both after reads and writes are cut."""
+    return dict(
+        task="copy", variant=variant, seed=seed, status="ok", chance=0.25,
+        exact_match=exact, token_accuracy=tok, solved=exact >= 0.99 if solved is None else solved,
+        exact_match_no_read=exact_cut, exact_match_no_write=exact_cut,
+        token_accuracy_no_read=tok_cut, token_accuracy_no_write=tok_cut,
+    )  # fmt: skip
+
+
+def test_report_says_what_memory_is_for_on_solved_and_stuck_seeds_apart():
     rows = []
     for s in range(3):
-        base = dict(task="copy", seed=s, status="ok", exact_match=1.0)
-        rows.append(dict(base, variant="baseline"))
-        rows.append(
-            dict(base, variant="neck", exact_match_no_read=0.01 * s, exact_match_no_write=0.02)
-        )
-        rows.append(dict(base, variant="mem", exact_match_no_read=1.0, exact_match_no_write=1.0))
-        rows.append(
-            dict(
-                base, variant="odd", exact_match_no_read=[0.2, 1.0, 0.9][s], exact_match_no_write=1
-            )
-        )
-        rows.append(dict(base, variant="stuck", exact_match=0.01, exact_match_no_read=0.0,
-                         exact_match_no_write=0.0))  # fmt: skip
+        rows.append(dict(task="copy", variant="baseline", seed=s, status="ok", exact_match=1.0))
+        rows.append(knocked("neck", s, 1.0, 1.0, 0.01 * s, 0.3))
+        rows.append(knocked("mem", s, 1.0, 1.0, 1.0, 1.0))
+        rows.append(knocked("odd", s, 1.0, 1.0, [0.2, 1.0, 0.9][s], 0.9))
+        rows.append(knocked("chance", s, 0.0, 0.26, 0.0, 0.25))  # stuck at chance
+    # a bimodal cell: one solved seed that goes around memory, stuck seeds whose plateau
+    # (token accuracy 0.41) is computed through memory
+    rows.append(knocked("bimodal", 0, 1.0, 1.0, 0.98, 0.99))
+    rows += [knocked("bimodal", s, 0.005, 0.41, 0.004, 0.2 + 0.01 * s) for s in (1, 2, 3)]
     report = build_report(pd.DataFrame(rows))
-    by = {e["variant"]: e for e in report.knockouts}
-    assert set(by) == {"neck", "mem", "odd", "stuck"}  # no knockouts without memory
-    assert by["stuck"]["read"]["verdict"].startswith("learned too little to tell")
-    assert by["neck"]["read"]["verdict"] == "relies on reading memory"
-    assert by["neck"]["read"]["drop"] == pytest.approx(0.99)
-    assert by["mem"]["read"]["verdict"] == "does not need to read memory"
-    assert by["mem"]["write"]["verdict"] == "does not need memory's writes"
-    assert by["odd"]["read"]["verdict"] == "undecided"
+    by = {(e["variant"], e["outcome"]): e for e in report.knockouts}
+    assert {v for v, _ in by} == {"neck", "mem", "odd", "chance", "bimodal"}  # only with memory
+    assert by["neck", "solved"]["read"]["verdict"] == "needs memory's reads"
+    assert by["neck", "solved"]["read"]["drop"] == pytest.approx(0.99)
+    assert by["neck", "solved"]["sentence"] == "needs memory's reads and writes"
+    assert by["mem", "solved"]["sentence"] == "does not need memory's reads or writes"
+    assert by["odd", "solved"]["read"]["verdict"] == "undecided on memory's reads"
+    assert by["chance", "stuck"]["sentence"] == "learned too little to tell"
+    solved, stuck = by["bimodal", "solved"], by["bimodal", "stuck"]
+    assert (solved["seeds"], solved["of"], stuck["seeds"]) == (1, 4, 3)
+    assert solved["sentence"] == "does not need memory's reads or writes"
+    assert stuck["judged"] == "token_accuracy"
+    assert stuck["sentence"] == "plateau computed through memory's reads and writes"
+    assert stuck["read"]["drop"] == pytest.approx(0.41 - 0.22)
     md = render(report, "md")
-    assert "## Memory knockouts" in md and "relies on reading memory (exact match -0.990" in md
+    assert "## Memory knockouts" in md and "| stuck 3/4 | exact -0.001, token -0.190 |" in md
