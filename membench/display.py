@@ -254,3 +254,11 @@ def print_summary(record: dict[str, Any]) -> None:
         f"exact match {m['exact_match']:.3f}  {solved}  loss {m['final_loss']:.4f}  "
         f"params {m['params']:,}  {m['train_seconds']:.1f} s  {m['tokens_per_second']:,.0f} tok/s"
     )
+    per = (record.get("per_position") or {}).get("token_accuracy")
+    if per:
+        from membench.positions import describe
+
+        values = " ".join(f"{a:.2f}" for a in per)
+        console.print(f"per position: {values}  ({describe(per, m['chance'])})", highlight=False)
+    if record.get("stopped") == "plateau":
+        console.print(f"stopped at step {m['steps_trained']}: no improvement (train.patience)")

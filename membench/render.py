@@ -230,6 +230,23 @@ def _signed(x: float) -> str:
     return "–" if not np.isfinite(x) else f"{x:+.3f}".replace("-0.000", "+0.000")
 
 
+POSITIONS_INTRO = (
+    "Held-out accuracy at each target position (1 = first), mean over the seeds that did not "
+    "solve, for cells whose token accuracy is at least 0.1 above their exact match: which "
+    "positions keep exact match down."
+)
+
+
+def _positions_table(report: Report) -> tuple[list[str], list[list[str]]]:
+    head = ["task", "variant", "unsolved seeds", "exact", "token", "per position", "reading"]
+    rows = []
+    for e in report.positions:
+        per = " ".join(f"{a:.2f}" for a in e["accuracy"])
+        rows.append([e["task"], e["variant"], f"{e['seeds']}/{e['of']}", f"{e['exact_match']:.3f}",
+                     f"{e['token_accuracy']:.3f}", per, e["sentence"]])  # fmt: skip
+    return head, rows
+
+
 def _knockout_table(report: Report) -> tuple[list[str], list[list[str]]]:
     head = ["task", "variant", "seeds", "reads cut", "writes cut", "verdict"]
     rows = []
@@ -337,6 +354,9 @@ def _render_md(report: Report) -> str:
     if report.knockouts:
         out += ["", "## Memory knockouts", "", KNOCKOUT_INTRO, ""]
         out += [_md_table(*_knockout_table(report))]
+    if report.positions:
+        out += ["", "## Accuracy per position", "", POSITIONS_INTRO, ""]
+        out += [_md_table(*_positions_table(report))]
     if report.tuning:
         out += ["", "## Tuning", "", tuning_intro(report.tune), ""]
         out += [_md_table(*tuning_rows(report.tuning)), "", "![sensitivity](sensitivity.png)"]
@@ -399,6 +419,7 @@ def _render_json(report: Report) -> str:
         missing=report.missing,
         attention=report.attention,
         knockouts=report.knockouts,
+        positions=report.positions,
         capacity=report.capacity,
     )
     return json.dumps(_jsonable(obj), indent=2, allow_nan=False, ensure_ascii=False) + "\n"

@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING
 from membench.render import (
     CAPACITY_INTRO,
     KNOCKOUT_INTRO,
+    POSITIONS_INTRO,
     _capacity_tables,
     _knockout_table,
     _legend,
     _main_table,
+    _positions_table,
     _problems,
     _rank_summary,
     _side_tables,
@@ -147,6 +149,9 @@ def render_html(report: Report, images: Mapping[str, bytes] | None = None) -> st
     if report.knockouts:
         parts += ["<h2>Memory knockouts</h2>", f"<p>{html.escape(KNOCKOUT_INTRO)}</p>"]
         parts += [_table(*_knockout_table(report))]
+    if report.positions:
+        parts += ["<h2>Accuracy per position</h2>", f"<p>{html.escape(POSITIONS_INTRO)}</p>"]
+        parts += [_table(*_positions_table(report))]
     if report.tuning:
         parts += ["<h2>Tuning</h2>", f"<p>{html.escape(tuning_intro(report.tune))}</p>"]
         parts += [_table(*tuning_rows(report.tuning))]

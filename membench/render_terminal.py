@@ -190,6 +190,13 @@ def print_report(report: Report, console: Console | None = None, all_rows: bool 
             drops = "; ".join(f"{k}s cut: {knockout_drops(e, k)}" for k in ("read", "write"))
             line = f"{e['task']} / {e['variant']}, {knockout_group(e)}: {e['sentence']} ({drops})."
             console.print(rich_escape(line), highlight=False)
+    if report.positions:
+        console.print("\n[bold]Accuracy per position[/] (unsolved seeds, where exact match lags)")
+        for e in report.positions:
+            line = (
+                f"{e['task']} / {e['variant']}, {e['seeds']}/{e['of']} unsolved: {e['sentence']}."
+            )
+            console.print(rich_escape(line), highlight=False)
     if report.tuning:
         head, body = _escaped(*tuning_rows(report.tuning))
         _print_table(console, "Tuning (chosen on tuning seeds)", head, body, {0, 1}, keep=2)

@@ -17,6 +17,7 @@ import pandas as pd
 from membench import across, stats
 from membench.attention import attention_section
 from membench.capacity import capacity_section
+from membench.positions import positions_section
 from membench.registry import did_you_mean
 from membench.tuning import tuning_section
 
@@ -56,6 +57,7 @@ class Report:
     tuning: list[dict] = field(default_factory=list)  # tuning.tuning_section, tuned suites
     tune: dict | None = None  # suite.json's tuning block: metric, space, seeds, margin
     tuning_data: pd.DataFrame | None = field(default=None, repr=False)  # for the plot
+    positions: list[dict] = field(default_factory=list)  # positions.positions_section
 
 
 def build_report(
@@ -130,6 +132,7 @@ def build_report(
         missing=missing,
         attention=attention_section(df),
         knockouts=knockout_section(ok),
+        positions=positions_section(ok),
         capacity=capacity_section(ok, baseline, alpha, correction),
         data=ok,
         tuning=tuning_section(tuning, tune) if tune and tuning is not None else [],
