@@ -78,6 +78,7 @@ class Tune(BaseModel):
     per: Per = ("task", "variant")
     samples: int | None = Field(None, ge=1)
     margin: float = Field(0.05, ge=0)
+    extend: int = Field(0, ge=0)  # grid points a choice on an edge may add past it
 
 
 TaskParams = dict[str, int | list[int]]

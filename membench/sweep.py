@@ -39,7 +39,7 @@ from membench.store import (
     write_suite_file,
 )
 from membench.suite import Suite, Trial, add_code_paths
-from membench.tuning import choose
+from membench.tuning import choose, extend_space
 
 
 def run_suite(
@@ -65,20 +65,32 @@ def run_suite(
     )
     options = (results, address, max_concurrent, rerun_failed, force, rerun_stale, console)
     tuning, choices, trained = [], None, False
-    if suite.tune is not None:
+    while suite.tune is not None:  # phase 1, again after each extension of the grid
         tuning = suite.tuning_trials()
         progress = train_missing(suite, tuning, "phase 1 of 2, tuning", *options)
-        trained = progress is not None
+        trained = trained or progress is not None
         if progress is not None and progress.interrupted:
             return interrupted(suite, tuning, directory, resume, console)
         choices = choose(trial_table(directory, tuning), suite.tune)
-        for task, variant in unchosen(suite, choices):
-            say(
-                console,
-                f"{task} / {variant}: no successful tuning trial, so no point to "
-                f"evaluate: fix the failures and run `{resume} --rerun-failed`",
-                "red",
-            )
+        wider = extend_space(suite.tune, choices, suite.train)
+        if wider is None:
+            break
+        added = {k: [v for v in wider.space[k] if v not in suite.tune.space[k]]
+                 for k in wider.space if wider.space[k] != suite.tune.space[k]}  # fmt: skip
+        say(
+            console,
+            f"{suite.name}: a chosen point sits on the edge of the grid; extending it by "
+            + "; ".join(f"{k} {', '.join(f'{v:g}' for v in vs)}" for k, vs in added.items())
+            + f" ({wider.extend} more extensions allowed)",
+        )
+        suite.tune = wider
+    for task, variant in unchosen(suite, choices):
+        say(
+            console,
+            f"{task} / {variant}: no successful tuning trial, so no point to "
+            f"evaluate: fix the failures and run `{resume} --rerun-failed`",
+            "red",
+        )
     trials = suite.trials(choices)
     what = "phase 2 of 2, evaluation at the chosen points" if suite.tune else "trials"
     progress = train_missing(suite, trials, what, *options)

@@ -10,6 +10,7 @@ sweep runs the two phases.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from membench.registry import did_you_mean
 if TYPE_CHECKING:
     import pandas as pd
 
-KEYS = ("space", "seeds", "metric", "per", "samples", "margin")
+KEYS = ("space", "seeds", "metric", "per", "samples", "margin", "extend")
 DISTRIBUTIONS = ("loguniform", "uniform", "randint", "choice")
 PER = {("task", "variant"): ("task", "variant"), ("variant",): ("variant",)}
 TUNABLE = ("steps", "batch_size", "lr", "weight_decay", "warmup", "grad_clip")
@@ -36,6 +37,8 @@ class Tune:
     per: tuple[str, ...] = ("task", "variant")
     margin: float = 0.05  # a learning rate is in the window when within this of the best
     space: dict[str, Any] = field(default_factory=dict)  # as written, for the report
+    samples: int = 1  # draws of the space's distributions
+    extend: int = 0  # grid points a choice on an edge may add beyond each edge of the grid
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class Choice:
     point: dict[str, Any]
     score: float  # mean of the metric over the tuning seeds (and tasks, per variant)
     trials: tuple[str, ...]  # ids of the tuning trials at the chosen point
+    tied: bool = False  # another point scored the same (e.g. every point at the floor)
 
 
 def parse_tune(data: Any, eval_seeds: list[int], train: dict, where: str) -> Tune:
@@ -132,7 +136,81 @@ def parse_tune(data: Any, eval_seeds: list[int], train: dict, where: str) -> Tun
     margin = data.get("margin", 0.05)
     if not isinstance(margin, int | float) or isinstance(margin, bool) or margin < 0:
         raise MembenchError(f"{where}.margin: expected a number >= 0, got {margin!r}")
-    return Tune(points, list(seeds), metric, PER[tuple(per)], float(margin), dict(space))
+    extend = data.get("extend", 0)
+    if not isinstance(extend, int) or isinstance(extend, bool) or extend < 0:
+        raise MembenchError(
+            f"{where}.extend: expected a count >= 0 (grid points a choice on an edge may add "
+            f"beyond it), got {extend!r}"
+        )
+    per = PER[tuple(per)]
+    return Tune(points, list(seeds), metric, per, float(margin), dict(space), samples or 1, extend)
+
+
+def grid_edges(space: dict[str, Any], point: dict[str, Any]) -> list[str]:
+    """The grid dimensions on whose edge `point` sits: 'lr at the top (0.003)' for each numeric
+    list of 2 or more values whose largest or smallest value the point holds. A chosen point
+    there is no optimum: the best may lie beyond the grid."""
+    edges = []
+    for key, values in space.items():
+        if not numeric_grid(values) or key not in point:
+            continue
+        if point[key] == max(values):
+            edges.append(f"{key} at the top ({point[key]:g})")
+        elif point[key] == min(values):
+            edges.append(f"{key} at the bottom ({point[key]:g})")
+    return edges
+
+
+def numeric_grid(values: Any) -> bool:
+    return (
+        isinstance(values, list)
+        and len(values) >= 2
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+    )
+
+
+def beyond(values: list, side: str) -> float | int | None:
+    """The next grid value past an edge: the grid's own ratio where every value is positive
+    (a log grid of learning rates), else its own step; None where that leaves the option's
+    range (a negative value)."""
+    ordered = sorted(values)
+    a, b = (ordered[-2], ordered[-1]) if side == "high" else (ordered[1], ordered[0])
+    new = b * (b / a) if ordered[0] > 0 else b + (b - a)
+    if all(isinstance(v, int) for v in values):
+        new = round(new)
+    else:
+        new = float(f"{new:.4g}")
+    return None if new < 0 or new in values else new
+
+
+def extend_space(tune: Tune, choices: dict[tuple[str, ...], Choice], train: dict) -> Tune | None:
+    """`tune` with one more grid value past each edge that a chosen point sits on, while
+    `extend` allows; None when every choice is interior (or extension is spent or impossible).
+    The new points are validated as train options; one that is not is left out."""
+    from membench.config import train_config
+
+    if tune.extend < 1:
+        return None
+    space = {k: list(v) if isinstance(v, list) else v for k, v in tune.space.items()}
+    grown = False
+    for key, values in tune.space.items():
+        if not numeric_grid(values):
+            continue
+        chosen = [c.point.get(key) for c in choices.values() if not c.tied]
+        for side, edge in (("high", max(values)), ("low", min(values))):
+            new = beyond(values, side) if edge in chosen else None
+            if new is None:
+                continue
+            try:
+                train_config({**train, key: new})
+            except MembenchError:
+                continue
+            space[key] = [*space[key], new] if side == "high" else [new, *space[key]]
+            grown = True
+    if not grown:
+        return None
+    points = make_points(space, tune.samples)
+    return dataclasses.replace(tune, points=points, space=space, extend=tune.extend - 1)
 
 
 def check_distribution(spec: dict, where: str) -> None:
@@ -223,7 +301,8 @@ def choose(tuning: pd.DataFrame, tune: Tune) -> dict[tuple[str, ...], Choice]:
         for name, value in zip(tune.per, key, strict=True):
             mask &= ok[name] == value
         ids = tuple(ok.loc[mask, "id"])
-        choices[key] = Choice(by_label[best], float(scores[best]), ids)
+        tied = int((scores.round(12) == round(float(scores[best]), 12)).sum()) > 1
+        choices[key] = Choice(by_label[best], float(scores[best]), ids, tied)
     return choices
 
 
@@ -270,10 +349,12 @@ def tuning_section(tuning: pd.DataFrame, tune: dict) -> list[dict]:
         learned = not math.isfinite(floor) or best - sign * floor > margin
         if not learned:  # every point at the floor: a "wide window" would only mean "no effect"
             span = None
+        point = points.get(choice["point"]) if choice else None
         entries.append(
             dict(
                 task=task,
                 variant=variant,
+                edges=grid_edges(tune["space"], point) if point else [],
                 point=choice["point"] if choice else None,
                 score=choice["score"] if choice else math.nan,
                 seeds=int(group["seed"].nunique()),
@@ -297,7 +378,9 @@ def tuning_intro(tune: dict) -> str:
         "so they carry no selection bias. score: that mean at the chosen point. window: the "
         f"values of {knob} whose mean is within {tune['margin']:g} of the cell's best (wide: the "
         "variant is forgiving; one value: it needs tuning; none where it learned too little "
-        "at every point to tell). sensitivity.png plots every point."
+        "at every point to tell). grid edge: the chosen value is the largest or smallest the "
+        "grid tried, so the best may lie beyond it (extend the grid: `extend: N` in `tune:`). "
+        "sensitivity.png plots every point."
     )
 
 
@@ -311,7 +394,7 @@ def point_space(tune: dict) -> str:
 
 def tuning_rows(entries: list[dict]) -> tuple[list[str], list[list[str]]]:
     """The tuning section as plain-text rows (for markdown, HTML and the terminal alike)."""
-    head = ["task", "variant", "chosen", "score", "window", "width"]
+    head = ["task", "variant", "chosen", "score", "window", "width", "grid edge"]
     body = []
     for e in entries:
         if math.isfinite(e["low"]):
@@ -323,5 +406,6 @@ def tuning_rows(entries: list[dict]) -> tuple[list[str], list[list[str]]]:
         else:
             span, width = "–", "–"
         score = f"{e['score']:.3f}" if math.isfinite(e["score"]) else "–"
-        body.append([e["task"], e["variant"], e["point"] or "none", score, span, width])
+        edge = "; ".join(e.get("edges") or []) or "–"
+        body.append([e["task"], e["variant"], e["point"] or "none", score, span, width, edge])
     return head, body

@@ -11,7 +11,17 @@ from membench.cli import main
 from membench.errors import MembenchError
 from membench.store import load_suite_results, read_records
 from membench.suite import load_suite
-from membench.tuning import Choice, choose, make_points, point_label, tuning_section, window
+from membench.tuning import (
+    Choice,
+    beyond,
+    choose,
+    extend_space,
+    grid_edges,
+    make_points,
+    point_label,
+    tuning_section,
+    window,
+)
 
 SUITE = {
     "name": "tuned",
@@ -47,6 +57,7 @@ def with_tune(**tune):
         ({"space": {"lr": {"loguniform": [0.0001, 0.01]}}}, "tune.samples:"),
         ({"space": {"lr": [0.001, 0.001]}}, "repeated value"),
         ({"budget": 3}, "tune: unknown key 'budget'"),
+        ({"extend": -1}, "tune.extend: expected a count >= 0"),
     ],
 )
 def test_malformed_tune_blocks_are_one_line_errors_with_exit_2(tmp_path, capsys, tune, message):
@@ -312,3 +323,45 @@ def test_no_window_where_nothing_was_learned_at_any_point(tmp_path):
     from membench.tuning import tuning_rows as rows
 
     assert rows([entry])[1][0][4] == "none: learned too little at every point"
+
+
+def test_a_choice_on_the_edge_of_its_grid_is_named():
+    space = {"lr": [0.0003, 0.001, 0.003], "warmup": [50, 100]}
+    assert grid_edges(space, {"lr": 0.003, "warmup": 50}) == [
+        "lr at the top (0.003)",
+        "warmup at the bottom (50)",
+    ]
+    assert grid_edges(space, {"lr": 0.001, "warmup": 100}) == ["warmup at the top (100)"]
+    assert grid_edges({"lr": [0.001]}, {"lr": 0.001}) == []  # one value: no grid to leave
+
+
+def test_the_next_grid_value_keeps_the_grids_spacing():
+    assert beyond([0.0003, 0.001, 0.003], "high") == 0.009  # ratio 3 on a log grid
+    assert beyond([0.001, 0.003], "low") == pytest.approx(0.0003333)
+    assert beyond([1000, 2000], "high") == 4000  # integers stay integers
+    assert beyond([0.0, 0.1], "high") == 0.2  # a grid with 0: its own step
+    assert beyond([0.0, 0.1], "low") is None  # below 0: out of range
+
+
+def test_extension_adds_a_value_past_each_edge_a_choice_sits_on(tmp_path):
+    tune = parse(tmp_path, space={"lr": [0.0003, 0.001, 0.003]}, extend=2)
+    at_top = Choice({"lr": 0.003}, 0.9, ("a",))
+    inside = Choice({"lr": 0.001}, 0.8, ("b",))
+    wider = extend_space(tune, {("copy", "baseline"): at_top, ("copy", "mem2"): inside}, {})
+    assert wider.space["lr"] == [0.0003, 0.001, 0.003, 0.009] and wider.extend == 1
+    assert {"lr": 0.009} in wider.points
+    # every choice interior, a tie at the floor (no information), or no extension left: stop
+    assert extend_space(tune, {("copy", "mem2"): inside}, {}) is None
+    tied = Choice({"lr": 0.0003}, 0.0, ("c",), tied=True)
+    assert extend_space(tune, {("copy", "mem2"): tied}, {}) is None
+    spent = parse(tmp_path, space={"lr": [0.0003, 0.001, 0.003]})
+    assert extend_space(spent, {("copy", "baseline"): at_top}, {}) is None
+
+
+def test_a_tie_between_points_is_flagged(tmp_path):
+    tune = parse(tmp_path, space={"lr": [0.001, 0.003]})
+    table = tuning_rows({("copy", "baseline", f"lr={lr}"): [0.0, 0.0] for lr in (0.001, 0.003)})
+    assert choose(table, tune)[("copy", "baseline")].tied
+    table = tuning_rows({("copy", "baseline", "lr=0.001"): [0.1, 0.0],
+                         ("copy", "baseline", "lr=0.003"): [0.0, 0.0]})  # fmt: skip
+    assert not choose(table, tune)[("copy", "baseline")].tied
