@@ -5,7 +5,10 @@ names its own in `Task.difficulty`) forms a ladder. Per ladder and variant: exac
 the level with intervals, the capacity (the largest level solved by at least half the seeds), the
 level where mean exact match falls through 0.5 (interpolated in log2 of the level), and each
 seed's own capacity (the largest level it solved), which is compared with the baseline's like any
-other metric (membench.stats.compare on log2 levels). Pure: DataFrames in, DataFrames out.
+other metric. A seed that solved the ladder's top level has a capacity of at least that level,
+not exactly it (a lower bound: the ladder ends there), so capacities at the top are shown as
+">= top" and compared by a sign test that counts two seeds at the top as a tie, never by the
+size of a difference that is only a bound. Pure: DataFrames in, DataFrames out.
 """
 
 from __future__ import annotations
@@ -77,8 +80,57 @@ def per_seed(ladder: pd.DataFrame, name: str) -> pd.DataFrame:
     for (variant, seed), g in ladder.groupby(["variant", "seed"], sort=False):
         solved = g.loc[g["solved"].astype(bool), "level"]
         value = math.log2(solved.max()) if len(solved) else floor
-        rows.append(dict(task=name, variant=variant, seed=seed, status="ok", **{CAPACITY: value}))
+        top = bool(len(solved)) and solved.max() == levels[-1]  # at least the top: a bound
+        rows.append(dict(task=name, variant=variant, seed=seed, status="ok", at_top=top,
+                         **{CAPACITY: value}))  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def compare_capacities(seeds: pd.DataFrame, baseline: str, alpha: float, correction: str):
+    """Each variant's per-seed capacity against the baseline's on shared seeds: an exact sign
+    test on who is higher, where two seeds both at the ladder's top tie (both are only known to
+    be at least the top). diff: the median per-seed difference in log2 levels, '>=' where it
+    rests on a capacity at the top."""
+    base = seeds[seeds["variant"] == baseline].set_index("seed")
+    rows = []
+    for variant, g in seeds[seeds["variant"] != baseline].groupby("variant", sort=False):
+        g = g.set_index("seed")
+        shared = sorted(set(g.index) & set(base.index))
+        x, y = g.loc[shared, CAPACITY].to_numpy(float), base.loc[shared, CAPACITY].to_numpy(float)
+        both_top = (g.loc[shared, "at_top"] & base.loc[shared, "at_top"]).to_numpy(bool)
+        d = np.where(both_top, 0.0, x - y)
+        wins, losses = int((d > 0).sum()), int((d < 0).sum())
+        test = stats._sign_test(wins, losses, len(shared), alpha)
+        bound = bool((g.loc[shared, "at_top"] | base.loc[shared, "at_top"]).any())
+        rows.append(dict(
+            variant=variant, n=len(g), n_baseline=len(base), n_paired=len(shared),
+            diff=float(np.median(d)) if len(d) else math.nan, bound=bound,
+            ci_low=math.nan, ci_high=math.nan, test="sign (top censored)",
+            p_value=test["p_value"], p_min=test["p_min"], seeds_needed=test["seeds_needed"],
+            sign=int(np.sign(wins - losses)),
+            reason="" if wins + losses else "no seed apart from the baseline's",
+        ))  # fmt: skip
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return out
+    out["decidable"] = out["p_min"] <= alpha
+    out["p_adjusted"] = stats.adjust_pvalues(out["p_value"].where(out["decidable"]), correction)
+    out["significant"] = (out["p_adjusted"] < alpha).astype(bool)
+    out["better"] = [
+        bool(s > 0) if sig else None for s, sig in zip(out["sign"], out["significant"], strict=True)
+    ]
+    notes = []
+    for r in out.itertuples():
+        parts = [r.reason] if r.reason else []
+        if not r.decidable:
+            parts.append(f"cannot reach p < alpha (smallest p {r.p_min:.3g})")
+            if np.isfinite(r.seeds_needed):
+                parts.append(f"needs ~{int(r.seeds_needed)} seeds")
+        if r.bound:
+            parts.append("capacities at the ladder's top are lower bounds")
+        notes.append("; ".join(parts))
+    out["note"] = notes
+    return out
 
 
 def capacity_section(ok: pd.DataFrame, baseline: str, alpha: float, correction: str) -> list:
@@ -108,10 +160,13 @@ def capacity_section(ok: pd.DataFrame, baseline: str, alpha: float, correction: 
             cross, side = crossing(levels, c["mean"].to_numpy(float))
             caps = seeds.loc[seeds["variant"] == variant, CAPACITY].to_numpy(float)
             lo, hi, _ = stats.clip(*stats.mean_interval(caps), bounds)
+            at_top = seeds.loc[seeds["variant"] == variant, "at_top"].to_numpy(bool)
             variants.append(
                 dict(
                     variant=variant,
                     capacity=float(max(held)) if held else math.nan,
+                    capacity_bound=bool(held) and max(held) == levels[-1],  # ">= top"
+                    seeds_at_top=int(at_top.sum()),
                     half_level=cross,
                     half_side=side,
                     seed_capacity=2 ** caps.mean() if len(caps) else math.nan,
@@ -121,7 +176,7 @@ def capacity_section(ok: pd.DataFrame, baseline: str, alpha: float, correction: 
             )
         comparisons = pd.DataFrame()
         if baseline in set(seeds["variant"]):
-            comparisons = stats.compare(seeds, CAPACITY, baseline, alpha, correction)
+            comparisons = compare_capacities(seeds, baseline, alpha, correction)
         section.append(
             dict(
                 ladder=name,

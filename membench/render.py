@@ -280,11 +280,14 @@ def _capacity_tables(entry: dict) -> list[tuple[str, list[str], list[list[str]]]
             c = c.iloc[0]
             value, interval = _cell_text(c, "continuous", 3, STYLES["md"])
             row.append(value + interval)
-        row.append(_level(v["capacity"], "", levels) if np.isfinite(v["capacity"]) else "none")
+        capacity = _level(v["capacity"], "", levels) if np.isfinite(v["capacity"]) else "none"
+        row.append((">= " if v.get("capacity_bound") else "") + capacity)
         row.append(_level(v["half_level"], v["half_side"], levels))
+        top = f" ({v['seeds_at_top']} at the top)" if v.get("seeds_at_top") else ""
         row.append(
-            f"{_level(v['seed_capacity'])} [{_level(v['seed_capacity_low'])}, "
-            f"{_level(v['seed_capacity_high'])}]"
+            (">= " if top else "")
+            + f"{_level(v['seed_capacity'])} [{_level(v['seed_capacity_low'])}, "
+            f"{_level(v['seed_capacity_high'])}]{top}"
         )
         rows.append(row)
     tables = [(f"Capacity: {entry['ladder']}", head, rows)]
@@ -294,7 +297,8 @@ def _capacity_tables(entry: dict) -> list[tuple[str, list[str], list[list[str]]]
             [
                 r.variant,
                 f"{r.n_paired} paired" if r.n_paired else f"{r.n} vs {r.n_baseline}",
-                _est(r.diff, r.ci_low, r.ci_high, 2),
+                (">= " if getattr(r, "bound", False) and r.diff > 0 else "")
+                + (f"{r.diff:+.2f}" if np.isfinite(r.diff) else "–"),
                 r.test,
                 _p(r.p_value),
                 _p(r.p_adjusted),
@@ -303,7 +307,7 @@ def _capacity_tables(entry: dict) -> list[tuple[str, list[str], list[list[str]]]
             ]
             for r in cmp.itertuples()
         ]
-        head = ["variant", "seeds", "diff in log2 levels [95% CI]", "test", "p", "p adj.", ""]
+        head = ["variant", "seeds", "median diff (log2 levels)", "test", "p", "p adj.", ""]
         tables.append((f"Capacity against the baseline: {entry['ladder']}", head + ["note"], body))
     return tables
 
@@ -313,9 +317,13 @@ CAPACITY_INTRO = (
     "largest level solved (exact match >= the solve threshold) by at least half the seeds; 50% "
     "level: where mean exact match falls through 0.5, interpolated in log2 of the level; seeds' "
     "capacity: the geometric mean over seeds of the largest level each seed solved (one rung "
-    "below the ladder when it solved none), with a 95% t-interval on log2. Seeds' capacities "
-    "are compared with the baseline's by the same tests as the main table (on log2 levels; "
-    "corrected within each ladder)."
+    "below the ladder when it solved none), with a 95% t-interval on log2. A seed that solved "
+    "the top level is only known to reach at least it: such capacities are shown '>= ' and are "
+    "lower bounds. Seeds' capacities are compared with the baseline's by an exact sign test on "
+    "shared seeds (two seeds both at the top tie), corrected within each ladder; the median "
+    "per-seed difference is in log2 levels. Where the suite trains with a plateau rule "
+    "(train.patience), a trial stops when it solves or stops improving, so a capacity is not "
+    "the step budget."
 )
 
 

@@ -59,8 +59,8 @@ def test_capacity_of_each_variant_and_its_test():
     # exact mean 1.0 at 16, 0.1 at 32: falls through 0.5 at log2 = 4 + 0.5 / 0.9
     assert by["baseline"]["half_level"] == pytest.approx(2 ** (4 + 0.5 / 0.9))
     cmp = entry["comparisons"].set_index("variant")
-    # one rung lower on every seed: the exact sign-flip test, 2 / 2**7 (Holm over 2: 0.031)
-    assert cmp.loc["neck", "test"] == "sign-flip" and cmp.loc["neck", "diff"] == -1.0
+    # one rung lower on every seed: the exact sign test, 2 / 2**7 (Holm over 2: 0.031)
+    assert cmp.loc["neck", "test"] == "sign (top censored)" and cmp.loc["neck", "diff"] == -1.0
     assert cmp.loc["neck", "p_value"] == pytest.approx(2 / 128)
     assert cmp.loc["neck", "better"] is False and cmp.loc["mixed", "better"] is None
     md = render(report, "md")
@@ -89,3 +89,19 @@ def test_capacity_plot_is_written(tmp_path):
     names = [p.name for p in write_report(report, tmp_path, formats=("md", "json", "html"))]
     assert "capacity.png" in names and (tmp_path / "capacity.png").read_bytes()[:4] == b"\x89PNG"
     assert "Capacity: copy" in (tmp_path / "report.html").read_text()
+
+
+def test_a_capacity_at_the_top_of_the_ladder_is_a_lower_bound():
+    # both at the top on every seed: only "at least 32" each, a tie, never a difference
+    df = ladder_rows({"baseline": [32] * 8, "wide": [32] * 8, "narrow": [16] * 8})
+    report = build_report(df)
+    [entry] = report.capacity
+    by = {v["variant"]: v for v in entry["variants"]}
+    assert by["baseline"]["capacity_bound"] and by["baseline"]["seeds_at_top"] == 8
+    assert not by["narrow"]["capacity_bound"]
+    cmp = entry["comparisons"].set_index("variant")
+    assert cmp.loc["wide", "p_value"] == 1.0 and not cmp.loc["wide", "significant"]
+    assert cmp.loc["narrow", "better"] is False  # below a seed at the top: lower on every seed
+    assert "lower bounds" in cmp.loc["narrow", "note"]
+    md = render(report, "md")
+    assert "| >= 32 |" in md and ">= 32 [32, 32] (8 at the top)" in md
