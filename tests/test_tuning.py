@@ -365,3 +365,23 @@ def test_a_tie_between_points_is_flagged(tmp_path):
     table = tuning_rows({("copy", "baseline", "lr=0.001"): [0.1, 0.0],
                          ("copy", "baseline", "lr=0.003"): [0.0, 0.0]})  # fmt: skip
     assert not choose(table, tune)[("copy", "baseline")].tied
+
+
+def test_a_choice_on_the_grid_edge_extends_the_grid_and_tunes_again(ray_local, tmp_path, capsys):
+    from membench.sweep import run_suite
+
+    # after 30 steps a larger learning rate always has the lower loss: the choice sits on top
+    suite = {**SUITE, "tasks": ["copy"], "variants": {"baseline": {}}, "seeds": 1}
+    suite["tune"] = {"space": {"lr": [0.00001, 0.0001]}, "seeds": [100], "metric": "final_loss",
+                     "extend": 1}  # fmt: skip
+    path, results = write(tmp_path, suite), tmp_path / "results"
+    assert run_suite(load_suite(path), results) == 0
+    out = capsys.readouterr().out
+    assert "sits on the edge of the grid; extending it by lr 0.001 (0 more" in out
+    tuning = json.loads((results / "suite.json").read_text())["tuning"]
+    assert tuning["space"]["lr"] == [0.00001, 0.0001, 0.001]
+    assert len(tuning["trials"]) == 3  # the new point was tuned too
+    [choice] = tuning["choices"]
+    assert choice["point"] == "lr=0.001"  # still the top: extension spent, and the report says so
+    report = (results / "report" / "report.md").read_text()
+    assert "lr at the top (0.001)" in report
