@@ -330,7 +330,7 @@ def _method(metric, baseline, alpha, correction, cells, comparisons, n_failed, t
         f"({count('permutation')}; scipy permutation_test); identical values are not tested "
         f"({count('identical')}). The interval of the difference is exact: the shifts the "
         "sign-flip test does not reject at 95% (unbounded, shown as the metric's range, where "
-        "too few seeds can bound nothing). With --test t: paired t-tests instead "
+        "too few seeds can bound nothing)"
     )
     t_text = (
         "a paired t-test on per-seed differences (scipy ttest_rel; "
@@ -353,8 +353,6 @@ def _method(metric, baseline, alpha, correction, cells, comparisons, n_failed, t
         f"of {m}); where fewer than 2 seeds are shared, Gehan's scores with a permutation test "
         f"({count('gehan-permutation')})",
     }[kind]
-    if kind == "continuous" and test == "exact":
-        test_text = test_text.replace("With --test t: paired t-tests instead ", "")
     n_min = stats.seeds_for_unanimity(alpha / max(m, 1))
     unanimity = (
         f"At n seeds the exact test's smallest two-sided p is 2/2^n, so a difference of the same "
