@@ -100,7 +100,10 @@ def compare_capacities(seeds: pd.DataFrame, baseline: str, alpha: float, correct
         both_top = (g.loc[shared, "at_top"] & base.loc[shared, "at_top"]).to_numpy(bool)
         d = np.where(both_top, 0.0, x - y)
         wins, losses = int((d > 0).sum()), int((d < 0).sum())
-        test = stats._sign_test(wins, losses, len(shared), alpha)
+        family = max(1, seeds["variant"].nunique() - 1)  # Holm over the ladder's variants
+        test = stats._sign_test(wins, losses, len(shared), alpha / family)
+        if test["p_min"] <= alpha / family:  # enough seeds to decide over the family
+            test["seeds_needed"] = math.nan
         bound = bool((g.loc[shared, "at_top"] | base.loc[shared, "at_top"]).any())
         rows.append(dict(
             variant=variant, n=len(g), n_baseline=len(base), n_paired=len(shared),
@@ -124,8 +127,8 @@ def compare_capacities(seeds: pd.DataFrame, baseline: str, alpha: float, correct
         parts = [r.reason] if r.reason else []
         if not r.decidable:
             parts.append(f"cannot reach p < alpha (smallest p {r.p_min:.3g})")
-            if np.isfinite(r.seeds_needed):
-                parts.append(f"needs ~{int(r.seeds_needed)} seeds")
+        if np.isfinite(r.seeds_needed):
+            parts.append(f"needs ~{int(r.seeds_needed)} seeds")
         if r.bound:
             parts.append("capacities at the ladder's top are lower bounds")
         notes.append("; ".join(parts))

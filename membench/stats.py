@@ -63,6 +63,8 @@ def metric_kind(metric: str) -> str:
 
 
 def metric_bounds(metric: str) -> tuple[float, float]:
+    if metric.startswith(("exact_match_no_", "token_accuracy_no_")):  # knockouts
+        return UNIT
     return BOUNDS.get(metric, (-math.inf, math.inf))
 
 
@@ -242,8 +244,9 @@ def _min_p(null: np.ndarray) -> float:
 
 
 def _exact_needed(informative: int, n: int, alpha: float) -> float:
-    """Seeds an exact sign test needs at this seed's share of informative (untied) pairs."""
-    k = math.ceil(1 + math.log2(1 / alpha))  # 2 * 0.5**k <= alpha
+    """Seeds an exact sign or sign-flip test needs for a unanimous result below `alpha` (alpha
+    over the family, for a family), at this row's share of informative (untied) pairs."""
+    k = seeds_for_unanimity(alpha)
     return math.ceil(k * n / informative) if informative else math.nan
 
 
@@ -364,11 +367,20 @@ def _gehan_unpaired(x: Cell, y: Cell) -> dict:
 
 
 def compare_cells(
-    x: Cell, y: Cell, kind: str, test: str = "exact", alpha: float = 0.05, direction: int = 1
+    x: Cell,
+    y: Cell,
+    kind: str,
+    test: str = "exact",
+    alpha: float = 0.05,
+    direction: int = 1,
+    family_alpha: float | None = None,
 ) -> dict:
     """One variant cell against its baseline cell: pairs the shared seeds (at least 2), else
     compares all seeds unpaired. Returns test, n_paired, diff, ci, df, p_value, p_min (the
-    smallest p the test could give at these seeds), seeds_needed, sign (+1: x better), reason."""
+    smallest p the test could give at these seeds), seeds_needed (for an exact test to reach
+    `family_alpha`, alpha over the correction family; alpha alone by default), sign (+1: x
+    better), reason."""
+    family_alpha = alpha if family_alpha is None else family_alpha
     shared = np.intersect1d(x.seeds, y.seeds)
     paired = len(shared) >= 2
     if paired:
@@ -385,7 +397,7 @@ def compare_cells(
         if paired:
             outcome = np.diag(gehan(x, y))
             wins, losses = int((outcome > 0).sum()), int((outcome < 0).sum())
-            out |= dict(test="sign (censored)", **_sign_test(wins, losses, n, alpha))
+            out |= dict(test="sign (censored)", **_sign_test(wins, losses, n, family_alpha))
             out["sign"] = int(np.sign(wins - losses))
         else:
             out |= _gehan_unpaired(x, y)
@@ -398,7 +410,7 @@ def compare_cells(
         if paired:
             wins = int(np.sum((x.values > 0) & (y.values == 0)))
             losses = int(np.sum((x.values == 0) & (y.values > 0)))
-            out |= dict(test="mcnemar-exact", **_sign_test(wins, losses, n, alpha))
+            out |= dict(test="mcnemar-exact", **_sign_test(wins, losses, n, family_alpha))
             out["reason"] = "" if wins + losses else "no seed solved on one side only"
         else:
             out |= _fisher(x.values, y.values)
@@ -409,10 +421,10 @@ def compare_cells(
         if np.ptp(np.r_[xv, yv]) == 0:
             out |= dict(test="identical", p_value=1.0, p_min=1.0, reason="all values equal")
         elif paired:
-            out |= _paired_continuous(xv, yv, test, alpha)
+            out |= _paired_continuous(xv, yv, test, family_alpha)
         else:
             out |= _unpaired_continuous(xv, yv, test, alpha)
-    if not math.isnan(out["seeds_needed"]) and out["p_min"] <= alpha:
+    if not math.isnan(out["seeds_needed"]) and out["p_min"] <= family_alpha:
         out["seeds_needed"] = math.nan  # the seeds are already enough to decide
     return out
 
@@ -459,7 +471,7 @@ def compare(
             row |= dict(reason="no baseline cell", mean=centre(x, kind), n_paired=0)
             rows.append(row)
             continue
-        res = compare_cells(x, y, kind, test, alpha, direction)
+        res = compare_cells(x, y, kind, test, alpha, direction, alpha / max(family, 1))
         lo, hi = res.pop("ci")
         span = np.subtract(*metric_bounds(metric)[::-1])
         lo, hi, cut = clip(lo, hi, (-span, span))
@@ -467,8 +479,6 @@ def compare(
         row |= res | dict(ci_low=lo, ci_high=hi, ci_clipped=cut)
         row["only"] = _one_sided_seeds(x, y, variant, baseline)
         row["solve_counts"] = _solved_text(solves, task, variant, baseline)
-        if res["test"] == "sign-flip" and test == "exact":  # unanimity over the whole family
-            row["seeds_needed"] = _family_needed(x, y, alpha / max(family, 1))
         if kind in ("continuous", "binary"):
             row["a12"] = a12(x.values, y.values, direction)
         else:
@@ -517,17 +527,6 @@ def seeds_for_unanimity(alpha: float) -> int:
     """Seeds at which a unanimous paired difference reaches p < alpha under the exact
     sign-flip test (its smallest two-sided p at n seeds is 2/2^n)."""
     return max(1, math.floor(math.log2(2 / alpha)) + 1)
-
-
-def _family_needed(x: Cell, y: Cell, alpha: float) -> float:
-    """Seeds for the sign-flip test to reach `alpha` (alpha over the family) at this row's
-    share of untied seeds."""
-    shared = np.intersect1d(x.seeds, y.seeds)
-    d = np.round(x.take(shared).values - y.take(shared).values, DECIMALS)
-    informative = int(np.count_nonzero(d))
-    if not informative:
-        return math.nan
-    return float(math.ceil(seeds_for_unanimity(alpha) * len(d) / informative))
 
 
 def solve_counts(df: pd.DataFrame, metric: str) -> dict[tuple[str, str], tuple[int, int]]:

@@ -188,15 +188,21 @@ def extend_space(tune: Tune, choices: dict[tuple[str, ...], Choice], train: dict
     `extend` allows; None when every choice is interior (or extension is spent or impossible).
     The new points are validated as train options; one that is not is left out."""
     from membench.config import train_config
+    from membench.stats import metric_bounds, metric_direction
 
     if tune.extend < 1:
         return None
+    floor = metric_bounds(tune.metric)[0 if metric_direction(tune.metric) > 0 else 1]
+
+    def informative(c: Choice) -> bool:  # a tie, or nothing learned at any point: no direction
+        return not c.tied and not (math.isfinite(floor) and abs(c.score - floor) <= tune.margin)
+
     space = {k: list(v) if isinstance(v, list) else v for k, v in tune.space.items()}
     grown = False
     for key, values in tune.space.items():
         if not numeric_grid(values):
             continue
-        chosen = [c.point.get(key) for c in choices.values() if not c.tied]
+        chosen = [c.point.get(key) for c in choices.values() if informative(c)]
         for side, edge in (("high", max(values)), ("low", min(values))):
             new = beyond(values, side) if edge in chosen else None
             if new is None:

@@ -354,6 +354,10 @@ def test_extension_adds_a_value_past_each_edge_a_choice_sits_on(tmp_path):
     assert extend_space(tune, {("copy", "mem2"): inside}, {}) is None
     tied = Choice({"lr": 0.0003}, 0.0, ("c",), tied=True)
     assert extend_space(tune, {("copy", "mem2"): tied}, {}) is None
+    # a choice that learned too little at every point (within the margin of aulc's floor 0)
+    # points nowhere, however its noise ranks the points
+    floor = Choice({"lr": 0.003}, 0.004, ("d",))
+    assert extend_space(tune, {("copy", "mem2"): floor}, {}) is None
     spent = parse(tmp_path, space={"lr": [0.0003, 0.001, 0.003]})
     assert extend_space(spent, {("copy", "baseline"): at_top}, {}) is None
 
