@@ -48,6 +48,7 @@ def positions_section(ok: pd.DataFrame) -> list[dict]:
     section = []
     for (task, variant), cell in ok.groupby(["task", "variant"], sort=False):
         stuck = cell[~cell["solved"].fillna(False).astype(bool)] if "solved" in cell else cell
+        unsolved = len(stuck)
         stuck = stuck[stuck["per_position"].map(lambda p: isinstance(p, list) and len(p) > 0)]
         if stuck.empty:
             continue
@@ -61,7 +62,8 @@ def positions_section(ok: pd.DataFrame) -> list[dict]:
             dict(
                 task=task,
                 variant=variant,
-                seeds=len(stuck),
+                seeds=len(stuck),  # unsolved seeds whose records hold per-position accuracy
+                unsolved=unsolved,
                 of=len(cell),
                 exact_match=float(stuck["exact_match"].mean()),
                 token_accuracy=float(stuck["token_accuracy"].mean()),

@@ -237,12 +237,20 @@ POSITIONS_INTRO = (
 )
 
 
+def positions_seeds(e: dict) -> str:
+    """'6/9', or '3 of 6/9 (older records lack per-position accuracy)'."""
+    unsolved = e.get("unsolved", e["seeds"])
+    if e["seeds"] == unsolved:
+        return f"{unsolved}/{e['of']}"
+    return f"{e['seeds']} of {unsolved}/{e['of']} (older records lack per-position accuracy)"
+
+
 def _positions_table(report: Report) -> tuple[list[str], list[list[str]]]:
     head = ["task", "variant", "unsolved seeds", "exact", "token", "per position", "reading"]
     rows = []
     for e in report.positions:
         per = " ".join(f"{a:.2f}" for a in e["accuracy"])
-        rows.append([e["task"], e["variant"], f"{e['seeds']}/{e['of']}", f"{e['exact_match']:.3f}",
+        rows.append([e["task"], e["variant"], positions_seeds(e), f"{e['exact_match']:.3f}",
                      f"{e['token_accuracy']:.3f}", per, e["sentence"]])  # fmt: skip
     return head, rows
 

@@ -27,6 +27,7 @@ from membench.render import (
     _side_tables,
     knockout_drops,
     knockout_group,
+    positions_seeds,
 )
 from membench.report import CORRECTIONS
 from membench.tuning import tuning_rows
@@ -193,9 +194,7 @@ def print_report(report: Report, console: Console | None = None, all_rows: bool 
     if report.positions:
         console.print("\n[bold]Accuracy per position[/] (unsolved seeds, where exact match lags)")
         for e in report.positions:
-            line = (
-                f"{e['task']} / {e['variant']}, {e['seeds']}/{e['of']} unsolved: {e['sentence']}."
-            )
+            line = f"{e['task']} / {e['variant']}, {positions_seeds(e)} unsolved: {e['sentence']}."
             console.print(rich_escape(line), highlight=False)
     if report.tuning:
         head, body = _escaped(*tuning_rows(report.tuning))
