@@ -503,6 +503,7 @@ def compare(
             out.at[i, "seeds_needed"] = _t_needed(table, r, baseline, alpha / max(m, 1))
         if r["significant"] or not _of_interest(r, metric):
             out.at[i, "seeds_needed"] = math.nan  # decided, or too small to be worth seeds
+    out["solve_counts"] = out["solve_counts"].fillna("")  # a cell without a baseline has none
     out["note"] = [_note(r) for r in out.itertuples()]
     out = out.astype({"decidable": bool, "ci_clipped": "boolean"})
     return out[cols]
