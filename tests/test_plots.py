@@ -223,7 +223,7 @@ def test_unbounded_metrics_share_one_axis_without_a_fixed_range():
 # ---- per-seed points --------------------------------------------------------------------------
 
 
-def test_each_seed_is_drawn_on_the_means_at_five_seeds():
+def test_each_seed_is_drawn_on_the_means_up_to_ten_seeds():
     report, figures, _ = drawn("core")
     t = table("core")
     for ax in panels(figures["exact_match_by_task.png"]):
@@ -241,7 +241,8 @@ def test_each_seed_is_drawn_on_the_means_at_five_seeds():
     assert np.sort(baseline[:, 1]) == pytest.approx(np.sort(want.to_numpy(float)))
     assert "each seed" in title(figures["exact_match_by_task.png"])
     mem = panels(figures["exact_match_vs_mem_tokens.png"])
-    assert all(sum(len(p) for p in seed_offsets(ax)) == 35 for ax in mem)
+    per_task = len(t) // t["task"].nunique()  # every variant, every seed
+    assert all(sum(len(p) for p in seed_offsets(ax)) == per_task for ax in mem)
 
 
 def test_seed_points_are_drawn_on_the_capacity_plot_at_three_seeds():
