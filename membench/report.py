@@ -256,10 +256,6 @@ def _no_attention(ok: pd.DataFrame) -> list[str]:
     ]
 
 
-def _signed(x: float) -> str:
-    return f"{x:+.3f}"
-
-
 def _text(x) -> str | None:
     """An error message as str, or None where the column holds nothing."""
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else str(x)
