@@ -46,7 +46,8 @@ def test_shipped_suites_expand():
     assert len({t.id for t in core.trials()}) == len(labels) * len(names) * len(core.seeds)
     capacity = load_suite(ROOT / "suites/capacity.yaml")
     assert [t.label for t in capacity.tasks] == [f"copy[length={n}]" for n in (8, 16, 32)]
-    assert len(capacity.trials()) == 3 * 5 * 3
+    assert len(capacity.trials()) == 3 * 5 * 8
+    assert capacity.train["patience"] == 20 and capacity.train["steps"] == 10000
 
 
 def test_task_overrides_and_sweeps_get_readable_labels(tmp_path):
