@@ -6,14 +6,10 @@ import pandas as pd
 import pytest
 from scipy import stats as st
 
-from membench.across import aggregate, rank
-from membench.stats import (
-    a12,
-    adjust_pvalues,
-    cell_stats,
-    compare,
-    metric_direction,
-)
+from membench.analysis.across import aggregate, rank
+from membench.analysis.comparison import compare
+from membench.analysis.stats import a12, adjust_pvalues, cell_stats
+from membench.metrics import metric_direction
 
 
 def frame(cells: dict, metric: str = "exact_match", seeds=None) -> pd.DataFrame:
@@ -244,7 +240,7 @@ def test_untested_and_small_cells():
 
 
 def test_seeds_needed_for_a_t_test_matches_a_power_simulation():
-    from membench.stats import t_seeds_needed
+    from membench.analysis.comparison import t_seeds_needed
 
     n = t_seeds_needed(1.0, 1.0, 0.05)  # d_z = 1: the textbook answer is 10 pairs
     assert n == 10
@@ -412,7 +408,7 @@ def test_the_same_unanimous_evidence_gets_the_same_mark_whatever_its_size():
 
 
 def test_exact_interval_inverts_the_sign_flip_test():
-    from membench.stats import sign_flip_interval, sign_flip_p
+    from membench.analysis.stats import sign_flip_interval, sign_flip_p
 
     d = np.array([0.3, 0.1, 0.5, -0.05, 0.2, 0.4, 0.25, 0.15])
     lo, hi = sign_flip_interval(d)
@@ -427,7 +423,7 @@ def test_exact_interval_inverts_the_sign_flip_test():
 
 
 def test_seeds_for_a_unanimous_effect_over_a_family():
-    from membench.stats import seeds_for_unanimity
+    from membench.analysis.stats import seeds_for_unanimity
 
     assert seeds_for_unanimity(0.05) == 6  # 2/64 < 0.05 <= 2/32
     assert seeds_for_unanimity(0.05 / 11) == 9  # recall-masks: 11 comparisons

@@ -9,10 +9,12 @@ import pytest
 import yaml
 
 from membench.cli import main
-from membench.config import make_spec
-from membench.store import load_results, read_records, remove_stale_temps, write_record
-from membench.suite import grid_name, load_suite
-from membench.sweep import run_suite
+from membench.config.identity import make_spec
+from membench.run.sweep import run_suite
+from membench.store.records import read_records, remove_stale_temps, write_record
+from membench.store.results import load_results
+from membench.suite.grid import grid_name
+from membench.suite.load import load_suite
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = {
@@ -46,7 +48,8 @@ def test_shipped_suites_expand():
     assert len({t.id for t in core.trials()}) == len(labels) * len(names) * len(core.seeds)
     capacity = load_suite(ROOT / "suites/capacity.yaml")
     assert [t.label for t in capacity.tasks] == [f"copy[length={n}]" for n in (8, 16, 32)]
-    assert len(capacity.trials()) == 3 * 5 * 3
+    assert len(capacity.trials()) == 3 * 5 * 8
+    assert capacity.train["patience"] == 20 and capacity.train["steps"] == 10000
 
 
 def test_task_overrides_and_sweeps_get_readable_labels(tmp_path):
@@ -346,7 +349,7 @@ def test_load_results_sorts_numbers_in_names_as_numbers(tmp_path):
 def test_membench_load_results_is_lazy():
     code = "import sys, membench; assert 'pandas' not in sys.modules; print(membench.load_results.__module__)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "membench.store"
+    assert out.stdout.strip() == "membench.store.results"
 
 
 def test_no_results_directory_is_an_error(tmp_path):

@@ -7,9 +7,9 @@ import sys
 import pytest
 import torch
 
-from membench.config import make_spec
+from membench.config.identity import make_spec
 from membench.errors import MembenchError
-from membench.train import build, lr_factor, make_optimizer, run_trial, train_step
+from membench.run.train import build, lr_factor, make_optimizer, run_trial, train_step
 
 TINY = {"d_model": 32, "n_layers": 1, "n_heads": 2, "d_ff": 64}
 FAST = {"steps": 60, "eval_every": 20, "eval_size": 64, "attention": False, "device": "cpu"}

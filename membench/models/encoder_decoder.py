@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from membench.config import ModelConfig
+from membench.config.spec import ModelConfig
 from membench.models.transformer import Attention, Encoder, check_lengths
 
 

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from membench.config import ModelConfig
+from membench.config.spec import ModelConfig
 
 
 class Attention(nn.Module):
