@@ -1,6 +1,13 @@
 import pytest
 
 
+def pytest_collection_modifyitems(items):
+    """A test that starts Ray is slow, whatever else it is: `-m "not slow"` leaves it out."""
+    for item in items:
+        if item.get_closest_marker("ray"):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def ray_local():
     """One small local Ray for every in-process sweep test (ray.init costs seconds)."""

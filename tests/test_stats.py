@@ -239,6 +239,24 @@ def test_untested_and_small_cells():
     assert missing["test"] == "none" and "no baseline cell" in missing["note"]
 
 
+def test_a_row_with_enough_seeds_says_why_it_is_not_significant():
+    # 11 seeds could make a unanimous difference significant over 32 comparisons, but three
+    # baseline seeds solved too: their small differences weigh little in the sign-flip test
+    base = [0.3] * 8 + [0.99, 0.99, 0.99]
+    mem = [0.99] * 8 + [0.995, 0.985, 0.995]
+    cells = {("sum", "base"): base, ("sum", "mem"): mem}
+    rng = np.random.default_rng(0)
+    for i in range(31):  # null comparisons (decidable, not significant) fill a family of 32
+        cells[("sum", f"null{i}")] = list(np.add(base, rng.normal(0, 0.01, 11)))
+    c = compare(frame(cells), "exact_match", "base").set_index("variant").loc["mem"]
+    assert c["decidable"] and not c["significant"] and np.isnan(c["seeds_needed"])
+    assert c["note"] == "3 of 11 seeds differ by less than 0.05"
+    against = [0.99] * 8 + [0.9, 0.995, 0.995]  # seed 8 loses by more than 0.05
+    cells[("sum", "mem")] = against
+    c = compare(frame(cells), "exact_match", "base").set_index("variant").loc["mem"]
+    assert c["note"] == "2 of 11 seeds differ by less than 0.05; seed 8 goes the other way"
+
+
 def test_seeds_needed_for_a_t_test_matches_a_power_simulation():
     from membench.analysis.comparison import t_seeds_needed
 

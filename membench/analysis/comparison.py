@@ -100,6 +100,9 @@ def compare(
             out.at[i, "seeds_needed"] = _t_needed(table, r, baseline, alpha / max(m, 1))
         if r["significant"] or not _of_interest(r, metric):
             out.at[i, "seeds_needed"] = math.nan  # decided, or too small to be worth seeds
+        elif r["test"] == "sign-flip" and r["decidable"] and not np.isfinite(r["seeds_needed"]):
+            why = _uneven(table, r, baseline, metric)  # enough seeds, yet not significant
+            out.at[i, "reason"] = "; ".join(filter(None, [r["reason"], why]))
     out["solve_counts"] = out["solve_counts"].fillna("")  # a cell without a baseline has none
     out["note"] = [_note(r) for r in out.itertuples()]
     out = out.astype({"decidable": bool, "ci_clipped": "boolean"})
@@ -141,6 +144,28 @@ def _solved_text(solves, task: str, variant: str, baseline: str) -> str:
 def centre(c: Cell, kind: str) -> float:
     """What a cell is ranked and shown by: its mean, or the censored-aware median."""
     return median_censored(c) if kind == "censored" else float(c.values.mean())
+
+
+def _uneven(table, row, baseline: str, metric: str) -> str:
+    """Why a difference of interest is not significant at seeds that could make a unanimous one
+    so: '3 of 11 seeds differ by less than 0.05' (the sign-flip test weighs each seed's
+    difference, so small ones weigh little), 'seeds 3, 7 go the other way'."""
+    x, y = table[row["task"], row["variant"]], table[row["task"], baseline]
+    shared = np.intersect1d(x.seeds, y.seeds)
+    d = (x.take(shared).values - y.take(shared).values) * np.sign(row["diff"])
+    base = row.get("baseline_mean")
+    bounded = metric_bounds(metric) == UNIT or metric_kind(metric) == "binary"
+    small = MIN_EFFECT if bounded or not np.isfinite(base) else MIN_EFFECT * abs(base)
+    parts = []
+    k = int(np.count_nonzero(np.abs(d) < small))
+    if k:
+        parts.append(f"{k} of {len(d)} seeds differ by less than {small:.3g}")
+    against = shared[d <= -small]
+    if len(against):
+        seeds = ", ".join(map(str, against))
+        parts.append(f"seed {seeds} goes" if len(against) == 1 else f"seeds {seeds} go")
+        parts[-1] += " the other way"
+    return "; ".join(parts)
 
 
 def _t_needed(table, row, baseline, alpha) -> float:
