@@ -6,7 +6,8 @@ own source position (the `new` layout, zoology's MQAR, what `Task.answer_positio
 built-in encoder) it should solve it. Each trial is membench's own training loop
 (`membench.run.train.train_loop`: same data stream, held-out set, schedule and early stop at the
 solve threshold as `membench train`), the model built from the trial's seed either by
-`membench.run.train.build` (new: the task's answer positions) or by `build_model` without them (old).
+`membench.run.train.build` (new: the task's answer positions) or by `build_model` without them
+(old).
 Prints, per layout and seed, the step at which held-out exact match first reached the threshold
 ('-' if never), the exact match and token accuracy where training stopped, and wall seconds.
 

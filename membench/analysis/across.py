@@ -1,6 +1,7 @@
 """Across tasks: average ranks with the Friedman / Iman-Davenport / Nemenyi statistics (Demšar
 2006), said to be noise when Friedman does not reject, and the mean over tasks with an interval
-whose coverage is checked by simulation (tests/test_calibration.py). Pure, like membench.analysis.stats."""
+whose coverage is checked by simulation (tests/test_calibration.py). Pure, like
+membench.analysis.stats."""
 
 from __future__ import annotations
 

@@ -15,7 +15,9 @@ from membench.registry import UnknownNameError, did_you_mean
 
 # ---- named task instances (shipped: membench/tasks/instances/*.yaml; a user's: tasks/*.yaml) ----
 
-BUILTIN_TASKS = Path(__file__).resolve().parents[1] / "tasks" / "instances"  # shipped as package data
+BUILTIN_TASKS = (
+    Path(__file__).resolve().parents[1] / "tasks" / "instances"
+)  # shipped as package data
 
 
 def task_dirs(near: Path | None = None) -> list[Path]:

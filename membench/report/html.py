@@ -1,8 +1,8 @@
 """The HTML report: one self-contained file (tables, every plot as a data: URI, attention,
 method) that a researcher can attach to an email; nothing it shows lives outside it.
 
-Built from the same rows as every other format (`membench.report.tables`), in the markdown's order and
-with its headings.
+Built from the same rows as every other format (`membench.report.tables`), in the markdown's
+order and with its headings.
 """
 
 from __future__ import annotations
@@ -13,7 +13,12 @@ import io
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from membench.report.attention_tables import COLUMNS, percent
+from membench.report.attention_tables import (
+    ATTENTION_INTRO,
+    ATTENTION_TITLE,
+    attention_sentences,
+    attention_tables,
+)
 from membench.report.tables import (
     CAPACITY_INTRO,
     KNOCKOUT_INTRO,
@@ -88,30 +93,10 @@ def _figure(name: str, png: bytes, caption: str) -> str:
 
 
 def _attention(section: list[dict]) -> list[str]:
-    """The HTML twin of `render_attention_markdown`: block masses, cross-attention, sentences."""
-    parts = [
-        "<h3>Attention: write, processing, read</h3>",
-        "<p>Share of each query group's attention on each key group (rows sum to 1), mean over "
-        "heads, mean over seeds [95% t-interval].</p>",
-    ]
-    rows = [
-        [e["task"], str(e["variant"]), str(e["seeds"]), str(layer["layer"])]
-        + [percent(layer.get(name)) for name in COLUMNS]
-        for e in section
-        for layer in e["layers"]
-    ]
-    parts.append(_table(["task", "variant", "seeds", "layer", *COLUMNS.values()], rows))
-    cross = [
-        [e["task"], str(e["variant"]), str(layer["layer"])]
-        + [percent(layer.get("mem")), percent(layer.get("seq"))]
-        for e in section
-        for layer in e["cross"]
-    ]
-    if cross:
-        head = ["task", "variant", "decoder layer", "on encoder memory", "on encoder sequence"]
-        parts.append(_table(head, cross))
-    lines = [f"{e['task']} / {e['variant']}: {e['sentence']}." for e in section]
-    items = "".join(f"<li>{html.escape(line)}</li>" for line in lines)
+    """The attention section (`attention_tables`): block masses, cross-attention, sentences."""
+    parts = [f"<h3>{ATTENTION_TITLE}</h3>", f"<p>{ATTENTION_INTRO}</p>"]
+    parts += [_table(header, rows) for header, rows in attention_tables(section)]
+    items = "".join(f"<li>{html.escape(line)}</li>" for line in attention_sentences(section))
     return parts + [f"<ul>{items}</ul>"]
 
 
