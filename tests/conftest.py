@@ -2,8 +2,11 @@ import pytest
 
 
 def pytest_collection_modifyitems(items):
-    """A test that starts Ray is slow, whatever else it is: `-m "not slow"` leaves it out."""
+    """A test that starts Ray (marked `ray`, or using the `ray_local` fixture) is slow, whatever
+    else it is: `-m "not slow"` leaves it out."""
     for item in items:
+        if "ray_local" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.ray)
         if item.get_closest_marker("ray"):
             item.add_marker(pytest.mark.slow)
 

@@ -371,6 +371,7 @@ def trial_record():
     return run_trial(spec)
 
 
+@pytest.mark.slow
 def test_trial_record_carries_a_json_summary(trial_record):
     summary = json.loads(json.dumps(trial_record["attention"], allow_nan=False))
     assert summary["examples"] == 32 and summary["layers"] == 2 and summary["heads"] == 4
@@ -399,6 +400,7 @@ def test_no_attention_leaves_the_record_without_it():
     assert "attention" not in run_trial(spec)
 
 
+@pytest.mark.slow
 def test_cli_draws_pngs_from_a_results_directory(trial_record, tmp_path, capsys):
     (tmp_path / "trials").mkdir()
     labelled = {**trial_record, "task_label": "copy6", "variant": "mem2"}
@@ -417,6 +419,7 @@ def test_cli_draws_pngs_from_a_results_directory(trial_record, tmp_path, capsys)
     assert "did you mean 'mem2'?" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cli_draws_a_single_record_file(trial_record, tmp_path, capsys):
     path = tmp_path / "x.json"
     path.write_text(json.dumps(trial_record))

@@ -11,6 +11,8 @@ from membench.analysis.across import aggregate
 from membench.analysis.comparison import compare
 from tests.simulate import suite
 
+pytestmark = pytest.mark.slow  # Monte-Carlo simulation of many suites
+
 NULL = {"base": 0.0, "a": 0.0, "b": 0.0, "c": 0.0}  # 3 variants + baseline, no effect
 ALPHA = 0.05
 

@@ -73,6 +73,7 @@ def test_model_meets_the_contract(factory):
             assert model.net.memory_tokens.shape == (4, 32)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("factory, steps", [(GRU, 300), (XT, 100)])
 def test_model_learns_copy_in_a_membench_trial(factory, steps):
     needs(factory)

@@ -78,6 +78,7 @@ def build(config, vocab_size, src_len, tgt_len):
 """
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 def test_an_edited_factory_makes_its_trials_stale_until_rerun(ray_local, tmp_path, capsys):
     from membench.cli import main

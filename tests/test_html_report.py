@@ -20,6 +20,8 @@ from membench.report.terminal import print_report
 from membench.store.results import load_suite_results
 from membench.suite.tune import point_label
 
+pytestmark = pytest.mark.slow  # draws every plot; opens the report in headless Chromium
+
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = next(
     (p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None

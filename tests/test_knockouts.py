@@ -98,6 +98,7 @@ def test_knockout_errors():
             pass
 
 
+@pytest.mark.slow
 def test_a_trial_records_what_each_knockout_costs():
     from membench.config.identity import make_spec
     from membench.run.train import run_trial

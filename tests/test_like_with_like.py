@@ -15,6 +15,8 @@ from membench.store.results import flatten, load_suite_results
 from membench.suite.load import load_suite
 from tests.test_suite import TINY, fake_record, write
 
+pytestmark = pytest.mark.slow  # runs `membench report` in a subprocess
+
 
 def report_cli(*args):
     return subprocess.run(

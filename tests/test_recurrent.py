@@ -233,6 +233,7 @@ def test_the_attention_summary_has_one_entry_per_segment():
 # ---- (6) a short run learns copy through memory ----
 
 
+@pytest.mark.slow
 def test_a_short_run_learns_copy_across_segments_through_memory():
     """8 symbols in 2 segments of 4, 8 memory tokens: the first half can only reach the answer
     slots through memory. Well above chance (0.125), and the record carries the recurrent config,

@@ -257,6 +257,7 @@ def test_a_row_with_enough_seeds_says_why_it_is_not_significant():
     assert c["note"] == "2 of 11 seeds differ by less than 0.05; seed 8 goes the other way"
 
 
+@pytest.mark.slow
 def test_seeds_needed_for_a_t_test_matches_a_power_simulation():
     from membench.analysis.comparison import t_seeds_needed
 
@@ -372,6 +373,7 @@ def simulated_suite(rng, effects, seeds=5, tasks=4, shared=0.0, distinct_seeds=F
 NULL = {"base": 0.0, "a": 0.0, "b": 0.0}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("distinct_seeds", [False, True])  # paired-t, then Welch
 def test_calibration_under_the_null(distinct_seeds):
     rng = np.random.default_rng(7)
@@ -399,6 +401,7 @@ def test_calibration_under_the_null(distinct_seeds):
         (3.0, 0.0, "none"),  # independent noise
     ],
 )
+@pytest.mark.slow
 def test_power_for_large_effects(effect, shared, correction):
     rng = np.random.default_rng(11)
     hits = []
@@ -451,6 +454,7 @@ def test_seeds_for_a_unanimous_effect_over_a_family():
         assert 2 / 2**n < 0.05 / k <= 2 / 2 ** (n - 1)
 
 
+@pytest.mark.slow
 def test_exact_calibration_under_the_null_at_core_seed_count():
     rng = np.random.default_rng(5)
     raw, family = [], []
@@ -464,6 +468,7 @@ def test_exact_calibration_under_the_null_at_core_seed_count():
     assert np.mean(family) <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / 150)
 
 
+@pytest.mark.slow
 def test_exact_power_for_a_unanimous_effect_over_a_32_comparison_family():
     # core's family: 4 tasks x 8 variants against the baseline, 11 seeds
     rng = np.random.default_rng(3)

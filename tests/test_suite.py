@@ -228,6 +228,7 @@ def test_bad_options_are_one_line_errors(tmp_path, capsys):
     assert "--max-concurrent: must be >= 1" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_malformed_suite_from_the_shell_has_no_traceback(tmp_path):
     path = write(tmp_path, {**TINY, "seeds": -1})
     proc = subprocess.run(
@@ -346,6 +347,7 @@ def test_load_results_sorts_numbers_in_names_as_numbers(tmp_path):
     assert list(dict.fromkeys(df["task"])) == ["copy[length=4,vocab=3]", "copy[length=12,vocab=3]"]
 
 
+@pytest.mark.slow
 def test_membench_load_results_is_lazy():
     code = "import sys, membench; assert 'pandas' not in sys.modules; print(membench.load_results.__module__)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

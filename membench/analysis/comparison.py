@@ -103,7 +103,7 @@ def compare(
         elif r["test"] == "sign-flip" and r["decidable"] and not np.isfinite(r["seeds_needed"]):
             why = _uneven(table, r, baseline, metric)  # enough seeds, yet not significant
             out.at[i, "reason"] = "; ".join(filter(None, [r["reason"], why]))
-    out["solve_counts"] = out["solve_counts"].fillna("")  # a cell without a baseline has none
+    out["solve_counts"] = out["solve_counts"].astype(object).fillna("")  # no baseline cell: none
     out["note"] = [_note(r) for r in out.itertuples()]
     out = out.astype({"decidable": bool, "ci_clipped": "boolean"})
     return out[cols]
