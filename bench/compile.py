@@ -20,7 +20,7 @@ import time
 import torch
 
 from membench.models import build_model
-from membench.train import make_optimizer, train_step
+from membench.run.train import make_optimizer, train_step
 
 CONFIGS = {
     "small": {"d_model": 64, "n_layers": 2, "n_heads": 4, "d_ff": 256, "mem_tokens": 10},

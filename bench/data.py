@@ -19,8 +19,8 @@ from functools import partial
 
 import torch
 
-from membench.suite import load_suite
-from membench.train import build, make_optimizer, train_step
+from membench.run.train import build, make_optimizer, train_step
+from membench.suite.load import load_suite
 
 
 def per_call(fn, repeats: int) -> float:

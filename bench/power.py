@@ -18,7 +18,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from membench.stats import compare  # noqa: E402
+from membench.analysis.comparison import compare
 from tests.simulate import suite  # noqa: E402
 
 CASES = [  # metric, task shape, effects (logit / latent shifts), what the effect means

@@ -4,9 +4,10 @@ Why: with each answer read at a separate answer slot after `SEP` (the old layout
 2-layer d_model-64 encoder plateaus at 0.41 token accuracy on assoc_recall; read at each query's
 own source position (the `new` layout, zoology's MQAR, what `Task.answer_positions` gives the
 built-in encoder) it should solve it. Each trial is membench's own training loop
-(`membench.train.train_loop`: same data stream, held-out set, schedule and early stop at the
+(`membench.run.train.train_loop`: same data stream, held-out set, schedule and early stop at the
 solve threshold as `membench train`), the model built from the trial's seed either by
-`membench.train.build` (new: the task's answer positions) or by `build_model` without them (old).
+`membench.run.train.build` (new: the task's answer positions) or by `build_model` without them
+(old).
 Prints, per layout and seed, the step at which held-out exact match first reached the threshold
 ('-' if never), the exact match and token accuracy where training stopped, and wall seconds.
 
@@ -14,7 +15,7 @@ Prints, per layout and seed, the step at which held-out exact match first reache
         [--lr X] [--warmup N] [--train weight_decay=0.1] [--set pairs=8 --set key_vocab=32]
         [--jobs 2]
 
-Unset training options are membench's defaults (`membench/config.py`); one torch thread per
+Unset training options are membench's defaults (`membench/config/spec.py`); one torch thread per
 trial, `--jobs` trials at once.
 """
 
@@ -28,9 +29,9 @@ from concurrent.futures import ProcessPoolExecutor
 
 import torch
 
-from membench.config import make_spec, parse_assignment
+from membench.config.identity import make_spec, parse_assignment
 from membench.models import build_model
-from membench.train import build, train_loop
+from membench.run.train import build, train_loop
 
 
 def cpu_name() -> str:

@@ -27,7 +27,7 @@ import pandas as pd
 import yaml
 
 import membench
-from membench.suite import load_suite
+from membench.suite.load import load_suite
 
 
 def run(suite: Path, results: Path, max_concurrent: int | None) -> tuple[float, float, float]:

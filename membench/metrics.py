@@ -1,9 +1,69 @@
-"""Metrics derived from a trial's learning curve: pure functions, shared by the trainer (new
-records) and the store (records that predate a metric)."""
+"""The metrics a record carries, and what each one means to the statistics: which way is
+better, the range it lives in, and its kind (continuous, binary or censored), which decides the
+tests and intervals. One registry for the store, the stats, tuning and the plots; plus `aulc`,
+derived from a learning curve by the trainer (new records) and the store (older ones).
+"""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Any
+
+UNIT = (0.0, 1.0)
+NONNEGATIVE = (0.0, math.inf)
+UNBOUNDED = (-math.inf, math.inf)
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    direction: int  # +1: higher is better, -1: lower is better
+    bounds: tuple[float, float] = UNBOUNDED
+    kind: str = "continuous"  # continuous | binary (solve_rate) | censored (steps_to_solve)
+
+
+REGISTRY = {
+    m.name: m
+    for m in (
+        Metric("token_accuracy", 1, UNIT),
+        Metric("exact_match", 1, UNIT),
+        Metric("final_loss", -1, NONNEGATIVE),
+        # observed only where the trial solved; else more than its budget
+        Metric("steps_to_solve", -1, kind="censored"),
+        Metric("solve_rate", 1, UNIT, kind="binary"),
+        Metric("aulc", 1, UNIT),
+        Metric("params", -1, NONNEGATIVE),
+        Metric("train_flops", -1, NONNEGATIVE),
+        Metric("train_seconds", -1, NONNEGATIVE),
+        Metric("tokens_per_second", 1),
+        Metric("chance", 1),
+        Metric("exact_match_no_read", 1, UNIT),  # knockouts: the metric with memory cut
+        Metric("exact_match_no_write", 1, UNIT),
+        Metric("token_accuracy_no_read", 1, UNIT),
+        Metric("token_accuracy_no_write", 1, UNIT),
+    )
+}
+METRICS = tuple(REGISTRY)  # a record's metric columns, in table order
+LOWER_IS_BETTER_WORDS = ("loss", "steps", "seconds", "error", "flops")  # for other names
+
+
+def metric_direction(metric: str) -> int:
+    """+1 if higher is better, -1 if lower is better."""
+    if metric in REGISTRY:
+        return REGISTRY[metric].direction
+    return -1 if any(w in metric.lower() for w in LOWER_IS_BETTER_WORDS) else 1
+
+
+def metric_kind(metric: str) -> str:
+    """continuous | binary | censored: decides the tests and intervals of a metric."""
+    return REGISTRY[metric].kind if metric in REGISTRY else "continuous"
+
+
+def metric_bounds(metric: str) -> tuple[float, float]:
+    if metric.startswith(("exact_match_no_", "token_accuracy_no_")):  # knockouts
+        return UNIT
+    return REGISTRY[metric].bounds if metric in REGISTRY else UNBOUNDED
 
 
 def aulc(curve: list[dict[str, Any]], steps: int, key: str = "exact_match") -> float:

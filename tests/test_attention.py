@@ -5,25 +5,24 @@ import pandas as pd
 import pytest
 import torch
 
-from membench.attention import (
-    attention_section,
+from membench.analysis.attention import (
     decode_maps,
-    describe_attention,
     encode_maps,
     pattern_scores,
     summarize,
     summarize_maps,
 )
-from membench.attention_plots import draw, select_record
+from membench.analysis.attention_roles import attention_section, describe_attention
 from membench.cli import main
-from membench.config import make_spec
+from membench.config.identity import make_spec
 from membench.errors import MembenchError
 from membench.models import build_model
-from membench.render import render
-from membench.render_attention import render_attention_markdown
-from membench.report import build_report
-from membench.store import load_results
-from membench.train import build, run_trial
+from membench.report.attention_plots import draw, select_record
+from membench.report.attention_tables import render_attention_markdown
+from membench.report.model import build_report
+from membench.report.render import render
+from membench.run.train import build, run_trial
+from membench.store.results import load_results
 
 LAYOUT = {"mem": (0, 2), "src": (2, 4), "sep": (4, 5), "answer": (5, 7)}  # T = 7
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -372,6 +371,7 @@ def trial_record():
     return run_trial(spec)
 
 
+@pytest.mark.slow
 def test_trial_record_carries_a_json_summary(trial_record):
     summary = json.loads(json.dumps(trial_record["attention"], allow_nan=False))
     assert summary["examples"] == 32 and summary["layers"] == 2 and summary["heads"] == 4
@@ -400,6 +400,7 @@ def test_no_attention_leaves_the_record_without_it():
     assert "attention" not in run_trial(spec)
 
 
+@pytest.mark.slow
 def test_cli_draws_pngs_from_a_results_directory(trial_record, tmp_path, capsys):
     (tmp_path / "trials").mkdir()
     labelled = {**trial_record, "task_label": "copy6", "variant": "mem2"}
@@ -418,6 +419,7 @@ def test_cli_draws_pngs_from_a_results_directory(trial_record, tmp_path, capsys)
     assert "did you mean 'mem2'?" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cli_draws_a_single_record_file(trial_record, tmp_path, capsys):
     path = tmp_path / "x.json"
     path.write_text(json.dumps(trial_record))

@@ -1,4 +1,4 @@
-"""Calibration, coverage and power of membench.stats on simulated suites shaped like membench's
+"""Calibration, coverage and power of membench.analysis.stats on simulated suites shaped like membench's
 records (tests/simulate.py): discrete exact match at the ceiling, the floor and in the middle,
 bimodal seeds, steps censored at the budget. Fixed seeds, so the numbers are reproducible."""
 
@@ -7,9 +7,11 @@ import math
 import numpy as np
 import pytest
 
-from membench.across import aggregate
-from membench.stats import compare
+from membench.analysis.across import aggregate
+from membench.analysis.comparison import compare
 from tests.simulate import suite
+
+pytestmark = pytest.mark.slow  # Monte-Carlo simulation of many suites
 
 NULL = {"base": 0.0, "a": 0.0, "b": 0.0, "c": 0.0}  # 3 variants + baseline, no effect
 ALPHA = 0.05

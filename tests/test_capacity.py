@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from membench.capacity import crossing, ladders
-from membench.render import render
-from membench.report import build_report
+from membench.analysis.capacity import crossing, ladders
+from membench.report.model import build_report
+from membench.report.render import render
 
 LEVELS = (4, 8, 16, 32)
 
@@ -83,7 +83,7 @@ def test_no_ladder_without_two_levels_or_without_a_generator():
 
 
 def test_capacity_plot_is_written(tmp_path):
-    from membench.render import write_report
+    from membench.report.render import write_report
 
     report = build_report(ladder_rows({"baseline": [16] * 3, "neck": [8] * 3}))
     names = [p.name for p in write_report(report, tmp_path, formats=("md", "json", "html"))]

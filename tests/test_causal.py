@@ -4,7 +4,7 @@ memory reads everything; `causal: false` is the bidirectional encoder."""
 import pytest
 import torch
 
-from membench.attention import even_memory_share
+from membench.analysis.attention_roles import even_memory_share
 from membench.models import build_model
 
 SMALL = dict(d_model=32, n_layers=2, n_heads=2, d_ff=64)

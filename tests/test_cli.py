@@ -8,7 +8,7 @@ import pytest
 
 from membench import __version__
 from membench.cli import main
-from membench.config import TrainConfig
+from membench.config.spec import TrainConfig
 
 HERE = Path(__file__).parent
 
@@ -76,10 +76,11 @@ def test_tasks_names_stay_whole_on_an_80_column_terminal(capsys, monkeypatch):
 
 
 def test_a_model_without_layout_is_named_where_attention_is_skipped(tmp_path, monkeypatch):
-    from membench.config import make_spec
-    from membench.report import build_report
-    from membench.store import load_results, write_record
-    from membench.train import NO_LAYOUT, run_trial
+    from membench.config.identity import make_spec
+    from membench.report.model import build_report
+    from membench.run.train import NO_LAYOUT, run_trial
+    from membench.store.records import write_record
+    from membench.store.results import load_results
 
     monkeypatch.syspath_prepend(str(HERE))
     for seed in (0, 1):
@@ -95,9 +96,10 @@ def test_a_model_without_layout_is_named_where_attention_is_skipped(tmp_path, mo
 def test_records_and_reports_have_the_mode_of_any_other_file(tmp_path):
     import stat
 
-    from membench.render import write_report
-    from membench.report import build_report
-    from membench.store import UMASK, load_suite_results, write_record
+    from membench.report.model import build_report
+    from membench.report.render import write_report
+    from membench.store.records import UMASK, write_record
+    from membench.store.results import load_suite_results
 
     plain = tmp_path / "plain"
     plain.write_text("")  # what open() gives here, under the umask membench read at import

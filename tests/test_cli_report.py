@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+pytestmark = pytest.mark.slow  # runs `membench report` in a subprocess
+
 
 def cli(*args):
     return subprocess.run(

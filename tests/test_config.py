@@ -3,17 +3,14 @@ from pathlib import Path
 
 import pytest
 
-from membench.config import (
+from membench.config.identity import (
     IDENTITY_V1,
     IDENTITY_VERSION,
-    ModelConfig,
-    TrainConfig,
     TrialSpec,
-    model_config,
     only_set_later_fields,
     parse_assignment,
-    train_config,
 )
+from membench.config.spec import ModelConfig, TrainConfig, model_config, train_config
 from membench.errors import MembenchError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,14 +109,14 @@ BOTTLENECK4 = {**CORE_MODEL, "mem_tokens": 4, "bottleneck": True}
 )
 def test_trial_ids_are_pinned(args, trial_id):
     """Changing any of these orphans stored results: read IDENTITY_VERSION before touching it."""
-    from membench.config import make_spec
+    from membench.config.identity import make_spec
 
     assert make_spec(*args).trial_id() == trial_id
 
 
 def test_every_trial_of_the_shipped_suites_has_its_shipped_record():
     """The shipped results stay recorded: what `membench run SUITE --dry-run` checks."""
-    from membench.suite import load_suite
+    from membench.suite.load import load_suite
 
     for name in ("core", "capacity", "smoke"):
         ids = {t.id for t in load_suite(ROOT / "suites" / f"{name}.yaml").trials()}
@@ -148,11 +145,11 @@ class TrainConfigPlus(TrainConfig):
 
 
 def test_adding_an_option_with_a_default_keeps_every_id(monkeypatch):
-    from membench import config
-    from membench.config import make_spec
+    from membench.config import identity
+    from membench.config.identity import make_spec
 
     old = make_spec("copy", None, CORE_MODEL, CORE_TRAIN, 0)
-    monkeypatch.setattr(config, "TrainConfig", TrainConfigPlus)
+    monkeypatch.setattr(identity, "TrainConfig", TrainConfigPlus)
     same = TrialSpec(**{**old.to_dict(), "train": {**old.train, "label_smoothing": 0.0}})
     other = TrialSpec(**{**old.to_dict(), "train": {**old.train, "label_smoothing": 0.1}})
     assert same.trial_id() == old.trial_id() == "3947c1ad0cb3"

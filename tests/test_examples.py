@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from membench.config import make_spec
-from membench.suite import load_suite
-from membench.train import NO_LAYOUT, build, run_trial
+from membench.config.identity import make_spec
+from membench.run.train import NO_LAYOUT, build, run_trial
+from membench.suite.load import load_suite
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 TINY = {"d_model": 32, "n_layers": 1, "n_heads": 2, "d_ff": 64}
@@ -73,6 +73,7 @@ def test_model_meets_the_contract(factory):
             assert model.net.memory_tokens.shape == (4, 32)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("factory, steps", [(GRU, 300), (XT, 100)])
 def test_model_learns_copy_in_a_membench_trial(factory, steps):
     needs(factory)

@@ -8,8 +8,8 @@ import pytest
 import torch
 import yaml
 
-from membench.fingerprint import MODEL_CODE_VERSION, fingerprint, is_stale, recorded
 from membench.models import build_model
+from membench.store.fingerprint import MODEL_CODE_VERSION, fingerprint, is_stale, recorded
 
 # sha256 of the built-in models' logits (rounded) for fixed seeds and inputs, per code version.
 # A change that alters what a built-in model computes must bump MODEL_CODE_VERSION (so records
@@ -78,13 +78,15 @@ def build(config, vocab_size, src_len, tgt_len):
 """
 
 
+@pytest.mark.slow
 @pytest.mark.ray
 def test_an_edited_factory_makes_its_trials_stale_until_rerun(ray_local, tmp_path, capsys):
     from membench.cli import main
-    from membench.report import build_report
-    from membench.store import load_suite_results, read_records
-    from membench.suite import load_suite
-    from membench.sweep import run_suite
+    from membench.report.model import build_report
+    from membench.run.sweep import run_suite
+    from membench.store.records import read_records
+    from membench.store.results import load_suite_results
+    from membench.suite.load import load_suite
 
     (tmp_path / "stale_models.py").write_text(MODEL_SOURCE)
     suite = {

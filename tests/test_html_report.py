@@ -13,12 +13,14 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
-from membench.render import render, write_report
-from membench.render_html import plot_images
-from membench.render_terminal import print_report
-from membench.report import build_report
-from membench.store import load_suite_results
-from membench.tuning import point_label
+from membench.report.html import plot_images
+from membench.report.model import build_report
+from membench.report.render import render, write_report
+from membench.report.terminal import print_report
+from membench.store.results import load_suite_results
+from membench.suite.tune import point_label
+
+pytestmark = pytest.mark.slow  # draws every plot; opens the report in headless Chromium
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = next(

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from membench.models import build_model, knockout
-from membench.render import render
-from membench.report import build_report
+from membench.report.model import build_report
+from membench.report.render import render
 
 SMALL = dict(d_model=32, n_layers=2, n_heads=2, d_ff=64)
 VARIANTS = [
@@ -98,9 +98,10 @@ def test_knockout_errors():
             pass
 
 
+@pytest.mark.slow
 def test_a_trial_records_what_each_knockout_costs():
-    from membench.config import make_spec
-    from membench.train import run_trial
+    from membench.config.identity import make_spec
+    from membench.run.train import run_trial
 
     train = dict(steps=400, eval_every=100, eval_size=128, attention=False)
     task = dict(length=6, vocab=4)

@@ -9,10 +9,13 @@ import pandas as pd
 import pytest
 
 from membench.metrics import aulc
-from membench.store import SUITE_FILE, flatten, load_suite_results, write_record
-from membench.suite import load_suite
-from membench.sweep import run_suite
+from membench.run.sweep import run_suite
+from membench.store.records import SUITE_FILE, write_record
+from membench.store.results import flatten, load_suite_results
+from membench.suite.load import load_suite
 from tests.test_suite import TINY, fake_record, write
+
+pytestmark = pytest.mark.slow  # runs `membench report` in a subprocess
 
 
 def report_cli(*args):

@@ -4,7 +4,8 @@ and the errors for combinations that carry nothing or repeat another value."""
 import pytest
 import torch
 
-from membench.config import make_spec, model_config
+from membench.config.identity import make_spec
+from membench.config.spec import model_config
 from membench.errors import MembenchError
 from membench.models import build_model
 from tests.test_causal import POSITIONS, SMALL, outputs_after_changing_the_last_token

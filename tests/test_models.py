@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from membench import tasks
-from membench.config import ModelConfig
+from membench.config.spec import ModelConfig
 from membench.errors import MembenchError
 from membench.models import build_model, count_parameters, factory_keywords, load_factory
 from membench.models.transformer import Attention

@@ -12,9 +12,9 @@ import pytest
 from matplotlib import pyplot as plt
 from matplotlib.collections import LineCollection, PathCollection, PolyCollection
 
-from membench import plots
-from membench.report import build_report
-from membench.store import load_suite_results
+from membench.report import plots
+from membench.report.model import build_report
+from membench.store.results import load_suite_results
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 BOUNDED = [

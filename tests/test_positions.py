@@ -2,9 +2,9 @@
 
 import pandas as pd
 
-from membench.positions import describe, positions_section
-from membench.render import render
-from membench.report import build_report
+from membench.analysis.positions import describe, positions_section
+from membench.report.model import build_report
+from membench.report.render import render
 
 
 def test_describe_names_the_wrong_positions():

@@ -9,13 +9,15 @@ import torch
 import torch.nn.functional as F
 
 from membench import tasks
-from membench.attention import describe_attention, summarize
+from membench.analysis.attention import summarize
+from membench.analysis.attention_roles import describe_attention
 from membench.cli import main
-from membench.config import make_spec, model_config
+from membench.config.identity import make_spec
+from membench.config.spec import model_config
 from membench.errors import MembenchError
 from membench.models import build_model, count_parameters, knockout
-from membench.schema import check_record
-from membench.train import run_trial
+from membench.run.train import run_trial
+from membench.suite.schema import check_record
 
 SMALL = {"d_model": 16, "n_heads": 2, "d_ff": 32}
 VOCAB, SRC_LEN, TGT_LEN = 6, 12, 5
@@ -231,6 +233,7 @@ def test_the_attention_summary_has_one_entry_per_segment():
 # ---- (6) a short run learns copy through memory ----
 
 
+@pytest.mark.slow
 def test_a_short_run_learns_copy_across_segments_through_memory():
     """8 symbols in 2 segments of 4, 8 memory tokens: the first half can only reach the answer
     slots through memory. Well above chance (0.125), and the record carries the recurrent config,
@@ -253,7 +256,7 @@ def test_a_short_run_learns_copy_across_segments_through_memory():
     # the first half is read from memory: cutting what memory reads of segment 1 costs it
     assert metrics["token_accuracy_no_write_seg1"] < metrics["token_accuracy"] - 0.1
     # the report's attention section says what each segment does, averaged over seeds
-    from membench.attention import attention_section
+    from membench.analysis.attention_roles import attention_section
 
     rows = pd.DataFrame(
         [

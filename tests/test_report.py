@@ -9,9 +9,9 @@ import pytest
 from matplotlib import pyplot as plt
 from rich.console import Console
 
-from membench.render import render, write_report
-from membench.render_terminal import print_report
-from membench.report import build_report
+from membench.report.model import build_report
+from membench.report.render import render, write_report
+from membench.report.terminal import print_report
 
 TASKS = {"copy": 1.0, "sort": 0.8, "assoc_recall": 0.3}
 VARIANTS = {

@@ -9,9 +9,9 @@ import yaml
 
 from membench.cli import main
 from membench.errors import MembenchError
-from membench.schema import record_schema, suite_schema
-from membench.store import load_results
-from membench.suite import load_suite
+from membench.store.results import load_results
+from membench.suite.load import load_suite
+from membench.suite.schema import record_schema, suite_schema
 
 ROOT = Path(__file__).parent.parent
 SUITES = sorted((ROOT / "suites").glob("*.yaml"))

@@ -6,14 +6,10 @@ import pandas as pd
 import pytest
 from scipy import stats as st
 
-from membench.across import aggregate, rank
-from membench.stats import (
-    a12,
-    adjust_pvalues,
-    cell_stats,
-    compare,
-    metric_direction,
-)
+from membench.analysis.across import aggregate, rank
+from membench.analysis.comparison import compare
+from membench.analysis.stats import a12, adjust_pvalues, cell_stats
+from membench.metrics import metric_direction
 
 
 def frame(cells: dict, metric: str = "exact_match", seeds=None) -> pd.DataFrame:
@@ -243,8 +239,27 @@ def test_untested_and_small_cells():
     assert missing["test"] == "none" and "no baseline cell" in missing["note"]
 
 
+def test_a_row_with_enough_seeds_says_why_it_is_not_significant():
+    # 11 seeds could make a unanimous difference significant over 32 comparisons, but three
+    # baseline seeds solved too: their small differences weigh little in the sign-flip test
+    base = [0.3] * 8 + [0.99, 0.99, 0.99]
+    mem = [0.99] * 8 + [0.995, 0.985, 0.995]
+    cells = {("sum", "base"): base, ("sum", "mem"): mem}
+    rng = np.random.default_rng(0)
+    for i in range(31):  # null comparisons (decidable, not significant) fill a family of 32
+        cells[("sum", f"null{i}")] = list(np.add(base, rng.normal(0, 0.01, 11)))
+    c = compare(frame(cells), "exact_match", "base").set_index("variant").loc["mem"]
+    assert c["decidable"] and not c["significant"] and np.isnan(c["seeds_needed"])
+    assert c["note"] == "3 of 11 seeds differ by less than 0.05"
+    against = [0.99] * 8 + [0.9, 0.995, 0.995]  # seed 8 loses by more than 0.05
+    cells[("sum", "mem")] = against
+    c = compare(frame(cells), "exact_match", "base").set_index("variant").loc["mem"]
+    assert c["note"] == "2 of 11 seeds differ by less than 0.05; seed 8 goes the other way"
+
+
+@pytest.mark.slow
 def test_seeds_needed_for_a_t_test_matches_a_power_simulation():
-    from membench.stats import t_seeds_needed
+    from membench.analysis.comparison import t_seeds_needed
 
     n = t_seeds_needed(1.0, 1.0, 0.05)  # d_z = 1: the textbook answer is 10 pairs
     assert n == 10
@@ -358,6 +373,7 @@ def simulated_suite(rng, effects, seeds=5, tasks=4, shared=0.0, distinct_seeds=F
 NULL = {"base": 0.0, "a": 0.0, "b": 0.0}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("distinct_seeds", [False, True])  # paired-t, then Welch
 def test_calibration_under_the_null(distinct_seeds):
     rng = np.random.default_rng(7)
@@ -385,6 +401,7 @@ def test_calibration_under_the_null(distinct_seeds):
         (3.0, 0.0, "none"),  # independent noise
     ],
 )
+@pytest.mark.slow
 def test_power_for_large_effects(effect, shared, correction):
     rng = np.random.default_rng(11)
     hits = []
@@ -412,7 +429,7 @@ def test_the_same_unanimous_evidence_gets_the_same_mark_whatever_its_size():
 
 
 def test_exact_interval_inverts_the_sign_flip_test():
-    from membench.stats import sign_flip_interval, sign_flip_p
+    from membench.analysis.stats import sign_flip_interval, sign_flip_p
 
     d = np.array([0.3, 0.1, 0.5, -0.05, 0.2, 0.4, 0.25, 0.15])
     lo, hi = sign_flip_interval(d)
@@ -427,7 +444,7 @@ def test_exact_interval_inverts_the_sign_flip_test():
 
 
 def test_seeds_for_a_unanimous_effect_over_a_family():
-    from membench.stats import seeds_for_unanimity
+    from membench.analysis.stats import seeds_for_unanimity
 
     assert seeds_for_unanimity(0.05) == 6  # 2/64 < 0.05 <= 2/32
     assert seeds_for_unanimity(0.05 / 11) == 9  # recall-masks: 11 comparisons
@@ -437,6 +454,7 @@ def test_seeds_for_a_unanimous_effect_over_a_family():
         assert 2 / 2**n < 0.05 / k <= 2 / 2 ** (n - 1)
 
 
+@pytest.mark.slow
 def test_exact_calibration_under_the_null_at_core_seed_count():
     rng = np.random.default_rng(5)
     raw, family = [], []
@@ -450,6 +468,7 @@ def test_exact_calibration_under_the_null_at_core_seed_count():
     assert np.mean(family) <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / 150)
 
 
+@pytest.mark.slow
 def test_exact_power_for_a_unanimous_effect_over_a_32_comparison_family():
     # core's family: 4 tasks x 8 variants against the baseline, 11 seeds
     rng = np.random.default_rng(3)

@@ -9,10 +9,12 @@ import pytest
 import yaml
 
 from membench.cli import main
-from membench.config import make_spec
-from membench.store import load_results, read_records, remove_stale_temps, write_record
-from membench.suite import grid_name, load_suite
-from membench.sweep import run_suite
+from membench.config.identity import make_spec
+from membench.run.sweep import run_suite
+from membench.store.records import read_records, remove_stale_temps, write_record
+from membench.store.results import load_results
+from membench.suite.grid import grid_name
+from membench.suite.load import load_suite
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = {
@@ -226,6 +228,7 @@ def test_bad_options_are_one_line_errors(tmp_path, capsys):
     assert "--max-concurrent: must be >= 1" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_malformed_suite_from_the_shell_has_no_traceback(tmp_path):
     path = write(tmp_path, {**TINY, "seeds": -1})
     proc = subprocess.run(
@@ -344,10 +347,11 @@ def test_load_results_sorts_numbers_in_names_as_numbers(tmp_path):
     assert list(dict.fromkeys(df["task"])) == ["copy[length=4,vocab=3]", "copy[length=12,vocab=3]"]
 
 
+@pytest.mark.slow
 def test_membench_load_results_is_lazy():
     code = "import sys, membench; assert 'pandas' not in sys.modules; print(membench.load_results.__module__)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "membench.store"
+    assert out.stdout.strip() == "membench.store.results"
 
 
 def test_no_results_directory_is_an_error(tmp_path):

@@ -16,9 +16,10 @@ import pytest
 import yaml
 
 from membench.errors import MembenchError
-from membench.store import load_results, read_records
-from membench.suite import load_suite
-from membench.sweep import run_suite
+from membench.run.sweep import run_suite
+from membench.store.records import read_records
+from membench.store.results import load_results
+from membench.suite.load import load_suite
 
 pytestmark = pytest.mark.ray
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from membench import tasks
-from membench.config import BUILTIN_TASKS, named_tasks, resolve_task
+from membench.config.instances import BUILTIN_TASKS, named_tasks, resolve_task
 from membench.errors import MembenchError
 from membench.tasks.long_range_sum import sum_width
 

@@ -7,9 +7,9 @@ import sys
 import pytest
 import torch
 
-from membench.config import make_spec
+from membench.config.identity import make_spec
 from membench.errors import MembenchError
-from membench.train import build, lr_factor, make_optimizer, run_trial, train_step
+from membench.run.train import build, lr_factor, make_optimizer, run_trial, train_step
 
 TINY = {"d_model": 32, "n_layers": 1, "n_heads": 2, "d_ff": 64}
 FAST = {"steps": 60, "eval_every": 20, "eval_size": 64, "attention": False, "device": "cpu"}
@@ -20,6 +20,7 @@ def tiny_spec(**changes):
     return make_spec(**{**args, **changes})
 
 
+@pytest.mark.slow
 def test_same_config_and_seed_give_identical_metrics():
     torch.set_num_threads(1)
     a, b = run_trial(tiny_spec()), run_trial(tiny_spec())
@@ -45,6 +46,7 @@ def test_record_carries_spec_metrics_and_versions():
     json.dumps(record)  # JSON-ready
 
 
+@pytest.mark.slow
 def test_learns_copy_above_chance():
     spec = tiny_spec(
         task_overrides={"length": 6, "vocab": 4},
@@ -140,6 +142,7 @@ def cli(*args):
     )
 
 
+@pytest.mark.slow
 def test_cli_json_prints_only_the_record_on_stdout():
     out = cli(
         "train",
@@ -179,6 +182,7 @@ def test_cli_json_prints_only_the_record_on_stdout():
         (["--steps", "many"], "argument --steps: invalid int value"),
     ],
 )
+@pytest.mark.slow
 def test_cli_errors_are_one_line_and_exit_2(args, message):
     out = cli("train", *args)
     assert out.returncode == 2
@@ -186,6 +190,7 @@ def test_cli_errors_are_one_line_and_exit_2(args, message):
     assert message in lines[-1] and "Traceback" not in out.stderr
 
 
+@pytest.mark.slow
 def test_cli_lr_0_is_one_line_naming_the_key():
     out = cli("train", "--lr", "0", "--steps", "5")
     assert out.returncode == 2 and "Traceback" not in out.stderr
@@ -205,6 +210,7 @@ def test_record_carries_accuracy_per_target_position_and_why_it_stopped():
     assert record["stopped"] == ("solved" if solved else "budget")
 
 
+@pytest.mark.slow
 def test_patience_stops_a_trial_that_stopped_improving():
     # lr tiny: held-out token accuracy cannot rise by the plateau delta in 5 evaluations
     train = {**FAST, "steps": 120, "eval_every": 10, "lr": 1e-7, "patience": 5}

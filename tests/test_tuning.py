@@ -7,21 +7,13 @@ import pandas as pd
 import pytest
 import yaml
 
+from membench.analysis.tuning import choose, extend_space, tuning_section, window
 from membench.cli import main
 from membench.errors import MembenchError
-from membench.store import load_suite_results, read_records
-from membench.suite import load_suite
-from membench.tuning import (
-    Choice,
-    beyond,
-    choose,
-    extend_space,
-    grid_edges,
-    make_points,
-    point_label,
-    tuning_section,
-    window,
-)
+from membench.store.records import read_records
+from membench.store.results import load_suite_results
+from membench.suite.load import load_suite
+from membench.suite.tune import Choice, beyond, grid_edges, make_points, point_label
 
 SUITE = {
     "name": "tuned",
@@ -254,7 +246,7 @@ def test_tuning_section_reads_the_window_of_each_cell(tmp_path):
 def test_two_phases_choose_on_tuning_seeds_report_evaluation_seeds_and_resume(
     ray_local, tmp_path, capsys
 ):
-    from membench.sweep import run_suite
+    from membench.run.sweep import run_suite
 
     path, results = write(tmp_path, SUITE), tmp_path / "results"
     assert run_suite(load_suite(path), results) == 0
@@ -320,7 +312,7 @@ def test_no_window_where_nothing_was_learned_at_any_point(tmp_path):
     )
     (entry,) = tuning_section(table, listing(tune, "lr=0.003", 0.015))
     assert not entry["learned"] and math.isnan(entry["low"])  # not a "forgiving" 10× window
-    from membench.tuning import tuning_rows as rows
+    from membench.report.tuning_text import tuning_rows as rows
 
     assert rows([entry])[1][0][4] == "none: learned too little at every point"
 
@@ -372,7 +364,7 @@ def test_a_tie_between_points_is_flagged(tmp_path):
 
 
 def test_a_choice_on_the_grid_edge_extends_the_grid_and_tunes_again(ray_local, tmp_path, capsys):
-    from membench.sweep import run_suite
+    from membench.run.sweep import run_suite
 
     # after 30 steps a larger learning rate always has the lower loss: the choice sits on top
     suite = {**SUITE, "tasks": ["copy"], "variants": {"baseline": {}}, "seeds": 1}

@@ -19,7 +19,7 @@ from typing import Any
 
 from torch import nn
 
-from membench.config import ModelConfig, model_config
+from membench.config.spec import ModelConfig, model_config
 from membench.errors import MembenchError
 from membench.models.encoder_decoder import MemoryEncoderDecoder
 from membench.models.recurrent import RecurrentMemoryTransformer

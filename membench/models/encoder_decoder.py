@@ -14,32 +14,26 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from membench.config import ModelConfig
-from membench.models.transformer import Attention, Encoder, check_lengths
+from membench.config.spec import ModelConfig
+from membench.models.transformer import Attention, Block, Encoder, check_lengths
 
 
 class DecoderBlock(nn.Module):
-    """Pre-LN decoder block: causal self-attention, cross-attention to `memory`, GELU FFN."""
+    """Pre-LN decoder block: causal self-attention, then a `Block` whose attention reads the
+    encoder's `memory` (cross-attention) followed by the GELU FFN."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.ln1 = nn.LayerNorm(cfg.d_model)
         self.self_attn = Attention(cfg)
-        self.ln2 = nn.LayerNorm(cfg.d_model)
-        self.cross_attn = Attention(cfg)
-        self.ln3 = nn.LayerNorm(cfg.d_model)
-        self.ffn = nn.Sequential(
-            nn.Linear(cfg.d_model, cfg.d_ff), nn.GELU(), nn.Linear(cfg.d_ff, cfg.d_model)
-        )
+        self.cross = Block(cfg)
         self.drop = nn.Dropout(cfg.dropout)
 
     def forward(self, y, memory, capture=False, cross_mask=None):
         h = self.ln1(y)
         a, self_weights = self.self_attn(h, h, causal=True, capture=capture)
         y = y + self.drop(a)
-        a, cross_weights = self.cross_attn(self.ln2(y), memory, capture=capture, mask=cross_mask)
-        y = y + self.drop(a)
-        y = y + self.drop(self.ffn(self.ln3(y)))
+        y, cross_weights = self.cross(y, memory, capture, cross_mask, norm_context=False)
         return y, self_weights, cross_weights
 
 

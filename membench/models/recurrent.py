@@ -24,7 +24,7 @@ import contextlib
 
 import torch
 
-from membench.config import ModelConfig
+from membench.config.spec import ModelConfig
 from membench.errors import MembenchError
 from membench.models.transformer import MemoryTransformer, check_lengths
 

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from membench.config import ModelConfig
+from membench.config.spec import ModelConfig
 
 
 class Attention(nn.Module):
@@ -79,7 +79,9 @@ class Attention(nn.Module):
 
 class Block(nn.Module):
     """Pre-LN Transformer block that updates `x` reading `context` (x itself for self-attention):
-    x + attention, then + GELU FFN. Returns (new x, attention weights or None)."""
+    x + attention, then + GELU FFN. Returns (new x, attention weights or None). A context that
+    is not x is normalised by the same LayerNorm, unless `norm_context` is False (a decoder's
+    cross-attention reads the encoder output as it is)."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -91,9 +93,12 @@ class Block(nn.Module):
         )
         self.drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, x, context, capture=False, mask=None):
+    def forward(self, x, context, capture=False, mask=None, norm_context=True):
         h = self.ln1(x)
-        context = h if context is x else self.ln1(context)
+        if context is x:
+            context = h
+        elif norm_context:
+            context = self.ln1(context)
         a, weights = self.attn(h, context, capture=capture, mask=mask)
         x = x + self.drop(a)
         x = x + self.drop(self.ffn(self.ln2(x)))

@@ -1,5 +1,5 @@
 """Task generators (one file each) and the named task instances shipped with them
-(`instances/*.yaml`, package data; see membench.config.task_dirs)."""
+(`instances/*.yaml`, package data; see membench.config.instances.task_dirs)."""
 
 from membench.tasks import assoc_recall, copy, long_range_sum, sort  # noqa: F401  (registers)
 from membench.tasks.base import TASKS, Param, Task, register

@@ -1,0 +1,7 @@
+"""`python -m membench.cli`, as the `membench` script."""
+
+import sys
+
+from membench.cli import main
+
+sys.exit(main())

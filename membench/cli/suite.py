@@ -1,0 +1,165 @@
+"""`membench run` and `membench report`: a suite trained with Ray Tune, and its records
+turned into tested tables and plots."""
+
+from __future__ import annotations
+
+import sys
+
+from membench.errors import MembenchError
+
+
+def add_report(sub) -> None:
+    parser = sub.add_parser("report", help="statistically tested comparison tables and plots")
+    parser.add_argument(
+        "path",
+        metavar="PATH",
+        help="results directory, or a CSV/Parquet file (task, variant, seed, metrics)",
+    )
+    parser.add_argument("--metric", default="exact_match", help="metric to compare")
+    parser.add_argument("--baseline", help="baseline variant (default: 'baseline' or the first)")
+    parser.add_argument("--alpha", type=float, default=0.05)
+    parser.add_argument(
+        "--correction",
+        choices=["holm", "bh", "none"],
+        default="holm",
+        help="multiple-comparison correction (default: holm, family-wise error)",
+    )
+    parser.add_argument(
+        "--test",
+        choices=["exact", "t"],
+        default="exact",
+        help="t: paired t (Welch unpaired), exact where t is undefined (default); exact: the "
+        "sign-flip or permutation test for every comparison",
+    )
+    parser.add_argument(
+        "--format",
+        choices=["md", "latex", "csv", "json", "html"],
+        help="print this rendering on stdout instead of the terminal report (html: one file "
+        "with every plot embedded)",
+    )
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        help="also write every format and the plots to DIR (default: write nothing)",
+    )
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        help="terminal: every comparison row (default: the significant ones and a count of the "
+        "rest)",
+    )
+
+    def handler(args) -> int:
+        from pathlib import Path
+
+        from membench.report.model import build_report, read_table
+        from membench.report.render import FORMATS, render, write_report
+        from membench.report.terminal import print_report
+
+        path = Path(args.path)
+        found = read_table(path)
+        baseline = args.baseline or found.baseline
+        try:
+            report = build_report(
+                found.table,
+                args.metric,
+                baseline,
+                args.alpha,
+                args.correction,
+                args.test,
+                found.unused,
+                found.tuning,
+                found.tune,
+            )
+        except ValueError as err:
+            raise MembenchError(f"{path}: {err}") from None
+        if args.out:  # files only where asked: a report never rewrites one it did not write
+            out = Path(args.out)
+            written = write_report(report, out, formats=tuple(FORMATS))
+            print(f"wrote {len(written)} files to {out}", file=sys.stderr)
+        if args.format == "html":
+            from membench.report.html import plot_images
+
+            print(render(report, "html", plot_images(report)))
+        elif args.format:
+            print(render(report, args.format))
+        else:
+            print_report(report, all_rows=args.all)
+        return 0
+
+    parser.set_defaults(handler=handler)
+
+
+def add_run(sub) -> None:
+    parser = sub.add_parser(
+        "run", help="run a suite's trials with Ray Tune (trains only what has no record yet)"
+    )
+    parser.add_argument("suite", metavar="SUITE", help="suite YAML, e.g. suites/smoke.yaml")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print the trials and what would run; train nothing"
+    )
+    parser.add_argument(
+        "--results", metavar="DIR", help="results directory (default: results/<suite name>)"
+    )
+    parser.add_argument(
+        "--address",
+        help="join a running Ray cluster: auto or HOST:PORT (default: $RAY_ADDRESS, else a "
+        "local Ray sized to this machine)",
+    )
+    parser.add_argument(
+        "--max-concurrent",
+        type=int,
+        metavar="N",
+        help="at most N trials at once (default: as many as the cluster's resources allow)",
+    )
+    parser.add_argument(
+        "--rerun-failed", action="store_true", help="train failed trials again as well"
+    )
+    parser.add_argument(
+        "--rerun-stale",
+        action="store_true",
+        help="train again the trials whose records other model code made (a changed factory "
+        "module, a newer membench model)",
+    )
+    parser.add_argument("--force", action="store_true", help="train every trial again")
+    parser.add_argument(
+        "--metric", default="exact_match", help="metric of the final report (default: exact_match)"
+    )
+
+    def handler(args) -> int:
+        from pathlib import Path
+
+        from rich.console import Console
+
+        from membench.metrics import METRICS
+        from membench.registry import did_you_mean
+        from membench.suite.load import load_suite
+
+        if args.max_concurrent is not None and args.max_concurrent < 1:
+            raise MembenchError(f"--max-concurrent: must be >= 1, got {args.max_concurrent}")
+        if args.metric not in METRICS:
+            raise MembenchError(
+                f"--metric: unknown metric '{args.metric}': "
+                f"{did_you_mean(args.metric, list(METRICS))}known: {', '.join(METRICS)}"
+            )
+        suite = load_suite(args.suite)
+        results = Path(args.results) if args.results else Path("results") / suite.name
+        if args.dry_run:
+            from membench.run.display import dry_run
+
+            dry_run(suite, results, args.rerun_failed, args.force, args.rerun_stale, Console())
+            return 0
+        from membench.run.sweep import run_suite
+
+        return run_suite(
+            suite,
+            results,
+            address=args.address,
+            max_concurrent=args.max_concurrent,
+            rerun_failed=args.rerun_failed,
+            force=args.force,
+            metric=args.metric,
+            rerun_stale=args.rerun_stale,
+        )
+
+    parser.set_defaults(handler=handler)

@@ -1,0 +1,85 @@
+"""The report as LaTeX: the main table and the comparisons, booktabs, every cell escaped."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from membench import metrics
+from membench.report.model import CORRECTIONS, TESTS
+from membench.report.tables import STYLES, latex_escape, main_table, side_tables
+
+if TYPE_CHECKING:
+    from membench.report.model import Report
+
+
+def render_latex(report: Report) -> str:
+    headers, rows = main_table(report, "latex")
+    esc = latex_escape
+    cell = {
+        "continuous": "mean $\\pm$ 95\\% CI half-width over seeds ([low, high] where cut at "
+        "the metric's range)",
+        "binary": "seeds that solved [95\\% Wilson interval]",
+        "censored": "median over seeds ($>$ budget where half or more never solved; seeds "
+        "that solved in brackets)",
+    }[metrics.metric_kind(report.metric)]
+    caption = (
+        f"{esc(report.metric)}: {cell}. "
+        f"$^{{\\uparrow}}$/$^{{\\downarrow}}$: significantly better/worse than "
+        f"{esc(report.baseline)} ({TESTS[report.test]}, {CORRECTIONS[report.correction]}, "
+        f"$\\alpha={report.alpha}$); $^{{\\dagger}}$: cannot be significant at these seeds; "
+        "bold: best per task."
+    )
+    lines = [
+        "% requires \\usepackage{booktabs}",
+        "\\begin{table}[t]",
+        "\\centering",
+        f"\\caption{{{caption}}}",
+        f"\\label{{tab:membench-{re.sub(r'[^A-Za-z0-9]+', '-', report.metric)}}}",
+        f"\\begin{{tabular}}{{l{'c' * (len(headers) - 1)}}}",
+        "\\toprule",
+        " & ".join(h.replace("×", "$\\times$") for h in headers) + " \\\\",
+        "\\midrule",
+    ]
+    lines += [" & ".join(r).replace("–", "--") + " \\\\" for r in rows]
+    lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}", ""]
+    return "\n".join(lines + _latex_comparisons(report)) + "\n"
+
+
+def _latex_text(s: str) -> str:
+    """A plain-text cell for a tabular: escaped, with < > and en dashes that LaTeX can set."""
+    out = latex_escape(s).replace("<", "$<$").replace(">", "$>$")
+    return out.replace("–", "--").replace("×", "$\\times$")
+
+
+def _latex_comparisons(report: Report) -> list[str]:
+    """The comparisons table (booktabs), arrows on the significant rows' corrected p."""
+    _, head, body = side_tables(report)[0]
+    marks = {True: STYLES["latex"]["up"], False: STYLES["latex"]["down"]}
+    better = report.comparisons["better"].tolist()
+    rows = []
+    for row, up in zip(body, better, strict=True):
+        cells = [_latex_text(c) for c in row]
+        cells[6] += marks.get(up, "")
+        rows.append(" & ".join(cells) + " \\\\")
+    caption = (
+        f"{latex_escape(report.metric)}: each variant against {latex_escape(report.baseline)}, "
+        f"difference with its 95\\% interval, test, $p$ and $p$ adjusted "
+        f"({CORRECTIONS[report.correction]}, $\\alpha={report.alpha}$; "
+        "$^{\\uparrow}$/$^{\\downarrow}$: significantly better/worse), Hedges' $g$ and A12."
+    )
+    return [
+        "\\begin{table}[t]",
+        "\\centering",
+        "\\small",
+        f"\\caption{{{caption}}}",
+        f"\\label{{tab:membench-{re.sub(r'[^A-Za-z0-9]+', '-', report.metric)}-comparisons}}",
+        "\\begin{tabular}{lllllrrrrp{3.5cm}}",
+        "\\toprule",
+        " & ".join(_latex_text(h) for h in head) + " \\\\",
+        "\\midrule",
+        *rows,
+        "\\bottomrule",
+        "\\end{tabular}",
+        "\\end{table}",
+    ]

@@ -1,0 +1,342 @@
+"""The comparison report: every variant against the baseline, per task, with the statistics.
+
+`build_report` turns a results DataFrame (one row per trial) into a `Report` (pure: no I/O);
+`render.py` renders and writes it; `read_table` reads what `membench report` is pointed at.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from membench import metrics
+from membench.analysis import across, comparison, stats
+from membench.analysis.attention_roles import attention_section
+from membench.analysis.capacity import capacity_section
+from membench.analysis.knockouts import knockout_section
+from membench.analysis.positions import positions_section
+from membench.analysis.tuning import tuning_section
+from membench.registry import did_you_mean
+
+if TYPE_CHECKING:
+    from membench.store.results import SuiteResults
+
+COSTS = {"params": "params ×", "train_flops": "FLOPs ×"}
+CORRECTIONS = {"holm": "Holm", "bh": "Benjamini-Hochberg", "none": "uncorrected"}
+TESTS = {"exact": "exact tests", "t": "t-tests, exact where t is undefined"}
+
+
+@dataclass
+class Report:
+    """Everything a rendering needs; tables are DataFrames, lists are plain dicts."""
+
+    metric: str
+    baseline: str
+    alpha: float
+    correction: str
+    test: str  # t | exact: the test asked for (each comparison row names the one it used)
+    tasks: list[str]
+    variants: list[str]  # baseline first, then order of appearance
+    cells: pd.DataFrame  # stats.cell_stats
+    comparisons: pd.DataFrame  # comparison.compare
+    ranks: across.RankResult
+    aggregate: pd.DataFrame  # across.aggregate
+    costs: pd.DataFrame  # per variant: mean cost and ratio to the baseline
+    method: str
+    failed: list[dict]
+    missing: list[dict]
+    attention: list[dict]  # attention.attention_section: block mass by layer per variant
+    knockouts: list[dict]  # knockout_section: exact-match drop with memory reads / writes cut
+    capacity: list[dict]  # capacity.capacity_section: one entry per difficulty ladder
+    notes: list[str]  # what was left out and why (e.g. records of other settings)
+    data: pd.DataFrame = field(repr=False)  # the successful trials, for plots
+    tuning: list[dict] = field(default_factory=list)  # tuning.tuning_section, tuned suites
+    tune: dict | None = None  # suite.json's tuning block: metric, space, seeds, margin
+    tuning_data: pd.DataFrame | None = field(default=None, repr=False)  # for the plot
+    positions: list[dict] = field(default_factory=list)  # positions.positions_section
+
+
+def build_report(
+    df: pd.DataFrame,
+    metric: str = "exact_match",
+    baseline: str | None = None,
+    alpha: float = 0.05,
+    correction: str = "holm",
+    test: str = "exact",
+    unused: int = 0,
+    tuning: pd.DataFrame | None = None,
+    tune: dict | None = None,
+) -> Report:
+    """Run the statistics of membench.analysis on successful trials and collect what went wrong.
+    `unused`: records of the results folder left out as other settings (said in a note);
+    `tuning`, `tune`: a tuned suite's tuning trials and choices (a section of their own; the
+    comparisons never see them)."""
+    if df.empty:
+        raise ValueError("no trials to report")
+    if metric not in df.columns:
+        known = [c for c in df.columns if pd.api.types.is_numeric_dtype(df[c]) and c != "seed"]
+        raise ValueError(
+            f"unknown metric '{metric}': {did_you_mean(metric, known)}known: {', '.join(known)}"
+        )
+    if correction not in CORRECTIONS:
+        raise ValueError(f"unknown correction '{correction}': use {', '.join(CORRECTIONS)}")
+    status = df["status"] if "status" in df.columns else pd.Series("ok", index=df.index)
+    ok = df[status == "ok"]
+    variants = list(dict.fromkeys(df["variant"]))
+    if baseline is None:
+        baseline = "baseline" if "baseline" in variants else variants[0]
+    elif baseline not in variants:
+        raise ValueError(
+            f"unknown baseline '{baseline}': {did_you_mean(baseline, variants)}"
+            f"known: {', '.join(variants)}"
+        )
+    variants = [baseline] + [v for v in variants if v != baseline]
+    tasks = list(dict.fromkeys(df["task"]))
+    if test not in TESTS:
+        raise ValueError(f"unknown test '{test}': use {', '.join(TESTS)}")
+    cells = stats.cell_stats(ok, metric)
+    comparisons = comparison.compare(ok, metric, baseline, alpha, correction, test)
+    notes = []
+    if unused:
+        notes.append(
+            f"{unused} record{'s' * (unused != 1)} of other settings in this folder not used "
+            "(the report covers the trials of the suite that last ran here: suite.json)"
+        )
+    notes += _no_attention(ok) + _stale(ok)
+    failed = [
+        dict(task=r.task, variant=r.variant, seed=int(r.seed), error=_text(r.get("error")))
+        for _, r in df[status != "ok"].iterrows()
+    ]
+    usable = ok[np.isfinite(pd.to_numeric(ok[metric], errors="coerce"))]
+    missing = _missing(df, usable, tasks, variants)
+    return Report(
+        metric=metric,
+        baseline=baseline,
+        alpha=alpha,
+        correction=correction,
+        test=test,
+        tasks=tasks,
+        variants=variants,
+        cells=cells,
+        comparisons=comparisons,
+        ranks=across.rank(ok, metric, alpha),
+        aggregate=across.aggregate(ok, metric, baseline),
+        costs=_costs(ok, baseline, variants),
+        method=_method(metric, baseline, alpha, correction, cells, comparisons, len(failed), test),
+        notes=notes,
+        failed=failed,
+        missing=missing,
+        attention=attention_section(df),
+        knockouts=knockout_section(ok),
+        positions=positions_section(ok),
+        capacity=capacity_section(ok, baseline, alpha, correction),
+        data=ok,
+        tuning=tuning_section(tuning, tune) if tune and tuning is not None else [],
+        tune=tune,
+        tuning_data=tuning,
+    )
+
+
+def _stale(ok: pd.DataFrame) -> list[str]:
+    """Trials that other model code made (`stale`, set by store.load_suite_results): reported,
+    but never as if current."""
+    if "stale" not in ok.columns or not ok["stale"].any():
+        return []
+    rows = ok[ok["stale"].astype(bool)]
+    cells = [
+        f"{task} / {variant} (seeds {', '.join(str(int(s)) for s in sorted(g['seed']))})"
+        for (task, variant), g in rows.groupby(["task", "variant"], sort=False)
+    ]
+    return [
+        f"stale: {len(rows)} trials were made by other model code than would run now (a changed "
+        f"factory module or membench model): {'; '.join(cells)}; retrain them with "
+        "`membench run SUITE --rerun-stale`"
+    ]
+
+
+def _no_attention(ok: pd.DataFrame) -> list[str]:
+    """Variants whose model could not be analysed (a user's model without `layout`): said, not
+    silently missing from the attention section."""
+    if "attention" not in ok.columns or "train.attention" not in ok.columns:
+        return []
+    asked = ok["train.attention"].fillna(False).astype(bool)
+    skipped = sorted(set(ok.loc[asked & ok["attention"].isna(), "variant"]))
+    if not skipped:
+        return []
+    return [
+        f"attention analysis skipped for {', '.join(skipped)}: the model has no `layout` "
+        "(README: 'Your own model' says how to opt in)"
+    ]
+
+
+def _text(x) -> str | None:
+    """An error message as str, or None where the column holds nothing."""
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else str(x)
+
+
+def _missing(df, usable, tasks, variants) -> list[dict]:
+    """Cells with fewer usable seeds than the fullest cell, naming the seeds that are absent."""
+    have = usable.groupby(["task", "variant"])["seed"].agg(set)
+    n_max = max(map(len, have), default=0)
+    out = []
+    for task in tasks:
+        task_seeds = set(df.loc[df["task"] == task, "seed"])
+        for v in variants:
+            seeds = have.get((task, v), set())
+            if len(seeds) < n_max:
+                absent = sorted(task_seeds - seeds)
+                out.append(dict(task=task, variant=v, n=len(seeds), expected=n_max, seeds=absent))
+    return out
+
+
+def _costs(ok: pd.DataFrame, baseline: str, variants: list[str]) -> pd.DataFrame:
+    """Mean cost per variant and its ratio to the baseline, averaged over tasks both ran."""
+    out = pd.DataFrame(index=pd.Index(variants, name="variant"))
+    for col in COSTS:
+        if col not in ok.columns:
+            continue
+        per_task = ok.groupby(["variant", "task"])[col].mean().unstack("task")
+        per_task = per_task.reindex(variants)
+        base = per_task.loc[baseline].replace(0, np.nan)
+        out[col] = per_task.mean(axis=1)
+        out[f"{col}_x"] = per_task.div(base, axis=1).mean(axis=1)
+    return out
+
+
+def _method(metric, baseline, alpha, correction, cells, comparisons, n_failed, test) -> str:
+    """The statistics in plain words, with the counts that matter for reading them."""
+    kind = metrics.metric_kind(metric)
+    better = "higher" if metrics.metric_direction(metric) > 0 else "lower"
+    tests = comparisons["test"].value_counts()
+    m, k = len(comparisons), int(comparisons["decidable"].sum())
+    lo, hi = (cells["n"].min(), cells["n"].max()) if len(cells) else (0, 0)
+    seeds = "none" if cells.empty else f"{hi}" if lo == hi else f"{lo} to {hi}"
+
+    def count(*names):
+        return sum(int(tests.get(n, 0)) for n in names)
+
+    corrected = {
+        "holm": f"Holm-corrected across these {k} (family-wise error)",
+        "bh": f"Benjamini-Hochberg-corrected across these {k} (false discovery rate)",
+        "none": f"not corrected for the {k} comparisons",
+    }[correction]
+    cell = {
+        "continuous": f"Each cell is the mean of {metric} ({better} is better) over seeds with "
+        "its 95% t-interval, shown as ± half-width, or as [low, high] where it was cut at the "
+        "metric's range.",
+        "binary": f"Each cell is {metric}, the share of seeds that reached the solve threshold, "
+        "with its 95% Wilson interval.",
+        "censored": f"{metric} is censored: a trial that never reached the solve threshold is "
+        "known only to need more than its budget. Each cell is the median over seeds, censored "
+        "seeds counted above every observed value ('> budget' when half or more are), and the "
+        "seeds that solved (k/n); no mean or t-test uses a censored value.",
+    }[kind]
+    exact_text = (
+        "the exact sign-flip (paired permutation) test on per-seed differences "
+        f"({count('sign-flip')} of {m}; every one of the 2^n sign patterns up to "
+        f"{stats.SIGN_FLIP_EXACT} seeds, {stats.SIGN_FLIP_SAMPLES} random ones beyond), a "
+        f"two-sample permutation test where fewer than 2 seeds are shared "
+        f"({count('permutation')}; scipy permutation_test); identical values are not tested "
+        f"({count('identical')}). The interval of the difference is exact: the shifts the "
+        "sign-flip test does not reject at 95% (unbounded, shown as the metric's range, where "
+        "too few seeds can bound nothing)"
+    )
+    t_text = (
+        "a paired t-test on per-seed differences (scipy ttest_rel; "
+        f"{count('paired-t')} of {m}), Welch's t-test where fewer than 2 seeds are shared "
+        f"({count('welch-t')}); where the t statistic does not exist (the same difference on "
+        "every seed, or no variance in either cell) the exact sign-flip test on the differences "
+        f"or a two-sample permutation test ({count('sign-flip', 'permutation')}); identical "
+        f"values are not tested ({count('identical')}). The interval of the difference is the "
+        "t-test's 95% interval, the sign-flip test's exact one where it was used. Solved-or-"
+        "stuck seeds break the t-test's normal model: the default, --test exact, avoids it"
+    )
+    test_text = {
+        "continuous": exact_text if test == "exact" else t_text,
+        "binary": "the exact McNemar test on seeds that solved on one side only (two-sided "
+        f"binomial test, scipy binomtest; {count('mcnemar-exact')} of {m}), Fisher's exact test "
+        f"where fewer than 2 seeds are shared ({count('fisher')})",
+        "censored": "a censoring-aware sign test: per shared seed, both solved: fewer steps "
+        "wins; one solved (within the other's budget): it wins; neither: a tie; then an exact "
+        f"two-sided sign test on wins and losses (scipy binomtest; {count('sign (censored)')} "
+        f"of {m}); where fewer than 2 seeds are shared, Gehan's scores with a permutation test "
+        f"({count('gehan-permutation')})",
+    }[kind]
+    n_min = stats.seeds_for_unanimity(alpha / max(m, 1))
+    unanimity = (
+        f"At n seeds the exact test's smallest two-sided p is 2/2^n, so a difference of the same "
+        f"sign on every seed is significant after Holm over these {m} comparisons only from "
+        f"{n_min} seeds (2/2^{n_min} < {alpha}/{m})"
+        + (f"; these cells have {seeds}. " if kind != "censored" else ". ")
+    )
+    family = (
+        f"The other {k} are {corrected}; a difference is significant (▲/▼) when the corrected "
+        f"p < {alpha}."
+        if k
+        else "No comparison can reach significance at these seeds, so none is flagged."
+    )
+    power = (
+        "'needs ~N seeds' is shown only for a difference of at least "
+        f"{comparison.MIN_EFFECT} on a [0, 1] metric ({comparison.MIN_EFFECT:.0%} of the "
+        "baseline's value on others) that is not significant: for an exact test, the seeds at "
+        "which that many untied seeds, all of one sign, would be significant over the family; "
+        "for a t-test, the seeds at which it has 80% power for the observed effect at alpha/K "
+        "(a rough guide). "
+    )
+    return (
+        f"{cell} Every variant is compared with the baseline '{baseline}' on every task, pairing "
+        f"the seeds both cells hold with a successful record: {test_text}. {unanimity}"
+        f"A comparison whose smallest attainable p-value exceeds {alpha} cannot be significant "
+        "whatever the data "
+        "(all values equal; an exact test at too few seeds: the sign and sign-flip tests need 6 "
+        "informative pairs to go below 0.05): it is marked † with the seeds it would need and "
+        f"left out of the correction family (Tarone 1990; {m - k} here). {family} {power}"
+        "Effect size, oriented so that larger means better: A12, the probability that a seed "
+        "of the variant beats a seed of the baseline (a standardised mean difference is not "
+        "shown: on solved-or-stuck seeds its spread is near 0 and it explodes); 'solved' gives "
+        "the seeds that solved, variant vs baseline. "
+        f"Seeds per cell: {seeds}. Only successful trials are used ({n_failed} "
+        "failed). Across tasks: average ranks of per-task cell values (1 = best), the Friedman "
+        "test with the Iman-Davenport F and the Nemenyi critical difference at 0.05 (Demšar "
+        "2006), on tasks where every variant has results; when Friedman does not reject, the "
+        "ranks are noise and are marked so. The aggregate is the mean over tasks with a 95% "
+        "t-interval: the variance of each task's mean from its seeds (at least the variance "
+        "pooled over the task's variants), Welch-Satterthwaite degrees of freedom with n - 1 "
+        "per task, cut at the metric's range; its coverage is checked by simulation "
+        "(tests/test_calibration.py). P(improvement) is the mean A12 over tasks, a point "
+        "estimate."
+    )
+
+
+def read_table(path: Path) -> SuiteResults:
+    """Trials from a results directory (those of the suite that last ran there), or a CSV/Parquet
+    table with task, variant, seed and metric columns (a published table or another tool's)."""
+    from membench.errors import MembenchError
+    from membench.store.results import SuiteResults, load_suite_results
+
+    if not path.exists():
+        raise MembenchError(f"{path}: no such file or directory")
+    if path.is_dir():
+        return load_suite_results(path)
+    if path.suffix == ".csv":
+        df = pd.read_csv(path)
+    elif path.suffix in (".parquet", ".pq"):
+        try:
+            df = pd.read_parquet(path)
+        except ImportError:
+            raise MembenchError(
+                f"{path}: reading Parquet needs pyarrow: pip install pyarrow"
+            ) from None
+    else:
+        raise MembenchError(f"{path}: expected a results directory, a .csv or a .parquet file")
+    missing = [c for c in ("task", "variant", "seed") if c not in df.columns]
+    if missing:
+        raise MembenchError(
+            f"{path}: missing column(s) {', '.join(missing)}: need task, variant, seed"
+        )
+    return SuiteResults(df, None, None, 0)

@@ -1,0 +1,343 @@
+"""The rows every report format is built from (main table, side tables, capacity, knockout
+and per-position tables, the legend and rank summary) and how their numbers are written; each
+renderer styles them for its output.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from rich.markup import escape as rich_escape
+
+from membench import metrics
+from membench.report.model import CORRECTIONS, COSTS, TESTS
+
+if TYPE_CHECKING:
+    from membench.report.model import Report
+MAX_LINES = 20  # failed/missing lines shown in a terminal
+
+# ---- formatting -------------------------------------------------------------------------------
+
+
+def _centre(cells: pd.DataFrame, metric: str) -> pd.Series:
+    """What a cell shows and ranks by: the mean, or the censored-aware median."""
+    return cells["median" if metrics.metric_kind(metric) == "censored" else "mean"]
+
+
+def decimals(report: Report) -> int:
+    if metrics.metric_kind(report.metric) == "censored":
+        return 0  # steps
+    finite = _centre(report.cells, report.metric).replace([np.inf, -np.inf], np.nan).abs()
+    top = finite.max() if finite.notna().any() else 0
+    return 3 if top < 10 else 1 if top < 1000 else 0
+
+
+def _cell_text(c, kind: str, d: int, s: dict) -> tuple[str, str]:
+    """(value, interval) of one cell as the main table shows it."""
+    if kind == "censored":
+        value = num(c["median"], d) if np.isfinite(c["median"]) else f"> {num(c['budget'], 0)}"
+        return value, f" ({int(c['solved'])}/{int(c['n'])})"
+    if kind == "binary":
+        return (
+            f"{int(c['solved'])}/{int(c['n'])}",
+            f" [{num(c['ci_low'], 2)}, {num(c['ci_high'], 2)}]",
+        )
+    if not np.isfinite(c["ci_high"]):
+        return num(c["mean"], d), ""
+    if c["ci_clipped"]:
+        return num(c["mean"], d), f" [{num(c['ci_low'], d)}, {num(c['ci_high'], d)}]"
+    return num(c["mean"], d), s["pm"] + num(c["ci_high"] - c["mean"], d)
+
+
+def num(x, d: int = 3) -> str:
+    if x is None or not np.isfinite(x):
+        return "–" if x is None or np.isnan(x) else ("inf" if x > 0 else "-inf")
+    return f"{x:.{d}f}"
+
+
+def _ratio(x) -> str:
+    return f"{x:.2f}x" if np.isfinite(x) else "–"
+
+
+def _est(x, lo, hi, d: int) -> str:
+    """'estimate [low, high]'."""
+    return f"{num(x, d)} [{num(lo, d)}, {num(hi, d)}]"
+
+
+def p_text(p) -> str:
+    return "–" if not np.isfinite(p) else "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def latex_escape(s: str) -> str:
+    subs = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#"}
+    subs |= {"_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}"}
+    out = "".join(subs.get(c, c) for c in s)
+    return "{}" + out if out.startswith("[") else out  # else \\ or \midrule reads [..] as an option
+
+
+# How each output spells the marks: plus-minus, better, worse, undecidable (†), bold, escaping.
+MARKS = dict(pm=" ± ", up=" ▲", down=" ▼", weak=" †")
+STYLES = {
+    "text": dict(MARKS, up=" [green]▲[/]", down=" [red]▼[/]", bold="[bold]{}[/]", esc=rich_escape),
+    "md": dict(MARKS, bold="**{}**", esc=lambda s: s.replace("|", r"\|")),
+    "html": dict(MARKS, bold="<b>{}</b>", esc=html.escape),
+    "latex": dict(
+        pm=r" $\pm$ ",
+        up=r"$^{\uparrow}$",
+        down=r"$^{\downarrow}$",
+        weak=r"$^{\dagger}$",
+        bold=r"\textbf{{{}}}",
+        esc=latex_escape,
+    ),
+}
+
+
+def main_table(report: Report, style: str = "md") -> tuple[list[str], list[list[str]]]:
+    """Rows = variants, columns = tasks (mean ± half-width, marks), then rank and costs."""
+    s = STYLES[style]
+    d, direction = decimals(report), metrics.metric_direction(report.metric)
+    kind = metrics.metric_kind(report.metric)
+    cells = report.cells.set_index(["task", "variant"])
+    cmp = report.comparisons.set_index(["task", "variant"])
+    score = direction * _centre(cells, report.metric)
+    best = set(score.index[score >= score.groupby(level="task").transform("max") - 1e-12])
+    costs = [c for c in COSTS if f"{c}_x" in report.costs.columns]
+    ranks = report.ranks.average_ranks
+    noise = np.isfinite(report.ranks.friedman_p) and not report.ranks.distinguishable
+    rank_head = "avg rank (noise)" if noise else "avg rank"
+    headers = ["variant", *map(s["esc"], report.tasks)]
+    headers += [rank_head] * (len(ranks) > 0) + [COSTS[c] for c in costs]
+    rows = []
+    for v in report.variants:
+        row = [s["esc"](v)]
+        for t in report.tasks:
+            if (t, v) not in cells.index:
+                row.append("–")
+                continue
+            value, interval = _cell_text(cells.loc[(t, v)], kind, d, s)
+            text = (s["bold"].format(value) if (t, v) in best else value) + interval
+            if (t, v) in cmp.index:
+                k = cmp.loc[(t, v)]
+                text += {True: s["up"], False: s["down"]}.get(k["better"], "")
+                text += s["weak"] if not k["decidable"] and k["test"] != "none" else ""
+            row.append(text)
+        if len(ranks):
+            row.append(num(ranks.get(v, np.nan), 2))
+        row += [_ratio(report.costs.loc[v, f"{c}_x"]) for c in costs]
+        rows.append(row)
+    return headers, rows
+
+
+def legend_text(report: Report, style: str = "md") -> str:
+    """What the marks in the main table mean."""
+    s = STYLES[style]
+    test = f"{TESTS[report.test]}, {CORRECTIONS[report.correction]}, alpha {report.alpha}"
+    cell = {
+        "continuous": f"mean{s['pm']}95% CI half-width over seeds ([low, high] where cut at the "
+        "metric's range)",
+        "binary": "seeds that solved, with the 95% Wilson interval",
+        "censored": "median over seeds ('> budget' where half or more never solved), seeds "
+        "that solved in brackets",
+    }[metrics.metric_kind(report.metric)]
+    cell = s["esc"](cell)  # '[low, high]' is not markup
+    return (
+        f"{s['esc'](report.metric)}: {cell}; {s['bold'].format('bold')}: best per task;"
+        f"{s['up']} /{s['down']} significantly better / worse than "
+        f"{s['esc'](report.baseline)} ({test});{s['weak']} cannot be significant at these "
+        "seeds (the comparisons say why and how many seeds it needs)."
+    )
+
+
+def side_tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]]:
+    """Comparisons and aggregates as (title, headers, rows) of plain strings."""
+    d = decimals(report)
+    cmp = []
+    for r in report.comparisons.itertuples():
+        seeds = f"{r.n_paired} paired" if r.n_paired else f"{r.n} vs {r.n_baseline}"
+        row = [r.task, r.variant, seeds, _est(r.diff, r.ci_low, r.ci_high, d), r.test]
+        row += [
+            p_text(r.p_value),
+            p_text(r.p_adjusted),
+            r.solve_counts or "–",
+            num(r.a12, 2),
+            r.note,
+        ]
+        cmp.append(row)
+    cmp_head = ["task", "variant", "seeds", "diff [95% CI]", "test", "p", "p adj.", "solved", "A12"]
+    cmp_head += ["note"]
+    agg = []
+    for r in report.aggregate.itertuples():
+        pi = "–" if r.variant == report.baseline else num(r.prob_improvement, 2)
+        agg.append([r.variant, str(r.n_tasks), _est(r.mean, r.mean_ci_low, r.mean_ci_high, d), pi])
+    agg_head = ["variant", "tasks", "mean over tasks [95% CI]", "P(improvement)"]
+    tables = [("Comparisons with the baseline", cmp_head, cmp)]
+    if agg:
+        tables.append(("Aggregates across tasks", agg_head, agg))
+    return tables
+
+
+def rank_summary(report: Report) -> str:
+    r = report.ranks
+    if not np.isfinite(r.friedman_stat):
+        return f"Rank tests need at least 2 tasks and 2 variants with results ({r.n_tasks} tasks)."
+    iman = (
+        f"Iman-Davenport F = {num(r.iman_davenport_f, 2)}, p = {p_text(r.iman_davenport_p)}"
+        if np.isfinite(r.iman_davenport_f)
+        else "Iman-Davenport F undefined (every task ranks the variants the same)"
+    )
+    verdict = (
+        "average ranks closer than this are not distinguishable."
+        if r.distinguishable
+        else f"ranks not distinguishable (Friedman p = {p_text(r.friedman_p)} >= {r.alpha}): the "
+        "rank order is noise, no variant is ahead."
+    )
+    return (
+        f"Friedman chi2 = {r.friedman_stat:.2f}, p = {p_text(r.friedman_p)}; {iman}; "
+        f"Nemenyi critical difference (0.05) = {r.critical_difference:.2f} over {r.n_tasks} "
+        f"tasks and {r.n_variants} variants: {verdict}"
+    )
+
+
+KNOCKOUT_INTRO = (
+    "What is lost when memory is cut off at the end of training (intact minus knocked out, per "
+    "seed, mean over seeds): reads cut = no sequence position attends to memory, in any layer; "
+    "writes cut = memory attends to memory only. Solved and stuck seeds of a cell are judged "
+    "apart: solved seeds on exact match, stuck seeds (their exact match is near 0 either way) on "
+    "token accuracy, so a plateau computed through memory shows. A causal test of what the "
+    "attention maps suggest."
+)
+
+
+def knockout_group(e: dict) -> str:
+    """'solved 1/5', 'stuck 4/5' (or 'all 5' for records without a solved flag)."""
+    return f"{e['outcome']} {e['seeds']}/{e['of']}" if e["outcome"] != "all" else f"{e['seeds']}"
+
+
+def knockout_drops(e: dict, kind: str) -> str:
+    """'exact -0.997, token -0.812' lost with reads (or writes) cut, as signed changes."""
+    k = e[kind]
+    return f"exact {_signed(-k['exact_match_drop'])}, token {_signed(-k['token_accuracy_drop'])}"
+
+
+def _signed(x: float) -> str:
+    return "–" if not np.isfinite(x) else f"{x:+.3f}".replace("-0.000", "+0.000")
+
+
+POSITIONS_INTRO = (
+    "Held-out accuracy at each target position (1 = first), mean over the seeds that did not "
+    "solve, for cells whose token accuracy is at least 0.1 above their exact match: which "
+    "positions keep exact match down."
+)
+
+
+def positions_seeds(e: dict) -> str:
+    """'6/9', or '3 of 6/9 (older records lack per-position accuracy)'."""
+    unsolved = e.get("unsolved", e["seeds"])
+    if e["seeds"] == unsolved:
+        return f"{unsolved}/{e['of']}"
+    return f"{e['seeds']} of {unsolved}/{e['of']} (older records lack per-position accuracy)"
+
+
+def positions_table(report: Report) -> tuple[list[str], list[list[str]]]:
+    head = ["task", "variant", "unsolved seeds", "exact", "token", "per position", "reading"]
+    rows = []
+    for e in report.positions:
+        per = " ".join(f"{a:.2f}" for a in e["accuracy"])
+        rows.append([e["task"], e["variant"], positions_seeds(e), f"{e['exact_match']:.3f}",
+                     f"{e['token_accuracy']:.3f}", per, e["sentence"]])  # fmt: skip
+    return head, rows
+
+
+def knockout_table(report: Report) -> tuple[list[str], list[list[str]]]:
+    head = ["task", "variant", "seeds", "reads cut", "writes cut", "verdict"]
+    rows = []
+    for e in report.knockouts:
+        cells = [knockout_drops(e, k) for k in ("read", "write")]
+        rows.append([e["task"], e["variant"], knockout_group(e), *cells, e["sentence"]])
+    return head, rows
+
+
+def _level(x, side: str = "", levels=()) -> str:
+    if side == ">":
+        return f"> {levels[-1]}"
+    if side == "<":
+        return f"< {levels[0]}"
+    return "–" if not np.isfinite(x) else f"{x:.3g}"
+
+
+def capacity_tables(entry: dict) -> list[tuple[str, list[str], list[list[str]]]]:
+    """Exact match by level per variant with capacities; then the per-seed capacity tests."""
+    levels, cells = entry["levels"], entry["cells"]
+    head = ["variant", *[f"{entry['parameter']}={lv}" for lv in levels]]
+    head += ["capacity", "50% level", "seeds' capacity [95% CI]"]
+    rows = []
+    for v in entry["variants"]:
+        row = [v["variant"]]
+        for lv in levels:
+            c = cells[(cells["variant"] == v["variant"]) & (cells["level"] == lv)]
+            if c.empty:
+                row.append("–")
+                continue
+            c = c.iloc[0]
+            value, interval = _cell_text(c, "continuous", 3, STYLES["md"])
+            row.append(value + interval)
+        capacity = _level(v["capacity"], "", levels) if np.isfinite(v["capacity"]) else "none"
+        row.append((">= " if v.get("capacity_bound") else "") + capacity)
+        row.append(_level(v["half_level"], v["half_side"], levels))
+        top = f" ({v['seeds_at_top']} at the top)" if v.get("seeds_at_top") else ""
+        row.append(
+            (">= " if top else "")
+            + f"{_level(v['seed_capacity'])} [{_level(v['seed_capacity_low'])}, "
+            f"{_level(v['seed_capacity_high'])}]{top}"
+        )
+        rows.append(row)
+    tables = [(f"Capacity: {entry['ladder']}", head, rows)]
+    cmp = entry["comparisons"]
+    if len(cmp):
+        body = [
+            [
+                r.variant,
+                f"{r.n_paired} paired" if r.n_paired else f"{r.n} vs {r.n_baseline}",
+                (">= " if getattr(r, "bound", False) and r.diff > 0 else "")
+                + (f"{r.diff:+.2f}" if np.isfinite(r.diff) else "–"),
+                r.test,
+                p_text(r.p_value),
+                p_text(r.p_adjusted),
+                {True: "▲", False: "▼"}.get(r.better, ""),
+                r.note,
+            ]
+            for r in cmp.itertuples()
+        ]
+        head = ["variant", "seeds", "median diff (log2 levels)", "test", "p", "p adj.", ""]
+        tables.append((f"Capacity against the baseline: {entry['ladder']}", head + ["note"], body))
+    return tables
+
+
+CAPACITY_INTRO = (
+    "Exact match at each level of a task's difficulty (mean [95% CI] over seeds). capacity: the "
+    "largest level solved (exact match >= the solve threshold) by at least half the seeds; 50% "
+    "level: where mean exact match falls through 0.5, interpolated in log2 of the level; seeds' "
+    "capacity: the geometric mean over seeds of the largest level each seed solved (one rung "
+    "below the ladder when it solved none), with a 95% t-interval on log2. A seed that solved "
+    "the top level is only known to reach at least it: such capacities are shown '>= ' and are "
+    "lower bounds. Seeds' capacities are compared with the baseline's by an exact sign test on "
+    "shared seeds (two seeds both at the top tie), corrected within each ladder; the median "
+    "per-seed difference is in log2 levels. Where the suite trains with a plateau rule "
+    "(train.patience), a trial stops when it solves or stops improving, so a capacity is not "
+    "the step budget."
+)
+
+
+def problems(report: Report) -> list[str]:
+    """One line per note, failed trial and cell short of seeds."""
+    lines = [f"note: {n}" for n in report.notes]
+    for f in report.failed:
+        err = (f["error"] or "no error message").strip().splitlines() or [""]
+        lines.append(f"failed: {f['task']} / {f['variant']} seed {f['seed']}: {err[-1][:160]}")
+    for m in report.missing:
+        absent = f" (missing seeds {', '.join(map(str, m['seeds']))})" if m["seeds"] else ""
+        lines.append(f"missing: {m['task']} / {m['variant']}: {m['n']} of {m['expected']}{absent}")
+    return lines

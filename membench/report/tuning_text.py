@@ -1,0 +1,52 @@
+"""The tuning section's words and rows, shared by the text renderers: what was tuned, on
+which seeds and metric, and each cell's choice, its window and whether it sits on a grid edge.
+"""
+
+from __future__ import annotations
+
+import math
+
+from membench.analysis.tuning import sensitivity_knob
+
+
+def tuning_intro(tune: dict) -> str:
+    knob = sensitivity_knob(tune)
+    per = "cell (task, variant)" if "task" in tune["per"] else "variant, across tasks"
+    return (
+        f"Each {per} was trained at the point of the space ({point_space(tune)}) with the best "
+        f"mean {tune['metric']} over the tuning seeds {', '.join(map(str, tune['seeds']))} "
+        "(ties to the smaller learning rate); the tables above use the evaluation seeds only, "
+        "so they carry no selection bias. score: that mean at the chosen point. window: the "
+        f"values of {knob} whose mean is within {tune['margin']:g} of the cell's best (wide: the "
+        "variant is forgiving; one value: it needs tuning; none where it learned too little "
+        "at every point to tell). grid edge: the chosen value is the largest or smallest the "
+        "grid tried, so the best may lie beyond it (extend the grid: `extend: N` in `tune:`). "
+        "sensitivity.png plots every point."
+    )
+
+
+def point_space(tune: dict) -> str:
+    parts = []
+    for key, values in tune["space"].items():
+        shown = ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values)
+        parts.append(f"{key} in {{{shown}}}" if isinstance(values, list) else f"{key} ~ {values}")
+    return "; ".join(parts)
+
+
+def tuning_rows(entries: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """The tuning section as plain-text rows (for markdown, HTML and the terminal alike)."""
+    head = ["task", "variant", "chosen", "score", "window", "width", "grid edge"]
+    body = []
+    for e in entries:
+        if math.isfinite(e["low"]):
+            span = f"{e['low']:g}" if e["low"] == e["high"] else f"{e['low']:g} – {e['high']:g}"
+            ratio = e["high"] / e["low"] if e["low"] > 0 else math.inf
+            width = f"{ratio:.3g}×" if e["knob"] == "lr" else f"{e['high'] - e['low']:g}"
+        elif not e.get("learned", True):
+            span, width = "none: learned too little at every point", "–"
+        else:
+            span, width = "–", "–"
+        score = f"{e['score']:.3f}" if math.isfinite(e["score"]) else "–"
+        edge = "; ".join(e.get("edges") or []) or "–"
+        body.append([e["task"], e["variant"], e["point"] or "none", score, span, width, edge])
+    return head, body

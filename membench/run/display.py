@@ -1,0 +1,265 @@
+"""What a sweep shows: the dry-run plan, and the live progress of running trials (rich).
+
+Presentation: counts and rows in, rich renderables and plain lines out; no Ray. The dry run
+reads the records (only to show each trial's state). Also one trial's progress bar and summary
+(`membench train`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from membench.suite.tune import point_label
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from membench.config.identity import TrialSpec
+    from membench.suite.trials import Suite
+
+
+STATE_STYLE = {"done": "green", "failed": "red", "todo": "", "rerun": "yellow", "stale": "magenta"}
+
+
+def dry_run(
+    suite: Suite, results: Path, rerun_failed: bool, force: bool, rerun_stale: bool, console
+) -> None:
+    """What `membench run` would train, checked against the records in `results`. A tuned
+    suite's evaluation trials are listed once its tuning trials are all recorded."""
+    from membench.analysis.tuning import choose
+    from membench.store.records import TRIALS, select, trial_states
+    from membench.store.results import trial_table
+
+    directory = results / TRIALS
+    where = f"{directory}" if directory.is_dir() else f"{directory} (none yet)"
+    say(console, f"records checked: {where}")
+    choices = None
+    if suite.tune is not None:
+        tuning = suite.tuning_trials()
+        states = trial_states(tuning, directory)
+        todo = select(tuning, states, rerun_failed, force, rerun_stale)
+        title = (
+            f"{suite.name}, phase 1 of 2 (tuning): {len(suite.tasks)} tasks × "
+            f"{len(suite.variants)} variants × {len(suite.tune.points)} points × "
+            f"{len(suite.tune.seeds)} tuning seeds = {len(tuning)} trials"
+        )
+        print_plan(suite, tuning, states, todo, console, title)
+        if todo or "todo" in states.values():
+            cells = len(suite.tasks) * len(suite.variants) * len(suite.seeds)
+            say(
+                console,
+                f"phase 2 of 2 (evaluation): {cells} trials at the points phase 1 chooses "
+                f"({suite.tune.metric}, per {' × '.join(suite.tune.per)}); they are listed once "
+                "phase 1 is recorded",
+            )
+            return
+        choices = choose(trial_table(directory, tuning), suite.tune)
+    trials = suite.trials(choices)
+    states = trial_states(trials, directory)
+    todo = select(trials, states, rerun_failed, force, rerun_stale)
+    title = (
+        f"{suite.name}: {len(suite.tasks)} tasks × {len(suite.variants)} variants × "
+        f"{len(suite.seeds)} seeds = {len(trials)} trials"
+    )
+    if suite.tune is not None:
+        title = f"{suite.name}, phase 2 of 2 (evaluation at the chosen points): {len(trials)}"
+    print_plan(suite, trials, states, todo, console, title)
+
+
+def print_plan(suite: Suite, trials, states, todo, console: Console, title: str) -> None:
+    """Every trial with its state, the variants, and how many will run."""
+    rerun = {t.id for t in todo}
+    table = Table(title=title)
+    columns = ("task", "variant", "seed", "id", "state")
+    if any(t.tuning for t in trials):
+        columns = ("task", "variant", "point", "seed", "id", "state")
+    for column in columns:
+        table.add_column(column)
+    for t in suite.ordered(trials):
+        state = "rerun" if t.id in rerun and states[t.id] != "todo" else states[t.id]
+        point = [] if len(columns) == 5 else [point_label(t.tuning["point"])]
+        row = (t.task, t.variant, *point, str(t.seed), t.id)  # Text: labels like sort[length=32]
+        table.add_row(*map(Text, row), Text(state, STATE_STYLE[state]))  # are not rich markup
+    console.print(table)
+    for variant in suite.variants:
+        mark = " (baseline)" if variant.name == suite.baseline else ""
+        say(console, f"  {variant.name}{mark}: {variant.summary()}")
+    for note in suite.notes:
+        say(console, f"note: {note}", "yellow")
+    done, failed, stale = (list(states.values()).count(s) for s in ("done", "failed", "stale"))
+    skipped = failed and not any(states[t.id] == "failed" for t in todo)
+    hint = " (skipped: --rerun-failed retries them)" if skipped else ""
+    if stale:
+        retrained = any(states[t.id] == "stale" for t in todo)
+        hint += f", {stale} stale" + (
+            "" if retrained else " (made by other model code: --rerun-stale retrains them)"
+        )
+    say(
+        console,
+        f"{len(todo)} of {len(trials)} trials will run; recorded: {done} done, "
+        f"{failed} failed{hint}",
+    )
+
+
+class SweepProgress:
+    """Counts and running trials, rendered live by rich (or a line per trial off a terminal)."""
+
+    def __init__(self, suite: str, total: int, lines: Console | None):
+        self.suite, self.total, self.lines = suite, total, lines
+        self.started = time.monotonic()
+        self.running: dict[str, dict[str, Any]] = {}
+        self.counts = {"ok": 0, "failed": 0, "lost": 0}
+        self.recorded: set[str] = set()
+        self.failures: list[str] = []
+        self.interrupted = False
+        self.lock = threading.Lock()
+
+    def start(self, trial_id: str, job: dict[str, Any]) -> None:
+        with self.lock:
+            self.running[trial_id] = {"job": job, "step": 0, "steps": job["spec"]["train"]["steps"]}
+
+    def update(self, trial_id: str, result: dict[str, Any]) -> None:
+        with self.lock:
+            if trial_id in self.running and "step" in result:
+                self.running[trial_id].update(result)
+
+    def finish(self, trial_id: str, record: dict[str, Any]) -> None:
+        with self.lock:
+            self.running.pop(trial_id, None)
+            self.recorded.add(trial_id)
+            self.counts["ok" if record["status"] == "ok" else "failed"] += 1
+            name = f"{record['task_label']} {record['variant']} seed {record['seed']}"
+            if record["status"] != "ok":
+                self.failures.append(f"{name} ({record['id']}): {record['error']}")
+        if self.lines:
+            metrics = record.get("metrics") or {}
+            score = (
+                f"token acc {metrics['token_accuracy']:.3f} exact {metrics['exact_match']:.3f}"
+                if record["status"] == "ok"
+                else f"FAILED: {record['error']}"
+            )
+            say(self.lines, f"{self.summary()}  | {name}: {score}")
+
+    def lose(self, trial_id: str) -> None:
+        with self.lock:
+            self.running.pop(trial_id, None)
+            if trial_id not in self.recorded:
+                self.counts["lost"] += 1
+
+    def summary(self, final: bool = False) -> str:
+        ok, failed, lost = self.counts.values()
+        finished = ok + failed + lost
+        elapsed = time.monotonic() - self.started
+        if final:
+            lost_text = f", {lost} lost (worker or node died)" if lost else ""
+            return (
+                f"{self.suite}: ran {finished} of {self.total} trials in {clock(elapsed)}: "
+                f"{ok} ok, {failed} failed{lost_text}"
+            )
+        fraction = (finished + sum(r["step"] / r["steps"] for r in self.running.values())) / max(
+            1, self.total
+        )
+        eta = clock(elapsed * (1 - fraction) / fraction) if fraction > 0 else "?"
+        todo = self.total - finished - len(self.running)
+        return (
+            f"{self.suite}: done {ok}  failed {failed}  running {len(self.running)}  todo {todo}"
+            + (f"  lost {lost}" if lost else "")
+            + f"  | elapsed {clock(elapsed)}  ETA {eta}"
+        )
+
+    def __rich__(self):
+        with self.lock:
+            table = Table(box=None, pad_edge=False)
+            for column in ("task", "variant"):
+                table.add_column(column)
+            for column in ("seed", "step", "loss", "token acc", "exact"):
+                table.add_column(column, justify="right")
+            for r in self.running.values():
+                job = r["job"]
+                keys = ("loss", "token_accuracy", "exact_match")
+                scores = [f"{r[k]:.3f}" if k in r else "" for k in keys]
+                step = f"{r['step']}/{r['steps']}"
+                row = (job["task"], job["variant"], str(job["seed"]), step, *scores)
+                table.add_row(*map(Text, row))
+            return Group(Text(self.summary(), style="bold"), table)
+
+
+def say(console: Console, text: str, style: str = "") -> None:
+    """A plain line: no markup parsing (labels hold brackets), no wrapping (logs stay greppable)."""
+    console.print(Text(text, style=style), soft_wrap=True)
+
+
+def clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class TrialBar:
+    """A rich progress bar on stderr (stdout stays clean for --json)."""
+
+    def __init__(self, spec: TrialSpec):
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("step {task.completed}/{task.total}"),
+            TextColumn("{task.fields[scores]}"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+        )
+        label = f"{spec.task} seed {spec.seed}"
+        self.bar = self.progress.add_task(label, total=spec.train["steps"], scores="")
+        self.started = False
+
+    def __enter__(self):
+        return self  # the bar appears with the first evaluation: a bad spec prints one line only
+
+    def __exit__(self, *exc):
+        if self.started:
+            self.progress.stop()
+        return False
+
+    def update(self, point: dict[str, Any]) -> None:
+        scores = (
+            f"loss {point['loss']:.3f}  token acc {point['token_accuracy']:.3f}  "
+            f"exact {point['exact_match']:.3f}"
+        )
+        if not self.started:
+            self.progress.start()
+            self.started = True
+        self.progress.update(self.bar, completed=point["step"], scores=scores)
+
+
+def print_summary(record: dict[str, Any]) -> None:
+    """A human-readable end-of-trial summary (for `membench train` without --json)."""
+    from rich.console import Console
+
+    console = Console()
+    if record["status"] != "ok":
+        console.print(f"[red]trial {record['id']} failed:[/red] {record['error']}")
+        return
+    m = record["metrics"]
+    solved = f"solved at step {m['steps_to_solve']}" if m["solved"] else "not solved"
+    console.print(
+        f"trial {record['id']}: {record['task']} {record['task_params']}  "
+        f"token accuracy {m['token_accuracy']:.3f} (chance {m['chance']:.3f})  "
+        f"exact match {m['exact_match']:.3f}  {solved}  loss {m['final_loss']:.4f}  "
+        f"params {m['params']:,}  {m['train_seconds']:.1f} s  {m['tokens_per_second']:,.0f} tok/s"
+    )
+    per = (record.get("per_position") or {}).get("token_accuracy")
+    if per:
+        from membench.analysis.positions import describe
+
+        values = " ".join(f"{a:.2f}" for a in per)
+        console.print(f"per position: {values}  ({describe(per, m['chance'])})", highlight=False)
+    if record.get("stopped") == "plateau":
+        console.print(f"stopped at step {m['steps_trained']}: no improvement (train.patience)")

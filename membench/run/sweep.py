@@ -1,0 +1,332 @@
+"""The launch layer: a suite's trials -> Ray Tune (one Tune trial per membench trial) -> records.
+
+The driver writes every record as its trial reports it (so a multi-node run needs no shared
+filesystem) and skips trials that already have one, so the same command resumes. Ray's own
+console output goes to RESULTS/ray.log, under a live progress display.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import shutil
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+from ray.tune import Callback
+from rich.console import Console
+from rich.live import Live
+
+from membench.analysis.tuning import choose, extend_space
+from membench.config.identity import TrialSpec
+from membench.errors import MembenchError
+from membench.run.cluster import capture_output, check_fits, connect
+from membench.run.display import SweepProgress, say
+from membench.store.records import (
+    TRIALS,
+    labels,
+    relabel,
+    remove_stale_temps,
+    select,
+    trial_states,
+    write_record,
+    write_suite_file,
+)
+from membench.store.results import load_suite_results, trial_table
+from membench.suite.trials import Suite, Trial, add_code_paths
+
+
+def run_suite(
+    suite: Suite,
+    results: Path,
+    address: str | None = None,
+    max_concurrent: int | None = None,
+    rerun_failed: bool = False,
+    force: bool = False,
+    metric: str = "exact_match",
+    console: Console | None = None,
+    rerun_stale: bool = False,
+) -> int:
+    """Train what is missing, then print and write the report. A tuned suite runs in two
+    phases: the tuning trials, the choice of each cell's point from them, then the evaluation
+    trials at the chosen points. Exit code: 0 when every trial has an ok record, 1 when some
+    failed, are missing or are stale (made by other model code; listed, and retrained only with
+    `rerun_stale`), 130 when interrupted."""
+    console = console or Console()
+    directory = results / TRIALS
+    resume = f"membench run {suite.path}" + (
+        f" --results {results}" if results != Path("results") / suite.name else ""
+    )
+    options = (results, address, max_concurrent, rerun_failed, force, rerun_stale, console)
+    tuning, choices, trained = [], None, False
+    while suite.tune is not None:  # phase 1, again after each extension of the grid
+        tuning = suite.tuning_trials()
+        progress = train_missing(suite, tuning, "phase 1 of 2, tuning", *options)
+        trained = trained or progress is not None
+        if progress is not None and progress.interrupted:
+            return interrupted(suite, tuning, directory, resume, console)
+        choices = choose(trial_table(directory, tuning), suite.tune)
+        wider = extend_space(suite.tune, choices, suite.train)
+        if wider is None:
+            break
+        added = {k: [v for v in wider.space[k] if v not in suite.tune.space[k]]
+                 for k in wider.space if wider.space[k] != suite.tune.space[k]}  # fmt: skip
+        say(
+            console,
+            f"{suite.name}: a chosen point sits on the edge of the grid; extending it by "
+            + "; ".join(f"{k} {', '.join(f'{v:g}' for v in vs)}" for k, vs in added.items())
+            + f" ({wider.extend} more extensions allowed)",
+        )
+        suite.tune = wider
+    for task, variant in unchosen(suite, choices):
+        say(
+            console,
+            f"{task} / {variant}: no successful tuning trial, so no point to "
+            f"evaluate: fix the failures and run `{resume} --rerun-failed`",
+            "red",
+        )
+    trials = suite.trials(choices)
+    what = "phase 2 of 2, evaluation at the chosen points" if suite.tune else "trials"
+    progress = train_missing(suite, trials, what, *options)
+    trained = trained or progress is not None
+    relabel(suite.name, tuning + trials, directory)
+    write_suite_file(results, suite, trials, tuning, choices)  # `membench report` reads it
+    if progress is not None and progress.interrupted:
+        return interrupted(suite, trials, directory, resume, console)
+    report_suite(suite, results, metric, console)
+    states = trial_states(tuning + trials, directory)
+    failed, missing = (list(states.values()).count(s) for s in ("failed", "todo"))
+    missing += len(unchosen(suite, choices)) * len(suite.seeds)
+    stale = [t for t in suite.ordered(tuning + trials) if states[t.id] == "stale"]
+    if stale:
+        say(
+            console,
+            f"{len(stale)} trials were made by other model code than would run now (stale; "
+            f"reported, marked): retrain them with `{resume} --rerun-stale`",
+            "yellow",
+        )
+        for t in stale[:10]:
+            say(console, f"  stale: {t.task} / {t.variant} seed {t.seed} ({t.id})", "yellow")
+    if failed:
+        say(console, f"{failed} trials failed: fix and run `{resume} --rerun-failed`", "red")
+    if missing:
+        say(console, f"{missing} trials have no record: run `{resume}` again", "yellow")
+    if trained and tensorboard_installed():
+        say(console, f"TensorBoard: tensorboard --logdir {results / 'tune'}")
+    return 1 if failed or missing or stale else 0
+
+
+def train_missing(
+    suite, trials, what, results, address, max_concurrent, rerun_failed, force, rerun_stale, console
+) -> SweepProgress | None:
+    """Train the trials of `trials` that have no record (or failed or stale ones, or all, on
+    request). Returns the run's progress, or None when there was nothing to train."""
+    states = trial_states(trials, results / TRIALS)
+    todo = select(trials, states, rerun_failed, force, rerun_stale)
+    if not todo:
+        say(
+            console,
+            f"{suite.name}: {what}: all {len(trials)} trials are recorded; nothing to train",
+        )
+        return None
+    say(
+        console,
+        f"{suite.name}: {what}: {len(todo)} of {len(trials)} trials to train "
+        f"({len(trials) - len(todo)} already recorded); Ray log: {results / 'ray.log'}",
+    )
+    created = not results.exists()
+    results.mkdir(parents=True, exist_ok=True)
+    try:
+        progress = launch(suite, todo, results, address, max_concurrent)
+    except MembenchError:
+        if created:
+            shutil.rmtree(results, ignore_errors=True)
+        raise
+    say(console, progress.summary(final=True))
+    for line in progress.failures[:10]:
+        say(console, f"  failed: {line}", "red")
+    return progress
+
+
+def interrupted(suite, trials, directory, resume, console) -> int:
+    left = list(trial_states(trials, directory).values()).count("todo")
+    say(console, f"interrupted: {left} trials left; run `{resume}` to train only those")
+    return 130
+
+
+def unchosen(suite: Suite, choices) -> list[tuple[str, str]]:
+    """Cells of a tuned suite whose tuning trials all failed (so nothing was chosen)."""
+    if suite.tune is None:
+        return []
+    cells = [(t.label, v.name) for t in suite.tasks for v in suite.variants]
+    return [c for c in cells if (c if "task" in suite.tune.per else (c[1],)) not in choices]
+
+
+def tensorboard_installed() -> bool:
+    """Only point at TensorBoard where a user can run it."""
+    import importlib.util
+
+    return importlib.util.find_spec("tensorboard") is not None
+
+
+def report_suite(suite: Suite, results: Path, metric: str, console) -> None:
+    """The suite's trials reported as `membench report RESULTS` does; printed and saved."""
+    from membench.report.model import build_report
+    from membench.report.render import write_report
+    from membench.report.terminal import print_report
+
+    found = load_suite_results(results)
+    df = found.table
+    if not (df["status"] == "ok").any():
+        say(console, "no successful trials: no report")
+        return
+    try:
+        report = build_report(
+            df, metric, suite.baseline, unused=found.unused, tuning=found.tuning, tune=found.tune
+        )
+    except ValueError as err:  # e.g. no record of the baseline yet
+        say(console, f"no report: {err}", "yellow")
+        return
+    written = write_report(report, results / "report")  # first: skipped plots become notes
+    print_report(report, console)
+    say(console, f"report: {len(written)} files in {results / 'report'}")
+
+
+def launch(suite, todo, results: Path, address, max_concurrent) -> SweepProgress:
+    """Run `todo` on Ray Tune with a live display; Ctrl-C stops cleanly (progress.interrupted)."""
+    import ray
+
+    os.environ.update(
+        TUNE_DISABLE_AUTO_CALLBACK_LOGGERS="1",  # we add TensorBoard only: no per-trial CSV/JSON
+        TUNE_DISABLE_SIGINT_HANDLER="1",  # Ctrl-C raises at once; records so far are complete
+        RAY_CHDIR_TO_TRIAL_DIR="0",  # a user's factory may read files relative to cwd
+    )
+    remove_stale_temps(results / TRIALS)
+    with capture_output(results / "ray.log") as terminal:
+        display = Console(file=terminal)
+        progress = SweepProgress(suite.name, len(todo), None if display.is_terminal else display)
+        owned = connect(address)
+        try:
+            check_fits(suite)
+            live = Live(progress, console=display, refresh_per_second=2)
+            with live if display.is_terminal else contextlib.nullcontext():
+                tune_run(suite, todo, results, max_concurrent, progress)
+        except KeyboardInterrupt:
+            progress.interrupted = True
+        finally:
+            if owned:
+                ray.shutdown()
+    return progress
+
+
+def tune_run(suite: Suite, todo: list[Trial], results: Path, max_concurrent, progress) -> None:
+    from ray import tune
+    from ray.tune.logger import TBXLoggerCallback
+
+    # Tune's end-of-run analysis looks for the per-trial CSV/JSON files we turned off
+    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+
+    jobs = [
+        {
+            "id": t.id,
+            "task": t.task,
+            "variant": t.variant,
+            "seed": t.seed,
+            "labels": labels(suite.name, t),
+            "spec": t.spec.to_dict(),
+            "cpu": suite.resources.cpu,
+            "gpu": suite.resources.gpu,
+            "code_paths": suite.code_paths,
+        }
+        for t in todo
+    ]
+
+    # Each Tune trial's config carries its own names: Tune pickles the name functions into every
+    # trial's saved state, so closures over all jobs would make that state quadratic in trials.
+    configs = []
+    for i, job in enumerate(jobs):
+        label = f"{job['task']}-{job['variant']}-s{job['seed']}".replace("]", "")
+        point = job["labels"].get("tuning", {})
+        if point.get("phase") == "tune":
+            label += "-" + point["label"].replace(", ", "-")
+        name = re.sub(r"[^A-Za-z0-9_.=+-]", "_", label)  # sort[length=32] -> sort_length=32
+        configs.append({"i": i, "name": name, "dirname": f"{name}-{job['id']}"})
+    trainable = tune.with_parameters(train_one, jobs=jobs)
+    resources = {"cpu": suite.resources.cpu, "gpu": suite.resources.gpu}
+    tuner = tune.Tuner(
+        tune.with_resources(trainable, resources),
+        param_space={"trial": tune.grid_search(configs)},
+        tune_config=tune.TuneConfig(
+            max_concurrent_trials=max_concurrent,
+            reuse_actors=True,
+            trial_name_creator=lambda trial: trial.config["trial"]["name"],
+            trial_dirname_creator=lambda trial: trial.config["trial"]["dirname"],
+        ),
+        run_config=tune.RunConfig(
+            name=time.strftime("run-%Y%m%d-%H%M%S"),
+            storage_path=str((results / "tune").resolve()),
+            verbose=0,
+            callbacks=[Recorder(jobs, results / TRIALS, suite.name, progress), TBXLoggerCallback()],
+            failure_config=tune.FailureConfig(max_failures=1),  # a lost worker: retry once
+        ),
+    )
+    tuner.fit()
+
+
+def train_one(config: dict[str, Any], jobs: list[dict[str, Any]]) -> None:
+    """On a Ray worker: one membench trial; metrics reported as it trains, the record last."""
+    import ray
+    import torch
+    from ray import tune
+
+    from membench.run.train import run_trial
+
+    job = jobs[config["trial"]["i"]]
+    torch.set_num_threads(max(1, int(job["cpu"])))
+    add_code_paths(job["code_paths"])
+    device = "cuda" if job["gpu"] > 0 else "cpu"  # Ray sets CUDA_VISIBLE_DEVICES to our GPU
+    spec = TrialSpec(**{**job["spec"], "train": {**job["spec"]["train"], "device": device}})
+    try:
+        record = run_trial(spec, progress=tune.report)
+    except Exception as err:  # e.g. a user's model that does not import on this node
+        record = {
+            "id": job["id"],
+            **spec.to_dict(),
+            "status": "failed",
+            "error": f"{type(err).__name__}: {err}",
+            "host": socket.gethostname(),
+        }
+    record["node_id"] = ray.get_runtime_context().get_node_id()
+    last = (record.get("curve") or [{}])[-1]
+    tune.report({**last, "record": json.dumps(record)})
+
+
+class Recorder(Callback):
+    """In the driver: feeds the display, and writes each record the moment it arrives."""
+
+    def __init__(self, jobs, directory: Path, suite: str, progress: SweepProgress):
+        self.jobs, self.directory, self.suite, self.progress = jobs, directory, suite, progress
+
+    def __getstate__(self):
+        return {}  # Tune pickles callbacks for its own resume; membench resumes from records
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self.progress.start(trial.trial_id, self.jobs[trial.config["trial"]["i"]])
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        text = result.pop("record", None)  # popped: Tune need not keep ~100 KB per trial
+        if text is None:
+            self.progress.update(trial.trial_id, result)
+            return
+        job = self.jobs[trial.config["trial"]["i"]]
+        record = {**json.loads(text), **job["labels"]}
+        write_record(self.directory, record)
+        self.progress.finish(trial.trial_id, record)
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self.progress.lose(trial.trial_id)

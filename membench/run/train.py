@@ -1,0 +1,281 @@
+"""One trial: build the task and model, train, evaluate, and return a JSON-ready record.
+
+Pure of file I/O: the caller (CLI or sweep) decides where the record goes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import socket
+import time
+import traceback
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+import membench
+from membench import tasks
+from membench.config.identity import TrialSpec
+from membench.metrics import aulc
+from membench.store.fingerprint import fingerprint
+from membench.suite.schema import RECORD_SCHEMA_VERSION
+
+EVAL_SEED = 2**31 - 1  # held-out examples come from their own stream, shared by every trial
+ATTENTION_EXAMPLES = 32  # held-out examples the attention summary averages over
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise membench.errors.MembenchError(
+            "train.device is 'cuda' but torch sees no GPU: use --device cpu or auto"
+        )
+    return torch.device(name)
+
+
+def lr_factor(step: int, warmup: int, total: int) -> float:
+    """Linear warmup, then cosine decay to 10% of the peak."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.1 + 0.45 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+@torch.no_grad()
+def correct_tokens(model, src: torch.Tensor, tgt: torch.Tensor, batch: int = 512) -> torch.Tensor:
+    """bool [n, Lt]: which target tokens `predict` (which never sees the targets) gets right."""
+    model.eval()
+    correct = torch.cat(
+        [
+            model.predict(src[i : i + batch], tgt.shape[1]) == tgt[i : i + batch]
+            for i in range(0, len(src), batch)
+        ]
+    )
+    model.train()
+    return correct
+
+
+def scores(correct: torch.Tensor) -> dict[str, float]:
+    return {
+        "token_accuracy": correct.float().mean().item(),
+        "exact_match": correct.all(dim=1).float().mean().item(),
+    }
+
+
+def evaluate(model, src: torch.Tensor, tgt: torch.Tensor, batch: int = 512) -> dict[str, float]:
+    """Token accuracy and exact match of `predict` on a held-out set."""
+    return scores(correct_tokens(model, src, tgt, batch))
+
+
+def position_accuracy(correct: torch.Tensor) -> list[float]:
+    """Held-out accuracy at each target position: exact match far below token accuracy is one
+    hard position or errors spread thin (long_range_sum's units digit is the former)."""
+    return [round(v, 6) for v in correct.float().mean(dim=0).tolist()]
+
+
+PLATEAU_DELTA = 0.002  # a rise in held-out token accuracy smaller than this is no improvement
+
+
+def build(spec: TrialSpec, device: torch.device):
+    """(task generator, model) for a spec, the model initialised from the spec's seed."""
+    from membench.models import build_model, factory_keywords, load_factory
+
+    task = tasks.get(spec.task)
+    src_len, tgt_len = task.lengths(**spec.task_params)
+    vocab = task.vocab_size(**spec.task_params)
+    factory = load_factory(spec.factory) if spec.factory else build_model
+    # where each answer is read, for a factory that takes it (built-in ones do)
+    extra = factory_keywords(factory, answer_positions=task.answer_positions(**spec.task_params))
+    torch.manual_seed(spec.seed)
+    model = factory(spec.model, vocab, src_len, tgt_len, **extra).to(device)
+    return task, model
+
+
+def make_optimizer(model, cfg: dict[str, Any]) -> torch.optim.Optimizer:
+    """AdamW in one fused kernel where torch has one for these parameters (CUDA; CPU since torch
+    2.4): on CPU the default is a Python loop over parameters, ~1 ms a step at d_model 64."""
+    params = list(model.parameters())
+    options = {"lr": cfg["lr"], "weight_decay": cfg["weight_decay"]}
+    try:
+        return torch.optim.AdamW(params, **options, fused=True)
+    except RuntimeError:
+        return torch.optim.AdamW(params, **options)
+
+
+def train_step(model, optimizer, src, tgt, grad_clip: float) -> torch.Tensor:
+    """One step: forward, cross-entropy over every target token, backward, clip, AdamW.
+    grad_clip 0 means no clipping (clipping to norm 0 would zero every gradient)."""
+    logits = model(src, tgt)
+    if logits.dim() != 3 or logits.shape[:2] != tgt.shape:
+        raise ValueError(
+            f"the model's forward returned logits of shape {tuple(logits.shape)}; the contract "
+            f"is [batch, target length, vocab] = [{tgt.shape[0]}, {tgt.shape[1]}, vocab_size] "
+            "(README: 'Your own model')"
+        )
+    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1))
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip, foreach=True)
+    optimizer.step()
+    return loss
+
+
+def train_loop(spec: TrialSpec, model, task, device, progress: Callable | None) -> dict[str, Any]:
+    """Train until the budget or the solve threshold; returns metrics and the learning curve."""
+    cfg = spec.train
+    data = torch.Generator(device=device).manual_seed(spec.seed)
+    held_out = torch.Generator(device=device).manual_seed(EVAL_SEED)
+    eval_src, eval_tgt = task.generate(cfg["eval_size"], held_out, **spec.task_params)
+    optimizer = make_optimizer(model, cfg)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, cfg["warmup"], cfg["steps"])
+    )
+    curve, solved_at, step_flops, eval_seconds = [], None, 0.0, 0.0
+    patience = cfg.get("patience", 0)
+    best, best_at, stopped = -1.0, 0, "budget"
+    start = time.perf_counter()
+    for step in range(1, cfg["steps"] + 1):
+        src, tgt = task.generate(cfg["batch_size"], data, **spec.task_params)
+        counter = FlopCounterMode(display=False) if step == 1 else None
+        with counter or contextlib.nullcontext():
+            loss = train_step(model, optimizer, src, tgt, cfg["grad_clip"])
+        if counter is not None:
+            step_flops = float(counter.get_total_flops())
+        schedule.step()
+        if step % cfg["eval_every"] == 0 or step == cfg["steps"]:
+            loss_value = loss.item()
+            if not math.isfinite(loss_value):
+                raise FloatingPointError(f"loss became {loss_value} at step {step}")
+            tick = time.perf_counter()
+            correct = correct_tokens(model, eval_src, eval_tgt)
+            now_scores = scores(correct)
+            eval_seconds += time.perf_counter() - tick
+            point = {"step": step, "loss": loss_value, **now_scores}
+            curve.append(point)
+            if progress:
+                progress({**point, "steps": cfg["steps"]})
+            if now_scores["exact_match"] >= cfg["solve_threshold"]:
+                solved_at, stopped = step, "solved"
+                break
+            if now_scores["token_accuracy"] >= best + PLATEAU_DELTA:
+                best, best_at = now_scores["token_accuracy"], len(curve)
+            elif patience and len(curve) - best_at >= patience:
+                stopped = "plateau"  # `patience` evaluations without improvement
+                break
+    seconds = time.perf_counter() - start
+    src_len, tgt_len = task.lengths(**spec.task_params)
+    trained_tokens = step * cfg["batch_size"] * (src_len + tgt_len)
+    final = curve[-1]
+    return {
+        "token_accuracy": final["token_accuracy"],
+        "exact_match": final["exact_match"],
+        "final_loss": final["loss"],
+        "solved": solved_at is not None,
+        "steps_to_solve": solved_at if solved_at is not None else cfg["steps"],
+        "aulc": aulc(curve, cfg["steps"]),
+        "steps_trained": step,
+        "train_flops": step_flops * step,
+        "train_seconds": seconds,
+        "eval_seconds": eval_seconds,
+        "tokens_per_second": trained_tokens / max(seconds - eval_seconds, 1e-9),
+        "curve": curve,
+        "stopped": stopped,
+        "per_position": position_accuracy(correct),
+    }
+
+
+def knockout_metrics(spec: TrialSpec, model, task, device) -> dict[str, float]:
+    """The trained model on the held-out set again with memory reads, then writes, knocked out
+    (`membench.models.knockout`): `exact_match_no_read`, `token_accuracy_no_read`, and the same
+    `_no_write`. Nothing for a model without memory or a user's model (no knockouts). A
+    recurrent model with several segments also gets each segment cut alone, `_seg1` the first
+    (`exact_match_no_write_seg1`, ...: which segments' writes the answers need); scalars, as a
+    record's metrics must be."""
+    from membench.models import knockout
+
+    if not spec.model.get("mem_tokens") or not hasattr(model, "knockout"):
+        return {}
+    held_out = torch.Generator(device=device).manual_seed(EVAL_SEED)
+    eval_src, eval_tgt = task.generate(spec.train["eval_size"], held_out, **spec.task_params)
+    out = {}
+    for kind in ("read", "write"):
+        with knockout(model, kind):
+            scores = evaluate(model, eval_src, eval_tgt)
+        out |= {f"{name}_no_{kind}": value for name, value in scores.items()}
+    segments = range(len(model.bounds) if hasattr(model, "knockout_segment") else 0)
+    for kind in ("read", "write") if len(segments) > 1 else ():
+        for i in segments:
+            with knockout(model, kind, segment=i):
+                scores = evaluate(model, eval_src, eval_tgt)
+            out |= {f"{name}_no_{kind}_seg{i + 1}": value for name, value in scores.items()}
+    return out
+
+
+def run_trial(spec: TrialSpec, progress: Callable | None = None) -> dict[str, Any]:
+    """Train one trial and return its record. Training errors (NaN loss, an exception in a user's
+    model) give status 'failed' with the error; an invalid spec raises MembenchError.
+
+    `progress`: None, or a callable receiving a dict (step, steps, loss, token_accuracy,
+    exact_match) at each evaluation (a sweep's tune.report, `membench train`'s bar).
+    """
+    device = pick_device(spec.train["device"])
+    task = tasks.get(spec.task)
+    record: dict[str, Any] = {
+        "schema_version": RECORD_SCHEMA_VERSION,
+        "id": spec.trial_id(),
+        **spec.to_dict(),
+        "status": "ok",
+        "error": None,
+        "device": str(device),
+        "host": socket.gethostname(),
+        "versions": {"membench": membench.__version__, "torch": torch.__version__},
+        "code": fingerprint(spec.factory),  # which model code made it: stale records are caught
+        "start_time": now(),
+    }
+    try:
+        _, model = build(spec, device)
+        result = train_loop(spec, model, task, device, progress)
+        curve = result.pop("curve")
+        record["stopped"] = result.pop("stopped")  # solved | plateau | budget
+        record["per_position"] = {"token_accuracy": result.pop("per_position")}
+        record["metrics"] = {
+            **result,
+            "params": sum(p.numel() for p in model.parameters()),
+            "chance": task.chance(**spec.task_params),
+        }
+        record["curve"] = curve
+        record["metrics"].update(knockout_metrics(spec, model, task, device))
+        if spec.train["attention"]:
+            from membench.analysis.attention import summarize
+
+            held_out = torch.Generator(device=device).manual_seed(EVAL_SEED)
+            eval_src, _ = task.generate(spec.train["eval_size"], held_out, **spec.task_params)
+            _, tgt_len = task.lengths(**spec.task_params)
+            record["attention"] = summarize(model, eval_src[:ATTENTION_EXAMPLES], tgt_len)
+            if record["attention"] is None:
+                record["notes"] = [NO_LAYOUT]
+    except membench.errors.MembenchError:
+        raise
+    except Exception as err:  # a failed trial is a result, not a crash of the sweep
+        whose = f"factory {spec.factory}: " if spec.factory else ""  # a user's model: say whose
+        record.update(status="failed", error=f"{whose}{type(err).__name__}: {err}")
+        record["traceback"] = traceback.format_exc(limit=-8)
+    record["end_time"] = now()
+    return record
+
+
+NO_LAYOUT = (
+    "no attention summary: the model has no `layout` attribute and `forward(..., "
+    "return_attention=True)` (README: 'Your own model' says how to opt in)"
+)
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,145 @@
+"""What a loaded suite is: its tasks, variants, seeds, resources and tune block, and the
+trials it expands to (evaluation trials, seed-major; tuning trials for a tuned suite).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from membench.config.identity import TrialSpec
+from membench.config.spec import ModelConfig, model_config
+from membench.suite.tune import Choice, Tune, point_label
+
+
+@dataclass(frozen=True)
+class TaskInstance:
+    label: str  # "copy", or "sort[length=32]" when parameters are overridden or swept
+    name: str  # named instance (tasks/*.yaml) or generator
+    overrides: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    model: dict[str, Any]  # the base model with this variant's overrides
+    factory: str | None = None  # "module:function" of a user's model; None: built-in family
+
+    def summary(self) -> str:
+        """The options that differ from ModelConfig's defaults (or the factory and its options)."""
+        if self.factory:
+            options = ", ".join(f"{k}={v}" for k, v in self.model.items())
+            return f"factory {self.factory}" + (f" ({options})" if options else "")
+        default = dataclasses.asdict(ModelConfig())
+        model = dataclasses.asdict(model_config(self.model))
+        return ", ".join(f"{k}={v}" for k, v in model.items() if default[k] != v) or "defaults"
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpu: float = 1.0  # Ray CPUs per trial; torch uses int(cpu) threads
+    gpu: float = 0.0  # Ray GPUs per trial; 0.25 puts four trials on one GPU
+
+
+@dataclass(frozen=True)
+class Trial:
+    spec: TrialSpec
+    id: str
+    task: str  # task label
+    variant: str
+    seed: int
+    tuning: dict[str, Any] | None = None  # tuned suites: the phase and the point (record label)
+
+
+@dataclass
+class Suite:
+    name: str
+    path: Path
+    tasks: list[TaskInstance]
+    variants: list[Variant]
+    baseline: str
+    seeds: list[int]
+    train: dict[str, Any]
+    resources: Resources = field(default_factory=Resources)
+    description: str = ""
+    notes: list[str] = field(default_factory=list)  # e.g. grid combinations left out, and why
+    tune: Tune | None = None  # a `tune:` block: evaluation trials wait on the tuning trials
+
+    @property
+    def near(self) -> Path:
+        """The suite's folder: its own tasks/ and factory modules are looked up there."""
+        return self.path.parent
+
+    @property
+    def code_paths(self) -> list[str]:
+        """Where a factory's module is looked up besides PYTHONPATH: the suite's folder, cwd."""
+        return list(dict.fromkeys([str(self.path.resolve().parent), os.getcwd()]))
+
+    def trials(self, choices: dict[tuple[str, ...], Choice] | None = None) -> list[Trial]:
+        """The evaluation trials, seed-major, so an interrupted sweep has complete comparisons
+        for early seeds. A tuned suite trains each cell at its chosen point (`choices`, from
+        `tuning.choose`); cells without a choice (every tuning trial failed) are left out."""
+        from membench.config.identity import make_spec
+
+        if self.tune is not None and choices is None:
+            raise ValueError("a tuned suite's evaluation trials need the tuning phase's choices")
+        trials = []
+        for seed, task, variant in itertools.product(self.seeds, self.tasks, self.variants):
+            train, tuning = self.train, None
+            if self.tune is not None:
+                key = (task.label, variant.name) if "task" in self.tune.per else (variant.name,)
+                if key not in choices:
+                    continue
+                choice = choices[key]
+                train = {**self.train, **choice.point}
+                tuning = {
+                    "phase": "evaluate",
+                    "point": choice.point,
+                    "metric": self.tune.metric,
+                    "score": choice.score,
+                    "chosen_from": list(choice.trials),
+                }
+            spec = make_spec(
+                task.name, task.overrides, variant.model, train, seed, variant.factory, self.near
+            )
+            trials.append(Trial(spec, spec.trial_id(), task.label, variant.name, seed, tuning))
+        return trials
+
+    def tuning_trials(self) -> list[Trial]:
+        """Phase one of a tuned suite: every point of the space × tuning seed × cell."""
+        from membench.config.identity import make_spec
+
+        if self.tune is None:
+            return []
+        trials = []
+        combos = itertools.product(self.tune.seeds, self.tasks, self.variants, self.tune.points)
+        for seed, task, variant, point in combos:
+            train = {**self.train, **point}
+            spec = make_spec(
+                task.name, task.overrides, variant.model, train, seed, variant.factory, self.near
+            )
+            tuning = {"phase": "tune", "point": point, "label": point_label(point)}
+            trials.append(Trial(spec, spec.trial_id(), task.label, variant.name, seed, tuning))
+        return trials
+
+    def ordered(self, trials: list[Trial]) -> list[Trial]:
+        """Trials by task, then variant, in the suite's order, then seed: for tables."""
+        tasks = {t.label: i for i, t in enumerate(self.tasks)}
+        variants = {v.name: i for i, v in enumerate(self.variants)}
+        points = {point_label(p): i for i, p in enumerate(self.tune.points if self.tune else [])}
+
+        def point(t: Trial) -> int:
+            return points.get((t.tuning or {}).get("label"), -1)
+
+        return sorted(trials, key=lambda t: (tasks[t.task], variants[t.variant], point(t), t.seed))
+
+
+def add_code_paths(paths: list[str]) -> None:
+    for entry in reversed(paths):
+        if entry not in sys.path and os.path.isdir(entry):
+            sys.path.insert(0, entry)
