@@ -6,7 +6,7 @@ is significant under the default exact tests: alone (alpha 0.05) and as the firs
 over 32 comparisons (a suite of 4 tasks x 8 variants, the core suite's size, where the others
 are null).
 
-    python bench/power.py            # prints a markdown table (about a minute on 2 cores)
+    python bench/power.py            # prints a markdown table (about 5-10 minutes on 2 cores)
 """
 
 from __future__ import annotations
