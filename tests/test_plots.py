@@ -223,7 +223,7 @@ def test_unbounded_metrics_share_one_axis_without_a_fixed_range():
 # ---- per-seed points --------------------------------------------------------------------------
 
 
-def test_each_seed_is_drawn_on_the_means_up_to_ten_seeds():
+def test_each_seed_is_drawn_on_the_means_up_to_the_limit():
     report, figures, _ = drawn("core")
     t = table("core")
     for ax in panels(figures["exact_match_by_task.png"]):

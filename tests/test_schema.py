@@ -49,11 +49,11 @@ def test_a_suite_the_schema_rejects_membench_rejects_too(tmp_path, suite):
 
 def test_the_schema_completes_what_editors_need():
     schema = suite_schema()
-    model = schema["$defs"]["ModelOptions"]
+    model = schema["$defs"]["ModelConfig"]
     assert model["additionalProperties"] is False
     assert model["properties"]["controller"]["enum"] == ["shared", "dedicated", "dedicated_shared"]
     assert model["properties"]["mem_tokens"]["default"] == 0
-    train = schema["$defs"]["TrainOptions"]["properties"]
+    train = schema["$defs"]["TrainConfig"]["properties"]
     assert train["lr"]["exclusiveMinimum"] == 0 and train["steps"]["minimum"] == 1
 
 

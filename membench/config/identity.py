@@ -110,7 +110,11 @@ user's own) has every parameter hashed."""
 
 
 def field_defaults(cls) -> dict[str, Any]:
-    """{field: default} of a dataclass, for the fields that have one."""
+    """{field: default} of a pydantic model or a dataclass, for the fields that have one."""
+    if hasattr(cls, "model_fields"):
+        return {
+            name: f.get_default(call_default_factory=True) for name, f in cls.model_fields.items()
+        }
     defaults = {}
     for field in dataclasses.fields(cls):
         if field.default is not dataclasses.MISSING:
@@ -165,12 +169,12 @@ def make_spec(
     if factory:
         resolved_model = dict(model or {})  # a user's model takes its own options
     else:
-        resolved_model = dataclasses.asdict(model_config(model))
+        resolved_model = model_config(model).model_dump()
     return TrialSpec(
         task=generator,
         task_params=params,
         model=resolved_model,
-        train=dataclasses.asdict(train_config(train)),
+        train=train_config(train).model_dump(),
         seed=seed,
         factory=factory,
     )

@@ -20,7 +20,7 @@ from membench.store.records import write_atomic
 matplotlib.use("Agg")  # files only: never needs a display
 
 COLORS = {True: "tab:green", False: "tab:red", None: "tab:gray"}
-SEED_POINTS = 10  # at most this many seeds in a cell: each seed's value is drawn on the mean
+SEED_POINTS = 12  # at most this many seeds in a cell (core has 11): each is drawn on the mean
 MARGIN = 0.04  # of a bounded range, above and below it, so markers at 0 and 1 are whole
 KNOCKOUT = re.compile(r"^(?P<base>.+)_no_(read|write)$")
 ALIASES = {"loss": "final_loss"}  # a curve's key -> the record metric it is the curve of

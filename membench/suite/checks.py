@@ -4,17 +4,16 @@ resources) and building one variant, each failing with one line naming the key p
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from typing import Any
 
-from membench.config.spec import ModelConfig, build, model_config
+from membench.config.spec import ModelConfig, check_model_fields, model_config
 from membench.errors import MembenchError
 from membench.registry import did_you_mean
 from membench.suite.trials import Resources, Variant
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=-]*$")  # names become file and dir names
-MODEL_KEYS = [f.name for f in dataclasses.fields(ModelConfig)] + ["factory"]
+MODEL_KEYS = [*ModelConfig.model_fields, "factory"]
 
 
 def mapping(value: Any, where: str) -> dict:
@@ -57,7 +56,7 @@ def check_model_keys(model: dict, where: str) -> None:
     if model.get("factory") is not None:  # a user's model takes its own options
         expect(model["factory"], str, f"{where}.factory", "'module:function'")
     else:
-        build(ModelConfig, {k: v for k, v in model.items() if k != "factory"}, where)
+        check_model_fields({k: v for k, v in model.items() if k != "factory"}, where)
 
 
 def check_name(name: Any, where: str) -> None:

@@ -1,7 +1,7 @@
-"""JSON Schemas of a suite file and a trial record, as pydantic v2 models built from the same
-dataclasses and constants the loaders check against (`ModelConfig`, `TrainConfig`, `CHOICES`,
-`METRICS`, the tune block's keys), so the schema an editor checks a suite with and membench's
-own validation cannot drift apart (tests/test_schema.py runs both on the same files).
+"""JSON Schemas of a suite file and a trial record, as pydantic v2 models built on the very
+configs membench validates with (`ModelConfig` and `TrainConfig` are pydantic models), so the
+schema an editor checks a suite with and membench's own validation cannot drift apart
+(tests/test_schema.py runs both on the same files).
 
 `membench schema` prints the suite schema for editors (yaml-language-server, VS Code);
 `load_results` checks every record against the record schema.
@@ -9,13 +9,12 @@ own validation cannot drift apart (tests/test_schema.py runs both on the same fi
 
 from __future__ import annotations
 
-import dataclasses
 import typing
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from membench.config.spec import CHOICES, COUNTS, POSITIVE, ModelConfig, TrainConfig
+from membench.config.spec import ModelConfig, TrainConfig
 from membench.errors import MembenchError
 from membench.suite.tune import DISTRIBUTIONS, TUNABLE
 
@@ -23,30 +22,8 @@ RECORD_SCHEMA_VERSION = 2  # 1: records before the field existed (no `code`, no 
 SUITE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.+=-]*$"
 
 
-def options_model(cls: type, name: str, extra: str = "forbid") -> type[BaseModel]:
-    """A pydantic model of a config dataclass: its fields, types, defaults and choices, with
-    the loaders' bounds (counts >= 1, a learning rate > 0, other numbers >= 0)."""
-    hints = typing.get_type_hints(cls)
-    fields: dict[str, Any] = {}
-    for field in dataclasses.fields(cls):
-        kind: Any = hints[field.name]
-        constraint: dict[str, Any] = {}
-        if field.name in CHOICES:
-            kind = Literal[CHOICES[field.name]]
-        elif field.name in COUNTS:
-            constraint = {"ge": 1}
-        elif field.name in POSITIVE:
-            constraint = {"gt": 0}
-        elif kind in (int, float):
-            constraint = {"ge": 0}
-        if field.name == "solve_threshold":
-            constraint = {"gt": 0, "le": 1}
-        fields[field.name] = (kind, Field(field.default, **constraint))
-    return create_model(name, __config__=ConfigDict(extra=extra, strict=True), **fields)
-
-
-ModelOptions = options_model(ModelConfig, "ModelOptions")
-TrainOptions = options_model(TrainConfig, "TrainOptions")
+ModelOptions = ModelConfig  # the schema's model and train options are the configs themselves
+TrainOptions = TrainConfig
 
 
 class FactoryModel(BaseModel):

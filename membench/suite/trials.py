@@ -4,7 +4,6 @@ trials it expands to (evaluation trials, seed-major; tuning trials for a tuned s
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import os
 import sys
@@ -35,8 +34,8 @@ class Variant:
         if self.factory:
             options = ", ".join(f"{k}={v}" for k, v in self.model.items())
             return f"factory {self.factory}" + (f" ({options})" if options else "")
-        default = dataclasses.asdict(ModelConfig())
-        model = dataclasses.asdict(model_config(self.model))
+        default = ModelConfig().model_dump()
+        model = model_config(self.model).model_dump()
         return ", ".join(f"{k}={v}" for k, v in model.items() if default[k] != v) or "defaults"
 
 

@@ -1,0 +1,90 @@
+"""pydantic's validation report -> membench's one-line errors: the file or key path, what is
+wrong, and what to do (did you mean, the known keys, the allowed range). One formatter for every
+config model, so every message reads the same.
+"""
+
+from __future__ import annotations
+
+import functools
+import typing
+from typing import Annotated, Any
+
+from annotated_types import Ge, Gt, Le, Lt
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+
+from membench.errors import MembenchError
+from membench.registry import did_you_mean
+
+TYPES = {"int_type": "int", "float_type": "float", "bool_type": "bool", "string_type": "str"}
+WHY = {"lr": "a learning rate of 0 never updates the model"}  # why a bound holds, by key
+
+
+def one_line(err: ValidationError, where: str, cls: type[BaseModel]) -> MembenchError:
+    """The first problem of `err` as one MembenchError line, paths starting at `where`."""
+    first = err.errors()[0]
+    return MembenchError(describe(first, where, cls))
+
+
+def describe(error: dict[str, Any], where: str, cls: type[BaseModel]) -> str:
+    loc = [str(part) for part in error["loc"]]
+    kind, value, ctx = error["type"], error.get("input"), error.get("ctx") or {}
+    key = loc[-1] if loc else ""
+    path = ".".join([where, *loc])
+    if kind == "membench_rule":  # a cross-field rule names the key it is about
+        return f"{'.'.join(filter(None, [where, ctx['key']]))}: {ctx['message']}"
+    if kind == "extra_forbidden":
+        parent = ".".join([where, *loc[:-1]])
+        known = list(cls.model_fields)
+        return f"{parent}: unknown key '{key}': {did_you_mean(key, known)}known: {', '.join(known)}"
+    if kind in ("model_type", "dict_type"):
+        return f"{path}: expected a mapping, got {value!r}"
+    if kind in TYPES:
+        return f"{path}: expected {TYPES[kind]}, got {value!r}"
+    if kind == "literal_error":
+        choices = [str(c) for c in typing.get_args(cls.model_fields[key].annotation)]
+        if not isinstance(value, str):
+            return f"{path}: expected str, got {value!r}"
+        text = f"{path}: '{value}' is not one of {', '.join(choices)}: "
+        return (text + did_you_mean(value, choices)).rstrip(": ")
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        return f"{path}: {bounds_text(cls, key, kind, ctx)}, got {value}"
+    return f"{path}: {error['msg']}"
+
+
+def bounds_text(cls: type[BaseModel], key: str, kind: str, ctx: dict[str, Any]) -> str:
+    """'must be >= 1', 'must be > 0 (why)', or 'must be in [0, 1)' for a field with two bounds."""
+    field = cls.model_fields.get(key)
+    marks = {type(m): m for m in (field.metadata if field else [])}
+    low = marks.get(Ge) or marks.get(Gt)
+    high = marks.get(Le) or marks.get(Lt)
+    if low is not None and high is not None:
+        lo = f"[{low.ge:g}" if isinstance(low, Ge) else f"({low.gt:g}"
+        hi = f"{high.le:g}]" if isinstance(high, Le) else f"{high.lt:g})"
+        return f"must be in {lo}, {hi}"
+    sign = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<"}.get(kind, "<=")
+    bound = next(iter(ctx.values()))
+    why = f" ({WHY[key]})" if key in WHY else ""
+    return f"must be {sign} {bound:g}{why}"
+
+
+@functools.cache
+def field_adapter(cls: type[BaseModel], key: str) -> TypeAdapter:
+    field = cls.model_fields[key]
+    return TypeAdapter(Annotated[field.annotation, field], config=ConfigDict(strict=True))
+
+
+def check_fields(cls: type[BaseModel], values: dict[str, Any], where: str) -> None:
+    """Each of `values` on its own against `cls`'s fields (name, type, range, choice), without
+    the rules between fields: for a partial config that other parts complete."""
+    for key, value in values.items():
+        if key not in cls.model_fields:
+            known = list(cls.model_fields)
+            raise MembenchError(
+                f"{where}: unknown key '{key}': {did_you_mean(str(key), known)}"
+                f"known: {', '.join(known)}"
+            )
+        try:
+            field_adapter(cls, key).validate_python(value)
+        except ValidationError as err:
+            first = err.errors()[0]
+            raise MembenchError(describe({**first, "loc": (key,)}, where, cls)) from None
