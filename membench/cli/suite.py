@@ -28,8 +28,8 @@ def add_report(sub) -> None:
         "--test",
         choices=["exact", "t"],
         default="exact",
-        help="t: paired t (Welch unpaired), exact where t is undefined (default); exact: the "
-        "sign-flip or permutation test for every comparison",
+        help="exact (default): the sign-flip test on paired seeds (a permutation test unpaired) "
+        "for every comparison; t: paired t (Welch unpaired), exact where t is undefined",
     )
     parser.add_argument(
         "--format",

@@ -22,7 +22,7 @@ def rule(key: str, message: str) -> PydanticCustomError:
 
 
 class ModelConfig(BaseModel):
-    """The memory Transformer family; see the README's variant table."""
+    """The memory Transformer family; see the variant table in docs/variants.md."""
 
     model_config = STRICT
 

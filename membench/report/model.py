@@ -170,7 +170,7 @@ def _no_attention(ok: pd.DataFrame) -> list[str]:
         return []
     return [
         f"attention analysis skipped for {', '.join(skipped)}: the model has no `layout` "
-        "(README: 'Your own model' says how to opt in)"
+        "(docs/variants.md: 'Your own model' says how to opt in)"
     ]
 
 

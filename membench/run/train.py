@@ -116,7 +116,7 @@ def train_step(model, optimizer, src, tgt, grad_clip: float) -> torch.Tensor:
         raise ValueError(
             f"the model's forward returned logits of shape {tuple(logits.shape)}; the contract "
             f"is [batch, target length, vocab] = [{tgt.shape[0]}, {tgt.shape[1]}, vocab_size] "
-            "(README: 'Your own model')"
+            "(docs/variants.md: 'Your own model')"
         )
     loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1))
     optimizer.zero_grad(set_to_none=True)
@@ -273,7 +273,7 @@ def run_trial(spec: TrialSpec, progress: Callable | None = None) -> dict[str, An
 
 NO_LAYOUT = (
     "no attention summary: the model has no `layout` attribute and `forward(..., "
-    "return_attention=True)` (README: 'Your own model' says how to opt in)"
+    "return_attention=True)` (docs/variants.md: 'Your own model' says how to opt in)"
 )
 
 

@@ -1,7 +1,7 @@
 """Suite YAML -> a typed, validated `Suite` (see `trials.py`).
 
 Validation is strict and complete before anything runs: every problem is one line naming the
-file, the key path and what to do. See the README for the schema with an annotated example.
+file, the key path and what to do. See docs/suites.md for an annotated example.
 """
 
 from __future__ import annotations

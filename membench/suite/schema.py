@@ -46,7 +46,7 @@ Per = tuple[Literal["task"], Literal["variant"]] | tuple[Literal["variant"]]
 
 
 class Tune(BaseModel):
-    """The `tune:` block (README: 'Tuned comparisons')."""
+    """The `tune:` block (docs/suites.md: 'Tuned comparisons')."""
 
     model_config = ConfigDict(extra="forbid")
     space: dict[Literal[TUNABLE], list[Any] | Distribution] = Field(min_length=1)
@@ -62,7 +62,7 @@ TaskParams = dict[str, int | list[int]]
 
 
 class Suite(BaseModel):
-    """A suite file (README: 'Suites')."""
+    """A suite file (docs/suites.md)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
     name: str | None = Field(None, pattern=SUITE_NAME)
@@ -80,7 +80,7 @@ class Suite(BaseModel):
 
 
 class Record(BaseModel):
-    """A trial record, RESULTS/trials/<id>.json (README: 'Trials and the store'). Labels a
+    """A trial record, RESULTS/trials/<id>.json (docs/suites.md: 'Trials and the store'). Labels a
     suite adds (suite, task_label, variant, tuning, node_id) and future fields are allowed."""
 
     model_config = ConfigDict(extra="allow")

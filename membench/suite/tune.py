@@ -56,7 +56,9 @@ def parse_tune(data: Any, eval_seeds: list[int], train: dict, where: str) -> Tun
             )
     if "space" not in data or "seeds" not in data:
         missing = "space" if "space" not in data else "seeds"
-        raise MembenchError(f"{where}: missing key '{missing}' (see the README's 'Tuning')")
+        raise MembenchError(
+            f"{where}: missing key '{missing}' (see docs/suites.md: 'Tuned comparisons')"
+        )
     space = data["space"]
     if not isinstance(space, dict) or not space:
         raise MembenchError(f"{where}.space: empty; give at least one train option to tune")
