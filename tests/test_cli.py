@@ -8,7 +8,7 @@ import pytest
 
 from membench import __version__
 from membench.cli import main
-from membench.config.spec import TrainConfig
+from membench.config.spec import ModelConfig, TrainConfig
 
 HERE = Path(__file__).parent
 
@@ -23,9 +23,22 @@ def test_train_help_shows_the_configs_defaults(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert f"--steps STEPS (default: {TrainConfig().steps})" in text
-    assert f"--lr LR (default: {TrainConfig().lr})" in text
-    assert "--d-model D_MODEL (default: 64)" in text
+    assert f"--steps STEPS training steps (the budget) (default: {TrainConfig().steps})" in text
+    assert f"(AdamW, warmup, cosine decay) (default: {TrainConfig().lr})" in text
+    assert "--d-model D_MODEL width (default: 64)" in text
+    assert "--bidirectional turns off: a sequence position reads" in text
+
+
+def test_every_model_and_train_option_is_on_the_command_line(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = capsys.readouterr().out
+    off = {"causal": "--bidirectional", "attention": "--no-attention"}
+    for config in (ModelConfig, TrainConfig):
+        for name, field in config.model_fields.items():
+            flag = off.get(name, "--" + name.replace("_", "-"))
+            assert flag in text, name
+            assert " ".join(field.description.split()[:3]) in " ".join(text.split()), name
 
 
 @pytest.mark.parametrize(

@@ -4,18 +4,28 @@ trial's attention maps drawn."""
 from __future__ import annotations
 
 import json
+import typing
 
 from membench.errors import MembenchError
 
+OFF_SWITCHES = {"causal": "--bidirectional", "attention": "--no-attention"}  # default-on flags
 
-def default(key: str) -> str:
-    """'(default: 2000)': the config's own default, so --help and the code cannot disagree."""
-    from membench.config.spec import ModelConfig, TrainConfig
 
-    for config in (ModelConfig(), TrainConfig()):
-        if hasattr(config, key):
-            return f"(default: {getattr(config, key)})"
-    raise KeyError(key)
+def add_config_options(group, cls) -> None:
+    """One option per field of a config model (name, type, choices, help and default from the
+    field), so every model and train option exists on the command line."""
+    for name, field in cls.model_fields.items():
+        flag = OFF_SWITCHES.get(name, "--" + name.replace("_", "-"))
+        default, about = field.default, field.description or ""
+        text = f"{about} (default: {default})"
+        if field.annotation is bool:  # a switch: says what it turns on, or off
+            text = f"turns off: {about} (on by default)" if default else f"{about} (off by default)"
+            action = "store_false" if default else "store_true"
+            group.add_argument(flag, dest=name, action=action, default=None, help=text)
+        elif typing.get_origin(field.annotation) is typing.Literal:
+            group.add_argument(flag, choices=typing.get_args(field.annotation), help=text)
+        else:
+            group.add_argument(flag, type=field.annotation, help=text)
 
 
 def add_train(sub) -> None:
@@ -30,77 +40,14 @@ def add_train(sub) -> None:
         help="module:function building your own model (looked up in the current directory and "
         "on PYTHONPATH)",
     )
-    model = parser.add_argument_group("model (defaults: membench.config.ModelConfig)")
-    model.add_argument(
-        "--arch", choices=["encoder", "encoder_decoder", "recurrent"], help=default("arch")
+    from membench.config.spec import ModelConfig, TrainConfig
+
+    add_config_options(
+        parser.add_argument_group("model (membench.config.spec.ModelConfig)"), ModelConfig
     )
-    model.add_argument("--d-model", type=int, help=default("d_model"))
-    model.add_argument("--n-layers", type=int, help=default("n_layers"))
-    model.add_argument("--n-heads", type=int, help=default("n_heads"))
-    model.add_argument("--d-ff", type=int, help=default("d_ff"))
-    model.add_argument("--dropout", type=float, help=default("dropout"))
-    model.add_argument(
-        "--mem-tokens", type=int, help="memory tokens m (0: plain Transformer; default: 0)"
+    add_config_options(
+        parser.add_argument_group("training (membench.config.spec.TrainConfig)"), TrainConfig
     )
-    model.add_argument(
-        "--controller",
-        choices=["shared", "dedicated", "dedicated_shared"],
-        help=default("controller"),
-    )
-    model.add_argument(
-        "--bottleneck",
-        action="store_true",
-        default=None,
-        help="the sequence reads memory only (default: off)",
-    )
-    model.add_argument(
-        "--bidirectional",
-        dest="causal",
-        action="store_false",
-        default=None,
-        help="every sequence position reads every other (default: causal, memory reads all)",
-    )
-    model.add_argument(
-        "--mem-reads",
-        choices=["all", "memory", "context"],
-        help="what memory rows read: everything, memory only, or the input before the first "
-        "answer row " + default("mem_reads"),
-    )
-    model.add_argument(
-        "--segment",
-        type=int,
-        help="arch recurrent: source tokens per segment, memory alone crosses segments "
-        + default("segment"),
-    )
-    model.add_argument(
-        "--bptt",
-        type=int,
-        help="arch recurrent: segments gradients flow back through, 0: all " + default("bptt"),
-    )
-    train = parser.add_argument_group("training (defaults: membench.config.TrainConfig)")
-    train.add_argument("--steps", type=int, help=default("steps"))
-    train.add_argument("--batch-size", type=int, help=default("batch_size"))
-    train.add_argument("--lr", type=float, help=default("lr"))
-    train.add_argument("--warmup", type=int, help=default("warmup"))
-    train.add_argument("--eval-every", type=int, help=default("eval_every"))
-    train.add_argument("--eval-size", type=int, help=default("eval_size"))
-    train.add_argument("--solve-threshold", type=float, help=default("solve_threshold"))
-    train.add_argument("--weight-decay", type=float, help=default("weight_decay"))
-    train.add_argument("--grad-clip", type=float, help=default("grad_clip"))
-    train.add_argument(
-        "--patience",
-        type=int,
-        help="stop after this many evaluations without a rise in held-out token accuracy, 0: "
-        "never " + default("patience"),
-    )
-    train.add_argument(
-        "--no-attention",
-        dest="attention",
-        action="store_false",
-        default=None,
-        help="keep no attention summary in the record (default: keep it)",
-    )
-    train.add_argument("--device", choices=["auto", "cpu", "cuda"], help=default("device"))
     parser.add_argument("--json", action="store_true", help="print the record as JSON on stdout")
 
     def handler(args) -> int:
@@ -115,18 +62,12 @@ def add_train(sub) -> None:
             raise MembenchError(f"--seed: must be >= 0, got {args.seed}")
         add_code_paths([os.getcwd()])  # as `membench run` finds a factory beside the suite
 
-        model_keys = ("arch", "d_model", "n_layers", "n_heads", "d_ff", "dropout")
-        model_keys += ("mem_tokens", "controller", "bottleneck", "causal", "segment", "bptt")
-        model_keys += ("mem_reads",)
-        train_keys = ("steps", "batch_size", "lr", "warmup", "eval_every", "eval_size")
-        train_keys += ("solve_threshold", "attention", "device", "weight_decay", "grad_clip")
-        train_keys += ("patience",)
         given = vars(args)
         spec = make_spec(
             task=args.task,
             task_overrides=dict(parse_assignment(text) for text in args.set),
-            model={k: given[k] for k in model_keys if given[k] is not None},
-            train={k: given[k] for k in train_keys if given[k] is not None},
+            model={k: given[k] for k in ModelConfig.model_fields if given[k] is not None},
+            train={k: given[k] for k in TrainConfig.model_fields if given[k] is not None},
             seed=args.seed,
             factory=args.factory,
         )

@@ -26,19 +26,33 @@ class ModelConfig(BaseModel):
 
     model_config = STRICT
 
-    arch: Literal["encoder", "encoder_decoder", "recurrent"] = "encoder"
-    d_model: int = Field(64, ge=1)
-    n_layers: int = Field(2, ge=1)
-    n_heads: int = Field(4, ge=1)
-    d_ff: int = Field(256, ge=1)
-    dropout: float = Field(0.0, ge=0, lt=1)
-    mem_tokens: int = Field(0, ge=0)  # m learned memory vectors prepended to the sequence
-    controller: Literal["shared", "dedicated", "dedicated_shared"] = "shared"
-    bottleneck: bool = False  # sequence positions attend to memory only
-    causal: bool = True  # a sequence position reads memory and earlier positions (zoology's MQAR)
-    segment: int = Field(0, ge=0)  # arch recurrent: source tokens per segment
-    bptt: int = Field(0, ge=0)  # arch recurrent: segments gradients flow back through (0: all)
-    mem_reads: Literal["all", "memory", "context"] = "all"  # what memory rows attend to
+    arch: Literal["encoder", "encoder_decoder", "recurrent"] = Field(
+        "encoder", description="the model family: one encoder, encoder and decoder, or recurrent"
+    )
+    d_model: int = Field(64, ge=1, description="width")
+    n_layers: int = Field(2, ge=1, description="layers")
+    n_heads: int = Field(4, ge=1, description="attention heads (they divide d_model)")
+    d_ff: int = Field(256, ge=1, description="feed-forward width")
+    dropout: float = Field(0.0, ge=0, lt=1, description="dropout rate")
+    mem_tokens: int = Field(0, ge=0, description="memory tokens m (0: a plain Transformer)")
+    controller: Literal["shared", "dedicated", "dedicated_shared"] = Field(
+        "shared", description="what updates memory: the layer's block, or a dedicated one"
+    )
+    bottleneck: bool = Field(False, description="the sequence reads memory only")
+    causal: bool = Field(
+        True, description="a sequence position reads memory and earlier positions only"
+    )
+    segment: int = Field(
+        0, ge=0, description="arch recurrent: source tokens per segment (memory alone crosses)"
+    )
+    bptt: int = Field(
+        0, ge=0, description="arch recurrent: segments gradients flow back through (0: all)"
+    )
+    mem_reads: Literal["all", "memory", "context"] = Field(
+        "all",
+        description="what memory rows read: everything, memory only, or the input before the "
+        "first answer row",
+    )
 
     @model_validator(mode="after")
     def combinations(self) -> ModelConfig:
@@ -102,18 +116,25 @@ def mem_reads_problem(config: ModelConfig) -> str | None:
 class TrainConfig(BaseModel):
     model_config = STRICT
 
-    steps: int = Field(2000, ge=1)
-    batch_size: int = Field(32, ge=1)
-    lr: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(0.01, ge=0)
-    warmup: int = Field(100, ge=0)
-    grad_clip: float = Field(1.0, ge=0)  # max gradient norm; 0: no clipping
-    eval_every: int = Field(100, ge=1)
-    eval_size: int = Field(512, ge=1)
-    solve_threshold: float = Field(0.99, gt=0, le=1)  # exact match that counts as solved
-    patience: int = Field(0, ge=0)  # stop after this many evaluations without improvement
-    attention: bool = True  # store the attention summary in the record
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    steps: int = Field(2000, ge=1, description="training steps (the budget)")
+    batch_size: int = Field(32, ge=1, description="examples per step")
+    lr: float = Field(1e-3, gt=0, description="peak learning rate (AdamW, warmup, cosine decay)")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay")
+    warmup: int = Field(100, ge=0, description="steps of linear warmup")
+    grad_clip: float = Field(1.0, ge=0, description="largest gradient norm (0: no clipping)")
+    eval_every: int = Field(100, ge=1, description="steps between held-out evaluations")
+    eval_size: int = Field(512, ge=1, description="held-out examples")
+    solve_threshold: float = Field(
+        0.99, gt=0, le=1, description="exact match that counts as solved; training stops there"
+    )
+    patience: int = Field(
+        0,
+        ge=0,
+        description="stop after this many evaluations without a rise in held-out "
+        "token accuracy (0: never)",
+    )
+    attention: bool = Field(True, description="keep an attention summary in the record")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where to train")
 
 
 def model_config(values: dict[str, Any] | None, where: str = "model") -> ModelConfig:
