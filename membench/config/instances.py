@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from membench.config.validation import check_keys
 from membench.errors import MembenchError
 from membench.registry import UnknownNameError, did_you_mean
 
@@ -55,11 +56,7 @@ def named_tasks(near: Path | None = None) -> dict[str, dict[str, Any]]:
             data = read_yaml(path)
             if not isinstance(data, dict) or "task" not in data:
                 raise MembenchError(f"{path}: a task instance needs a 'task' key (generator name)")
-            unknown = set(data) - {"task", "params", "description"}
-            if unknown:
-                raise MembenchError(
-                    f"{path}: unknown key '{sorted(unknown)[0]}': known: task, params, description"
-                )
+            check_keys(data, ("task", "params", "description"), str(path))
             found[path.stem] = {
                 "task": data["task"],
                 "params": dict(data.get("params") or {}),

@@ -19,6 +19,20 @@ TYPES = {"int_type": "int", "float_type": "float", "bool_type": "bool", "string_
 WHY = {"lr": "a learning rate of 0 never updates the model"}  # why a bound holds, by key
 
 
+def unknown_key(where: str, key: Any, known: list[str]) -> MembenchError:
+    """The one message for a key that is not one of `known`: did you mean, and what is known."""
+    return MembenchError(
+        f"{where}: unknown key '{key}': {did_you_mean(str(key), known)}known: {', '.join(known)}"
+    )
+
+
+def check_keys(data: dict, known: list[str] | tuple[str, ...], where: str) -> None:
+    """Raise `unknown_key` for the first key of `data` that is not one of `known`."""
+    for key in data:
+        if key not in known:
+            raise unknown_key(where, key, list(known))
+
+
 def one_line(err: ValidationError, where: str, cls: type[BaseModel]) -> MembenchError:
     """The first problem of `err` as one MembenchError line, paths starting at `where`."""
     first = err.errors()[0]
@@ -33,9 +47,7 @@ def describe(error: dict[str, Any], where: str, cls: type[BaseModel]) -> str:
     if kind == "membench_rule":  # a cross-field rule names the key it is about
         return f"{'.'.join(filter(None, [where, ctx['key']]))}: {ctx['message']}"
     if kind == "extra_forbidden":
-        parent = ".".join([where, *loc[:-1]])
-        known = list(cls.model_fields)
-        return f"{parent}: unknown key '{key}': {did_you_mean(key, known)}known: {', '.join(known)}"
+        return str(unknown_key(".".join([where, *loc[:-1]]), key, list(cls.model_fields)))
     if kind in ("model_type", "dict_type"):
         return f"{path}: expected a mapping, got {value!r}"
     if kind in TYPES:
@@ -76,13 +88,8 @@ def field_adapter(cls: type[BaseModel], key: str) -> TypeAdapter:
 def check_fields(cls: type[BaseModel], values: dict[str, Any], where: str) -> None:
     """Each of `values` on its own against `cls`'s fields (name, type, range, choice), without
     the rules between fields: for a partial config that other parts complete."""
+    check_keys(values, list(cls.model_fields), where)
     for key, value in values.items():
-        if key not in cls.model_fields:
-            known = list(cls.model_fields)
-            raise MembenchError(
-                f"{where}: unknown key '{key}': {did_you_mean(str(key), known)}"
-                f"known: {', '.join(known)}"
-            )
         try:
             field_adapter(cls, key).validate_python(value)
         except ValidationError as err:

@@ -8,8 +8,8 @@ import re
 from typing import Any
 
 from membench.config.spec import ModelConfig, check_model_fields, model_config
+from membench.config.validation import check_keys
 from membench.errors import MembenchError
-from membench.registry import did_you_mean
 from membench.suite.trials import Resources, Variant
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=-]*$")  # names become file and dir names
@@ -30,12 +30,7 @@ def expect(value: Any, kind: type | tuple[type, ...], where: str, what: str) -> 
 
 def parse_resources(data: Any, train: dict, where: str) -> Resources:
     data = mapping(data, where)
-    for key in data:
-        if key not in ("cpu", "gpu"):
-            raise MembenchError(
-                f"{where}: unknown key '{key}': {did_you_mean(str(key), ['cpu', 'gpu'])}"
-                "known: cpu, gpu"
-            )
+    check_keys(data, ("cpu", "gpu"), where)
     cpu = expect(data.get("cpu", 1), (int, float), f"{where}.cpu", "a number")
     gpu = expect(data.get("gpu", 0), (int, float), f"{where}.gpu", "a number")
     if cpu <= 0:

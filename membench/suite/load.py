@@ -12,6 +12,7 @@ from typing import Any
 
 from membench.config.instances import read_yaml
 from membench.config.spec import train_config
+from membench.config.validation import check_keys
 from membench.errors import MembenchError
 from membench.registry import did_you_mean
 from membench.suite.checks import (
@@ -49,12 +50,7 @@ def load_suite(path: str | Path) -> Suite:
     data = read_yaml(path)
     if not isinstance(data, dict):
         raise MembenchError(f"{path}: expected a mapping with keys {', '.join(KEYS)}")
-    for key in data:
-        if key not in KEYS:
-            raise MembenchError(
-                f"{path}: unknown key '{key}': {did_you_mean(str(key), list(KEYS))}"
-                f"known: {', '.join(KEYS)}"
-            )
+    check_keys(data, KEYS, str(path))
     if "tasks" not in data:
         raise MembenchError(
             f"{path}: missing key 'tasks': list the tasks to run (see `membench tasks`)"

@@ -9,6 +9,7 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
+from membench.config.validation import check_keys
 from membench.errors import MembenchError
 from membench.registry import did_you_mean
 
@@ -48,12 +49,7 @@ def parse_tune(data: Any, eval_seeds: list[int], train: dict, where: str) -> Tun
 
     if not isinstance(data, dict):
         raise MembenchError(f"{where}: expected a mapping with keys {', '.join(KEYS)}")
-    for key in data:
-        if key not in KEYS:
-            raise MembenchError(
-                f"{where}: unknown key '{key}': {did_you_mean(str(key), list(KEYS))}"
-                f"known: {', '.join(KEYS)}"
-            )
+    check_keys(data, KEYS, where)
     if "space" not in data or "seeds" not in data:
         missing = "space" if "space" not in data else "seeds"
         raise MembenchError(
