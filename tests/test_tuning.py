@@ -49,7 +49,21 @@ def with_tune(**tune):
         ({"space": {"lr": {"loguniform": [0.0001, 0.01]}}}, "tune.samples:"),
         ({"space": {"lr": [0.001, 0.001]}}, "repeated value"),
         ({"budget": 3}, "tune: unknown key 'budget'"),
-        ({"extend": -1}, "tune.extend: expected a count >= 0"),
+        ({"extend": -1}, "tune.extend: must be >= 0, got -1"),
+        (
+            {"samples": 0, "space": {"lr": {"loguniform": [0.0001, 0.01]}}},
+            "tune.samples: must be >= 1",
+        ),
+        (
+            {"space": {"lr": {"logunifrom": [0.0001, 0.01]}}, "samples": 2},
+            "tune.space.lr: expected one of loguniform, uniform, randint, choice: did you mean 'loguniform'?",
+        ),
+        (
+            {"space": {"lr": {"loguniform": [0.0, 0.01]}}, "samples": 2},
+            "tune.space.lr.loguniform: bounds must be > 0",
+        ),
+        ({"seeds": [100, 100]}, "tune.seeds: repeated seed in [100, 100]"),
+        ({"margin": "wide"}, "tune.margin: expected float, got 'wide'"),
     ],
 )
 def test_malformed_tune_blocks_are_one_line_errors_with_exit_2(tmp_path, capsys, tune, message):

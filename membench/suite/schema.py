@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from membench.config.spec import ModelConfig, TrainConfig
 from membench.errors import MembenchError
-from membench.suite.tune import DISTRIBUTIONS, TUNABLE
+from membench.suite.tune import TuneBlock
 
 RECORD_SCHEMA_VERSION = 2  # 1: records before the field existed (no `code`, no `tuning`)
 SUITE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.+=-]*$"
@@ -39,23 +39,7 @@ class Resources(BaseModel):
     gpu: float = Field(0.0, ge=0)
 
 
-Distribution = dict[Literal[DISTRIBUTIONS], list[Any]]
-
-
-Per = tuple[Literal["task"], Literal["variant"]] | tuple[Literal["variant"]]
-
-
-class Tune(BaseModel):
-    """The `tune:` block (docs/suites.md: 'Tuned comparisons')."""
-
-    model_config = ConfigDict(extra="forbid")
-    space: dict[Literal[TUNABLE], list[Any] | Distribution] = Field(min_length=1)
-    seeds: list[typing.Annotated[int, Field(ge=0)]] = Field(min_length=1)
-    metric: str = "aulc"
-    per: Per = ("task", "variant")
-    samples: int | None = Field(None, ge=1)
-    margin: float = Field(0.05, ge=0)
-    extend: int = Field(0, ge=0)  # grid points a choice on an edge may add past it
+Tune = TuneBlock  # the schema's tune block is the one membench validates with
 
 
 TaskParams = dict[str, int | list[int]]

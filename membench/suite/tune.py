@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
-from membench.config.validation import check_keys
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
+
+from membench.config.spec import rule
+from membench.config.validation import check_keys, one_line
 from membench.errors import MembenchError
 from membench.registry import did_you_mean
 
@@ -42,10 +45,96 @@ class Choice:
     tied: bool = False  # another point scored the same (e.g. every point at the floor)
 
 
+class TuneBlock(BaseModel):
+    """The `tune:` block as written (docs/suites.md: 'Tuned comparisons'): its fields and
+    rules, for `membench run` and the JSON Schema alike. Validated with the suite's evaluation
+    seeds in the context (`eval_seeds`), which tuning seeds must avoid."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    space: dict[str, list[Any] | dict[str, Any]] = Field(
+        description="train options to tune: a list of values (a grid) or a distribution",
+        json_schema_extra={"propertyNames": {"enum": list(TUNABLE)}},
+    )
+    seeds: list[Annotated[int, Field(ge=0)]] = Field(
+        description="tuning seeds, disjoint from the evaluation seeds"
+    )
+    metric: str = Field("aulc", description="the metric the choice maximises (not censored)")
+    per: list[str] = Field(
+        ["task", "variant"],
+        description="one choice per cell ([task, variant]) or per variant ([variant])",
+        json_schema_extra={"enum": [list(k) for k in PER]},
+    )
+    samples: int | None = Field(None, ge=1, description="draws of the space's distributions")
+    margin: float = Field(0.05, ge=0, description="how far below the best a point is in the window")
+    extend: int = Field(0, ge=0, description="grid points a choice on an edge may add past it")
+
+    @model_validator(mode="after")
+    def rules(self, info: ValidationInfo) -> TuneBlock:
+        from membench.metrics import METRICS, metric_kind
+
+        if not self.space:
+            raise rule("space", "empty; give at least one train option to tune")
+        random = [k for k, v in self.space.items() if isinstance(v, dict)]
+        if self.samples is not None and not random:
+            raise rule(
+                "samples",
+                "the space is a grid (lists only): remove samples, or give a distribution such "
+                "as {lr: {loguniform: [0.0001, 0.01]}}",
+            )
+        if self.samples is None and random:
+            raise rule(
+                "samples",
+                f"'{random[0]}' is a distribution: say how many points to draw (samples: N)",
+            )
+        for key, values in self.space.items():
+            if key not in TUNABLE:
+                raise rule(
+                    f"space.{key}",
+                    f"not a tunable train option: {did_you_mean(str(key), list(TUNABLE))}"
+                    f"tunable: {', '.join(TUNABLE)}",
+                )
+            if isinstance(values, dict):
+                check_distribution(values, f"space.{key}")
+            elif not values:
+                raise rule(f"space.{key}", "expected a non-empty list of values or a distribution")
+            elif len({repr(v) for v in values}) < len(values):
+                raise rule(f"space.{key}", f"repeated value in {values}")
+        if not self.seeds:
+            raise rule("seeds", "expected a non-empty list of tuning seeds")
+        if len(set(self.seeds)) < len(self.seeds):
+            raise rule("seeds", f"repeated seed in {self.seeds}")
+        shared = sorted(set(self.seeds) & set((info.context or {}).get("eval_seeds", ())))
+        if shared:
+            raise rule(
+                "seeds",
+                f"seed {shared[0]} is also an evaluation seed: tuning seeds must be disjoint "
+                "from `seeds`, or the reported numbers are the ones the choice was made on",
+            )
+        if self.metric not in METRICS:
+            raise rule(
+                "metric",
+                f"unknown metric '{self.metric}': {did_you_mean(self.metric, list(METRICS))}"
+                f"known: {', '.join(METRICS)}",
+            )
+        if metric_kind(self.metric) == "censored":
+            raise rule(
+                "metric",
+                f"{self.metric} is censored at the step budget, so its mean is no score: use "
+                "aulc (area under the learning curve), which rewards solving sooner",
+            )
+        if tuple(self.per) not in PER:
+            raise rule(
+                "per",
+                "expected [task, variant] (one choice per cell) or [variant] (one per variant "
+                f"across tasks), got {self.per!r}",
+            )
+        return self
+
+
 def parse_tune(data: Any, eval_seeds: list[int], train: dict, where: str) -> Tune:
-    """The `tune:` block, validated: every problem one line naming the key and the fix."""
+    """The `tune:` block, validated (`TuneBlock`): every problem one line naming the key."""
     from membench.config.spec import train_config
-    from membench.metrics import METRICS, metric_kind
 
     if not isinstance(data, dict):
         raise MembenchError(f"{where}: expected a mapping with keys {', '.join(KEYS)}")
@@ -55,82 +144,23 @@ def parse_tune(data: Any, eval_seeds: list[int], train: dict, where: str) -> Tun
         raise MembenchError(
             f"{where}: missing key '{missing}' (see docs/suites.md: 'Tuned comparisons')"
         )
-    space = data["space"]
-    if not isinstance(space, dict) or not space:
-        raise MembenchError(f"{where}.space: empty; give at least one train option to tune")
-    samples = data.get("samples")
-    random = [k for k, v in space.items() if isinstance(v, dict)]
-    if samples is not None:
-        if not isinstance(samples, int) or isinstance(samples, bool) or samples < 1:
-            raise MembenchError(f"{where}.samples: expected a count >= 1, got {samples!r}")
-        if not random:
-            raise MembenchError(
-                f"{where}.samples: the space is a grid (lists only): remove samples, or give a "
-                "distribution such as {lr: {loguniform: [0.0001, 0.01]}}"
-            )
-    elif random:
-        raise MembenchError(
-            f"{where}.samples: '{random[0]}' is a distribution: say how many points to draw "
-            "(samples: N)"
-        )
-    for key, values in space.items():
-        at = f"{where}.space.{key}"
-        if key not in TUNABLE:
-            raise MembenchError(
-                f"{at}: not a tunable train option: {did_you_mean(str(key), list(TUNABLE))}"
-                f"tunable: {', '.join(TUNABLE)}"
-            )
-        if isinstance(values, dict):
-            check_distribution(values, at)
-        elif not isinstance(values, list) or not values:
-            raise MembenchError(f"{at}: expected a non-empty list of values or a distribution")
-        elif len({repr(v) for v in values}) < len(values):
-            raise MembenchError(f"{at}: repeated value in {values}")
-    points = make_points(space, samples or 1)
+    try:
+        block = TuneBlock.model_validate(data, context={"eval_seeds": eval_seeds})
+    except ValidationError as err:
+        raise one_line(err, where, TuneBlock) from None
+    points = make_points(block.space, block.samples or 1)
     for point in points:
         train_config({**train, **point}, f"{where}.space")
-    seeds = data["seeds"]
-    if not isinstance(seeds, list) or not seeds:
-        raise MembenchError(f"{where}.seeds: expected a non-empty list of tuning seeds")
-    for seed in seeds:
-        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-            raise MembenchError(f"{where}.seeds: expected integers >= 0, got {seed!r}")
-    if len(set(seeds)) < len(seeds):
-        raise MembenchError(f"{where}.seeds: repeated seed in {seeds}")
-    shared = sorted(set(seeds) & set(eval_seeds))
-    if shared:
-        raise MembenchError(
-            f"{where}.seeds: seed {shared[0]} is also an evaluation seed: tuning seeds must be "
-            "disjoint from `seeds`, or the reported numbers are the ones the choice was made on"
-        )
-    metric = data.get("metric", "aulc")
-    if metric not in METRICS:
-        raise MembenchError(
-            f"{where}.metric: unknown metric '{metric}': "
-            f"{did_you_mean(str(metric), list(METRICS))}known: {', '.join(METRICS)}"
-        )
-    if metric_kind(metric) == "censored":
-        raise MembenchError(
-            f"{where}.metric: {metric} is censored at the step budget, so its mean is no score: "
-            "use aulc (area under the learning curve), which rewards solving sooner"
-        )
-    per = data.get("per", ["task", "variant"])
-    if not isinstance(per, list) or tuple(per) not in PER:
-        raise MembenchError(
-            f"{where}.per: expected [task, variant] (one choice per cell) or [variant] (one "
-            f"per variant across tasks), got {per!r}"
-        )
-    margin = data.get("margin", 0.05)
-    if not isinstance(margin, int | float) or isinstance(margin, bool) or margin < 0:
-        raise MembenchError(f"{where}.margin: expected a number >= 0, got {margin!r}")
-    extend = data.get("extend", 0)
-    if not isinstance(extend, int) or isinstance(extend, bool) or extend < 0:
-        raise MembenchError(
-            f"{where}.extend: expected a count >= 0 (grid points a choice on an edge may add "
-            f"beyond it), got {extend!r}"
-        )
-    per = PER[tuple(per)]
-    return Tune(points, list(seeds), metric, per, float(margin), dict(space), samples or 1, extend)
+    return Tune(
+        points,
+        list(block.seeds),
+        block.metric,
+        PER[tuple(block.per)],
+        float(block.margin),
+        dict(block.space),
+        block.samples or 1,
+        block.extend,
+    )
 
 
 def grid_edges(space: dict[str, Any], point: dict[str, Any]) -> list[str]:
@@ -171,22 +201,21 @@ def beyond(values: list, side: str) -> float | int | None:
 
 
 def check_distribution(spec: dict, where: str) -> None:
-    """{loguniform: [lo, hi]}, {uniform: [lo, hi]}, {randint: [lo, hi]} or {choice: [...]}."""
+    """{loguniform: [lo, hi]}, {uniform: [lo, hi]}, {randint: [lo, hi]} or {choice: [...]};
+    `where` is the key path inside the block."""
     if len(spec) != 1 or next(iter(spec)) not in DISTRIBUTIONS:
         name = str(next(iter(spec), ""))
-        raise MembenchError(
-            f"{where}: expected one of {', '.join(DISTRIBUTIONS)}: "
-            f"{did_you_mean(name, list(DISTRIBUTIONS))}".rstrip(": ")
-        )
+        message = f"expected one of {', '.join(DISTRIBUTIONS)}: "
+        raise rule(where, (message + did_you_mean(name, list(DISTRIBUTIONS))).rstrip(": "))
     kind, args = next(iter(spec.items()))
     if not isinstance(args, list) or not args:
-        raise MembenchError(f"{where}.{kind}: expected a list")
+        raise rule(f"{where}.{kind}", "expected a list")
     if kind == "choice":
         return
     if len(args) != 2 or not all(isinstance(a, int | float) for a in args) or args[0] >= args[1]:
-        raise MembenchError(f"{where}.{kind}: expected [low, high] with low < high, got {args}")
+        raise rule(f"{where}.{kind}", f"expected [low, high] with low < high, got {args}")
     if kind == "loguniform" and args[0] <= 0:
-        raise MembenchError(f"{where}.loguniform: bounds must be > 0, got {args}")
+        raise rule(f"{where}.loguniform", f"bounds must be > 0, got {args}")
 
 
 def make_points(space: dict[str, Any], samples: int) -> list[dict[str, Any]]:
