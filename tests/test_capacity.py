@@ -105,3 +105,26 @@ def test_a_capacity_at_the_top_of_the_ladder_is_a_lower_bound():
     assert "lower bounds" in cmp.loc["narrow", "note"]
     md = render(report, "md")
     assert "| >= 32 |" in md and ">= 32 [32, 32] (8 at the top)" in md
+
+
+def test_a_level_cut_short_by_the_budget_makes_the_capacity_a_lower_bound():
+    # the baseline copies all 32 symbols; "slow" solves up to 16 and runs out of steps at 32
+    # (stopped: budget), "stuck" solves up to 16 and plateaus at 32 (stopped: plateau)
+    df = ladder_rows({"baseline": [32] * 8, "slow": [16] * 8, "stuck": [16] * 8})
+    unsolved = ~df["solved"]
+    df["stopped"] = np.where(
+        unsolved, np.where(df["variant"] == "slow", "budget", "plateau"), "solved"
+    )
+    report = build_report(df)
+    [entry] = report.capacity
+    by = {v["variant"]: v for v in entry["variants"]}
+    assert by["slow"]["capacity_bound"] and by["slow"]["seeds_cut"] == 8
+    assert not by["stuck"]["capacity_bound"] and by["stuck"]["seeds_cut"] == 0
+    cmp = entry["comparisons"].set_index("variant")
+    # only a lower bound below the baseline: every seed a tie, nothing decided
+    assert cmp.loc["slow", "p_value"] == 1.0 and cmp.loc["slow", "better"] is None
+    assert cmp.loc["stuck", "better"] is False and cmp.loc["stuck", "significant"]
+    note = cmp.loc["slow", "note"]
+    assert "capacities at the ladder's top or cut by the budget are lower bounds" in note
+    md = render(report, "md")
+    assert "(8 cut by the budget)" in md and "| >= 16 |" in md

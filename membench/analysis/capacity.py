@@ -8,7 +8,9 @@ seed's own capacity (the largest level it solved), which is compared with the ba
 other metric. A seed that solved the ladder's top level has a capacity of at least that level,
 not exactly it (a lower bound: the ladder ends there), so capacities at the top are shown as
 ">= top" and compared by a sign test that counts two seeds at the top as a tie, never by the
-size of a difference that is only a bound. Pure: DataFrames in, DataFrames out.
+size of a difference that is only a bound. The same holds for a seed that failed the next level
+because the step budget ran out (`stopped: budget`) rather than on a plateau: its capacity is a
+lower bound, and it ties with any seed at or above it. Pure: DataFrames in, DataFrames out.
 """
 
 from __future__ import annotations
@@ -74,17 +76,32 @@ def crossing(levels: np.ndarray, means: np.ndarray, at: float = 0.5) -> tuple[fl
 
 def per_seed(ladder: pd.DataFrame, name: str) -> pd.DataFrame:
     """One row per (variant, seed): log2 of the largest level the seed solved, one rung below
-    the ladder's first level when it solved none (the ladder's bottom, a censored value)."""
+    the ladder's first level when it solved none (the ladder's bottom, a censored value).
+    `at_top`: it solved the top level; `budget_cut`: the next level up was not solved because
+    the step budget ran out (`stopped: budget`), not on a plateau. Either way the capacity is
+    only a lower bound."""
     levels = np.sort(ladder["level"].unique())
     floor = math.log2(levels[0]) - 1
+    stopped = ladder["stopped"] if "stopped" in ladder.columns else pd.Series(None, ladder.index)
     rows = []
     for (variant, seed), g in ladder.groupby(["variant", "seed"], sort=False):
         solved = g.loc[g["solved"].astype(bool), "level"]
         value = math.log2(solved.max()) if len(solved) else floor
         top = bool(len(solved)) and solved.max() == levels[-1]  # at least the top: a bound
+        above = g[~g["solved"].astype(bool) & (np.log2(g["level"]) > value)]
+        next_up = above.loc[above["level"] == above["level"].min()] if len(above) else above
+        cut = bool((stopped.loc[next_up.index] == "budget").any())
         rows.append(dict(task=name, variant=variant, seed=seed, status="ok", at_top=top,
-                         **{CAPACITY: value}))  # fmt: skip
+                         budget_cut=cut, **{CAPACITY: value}))  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def budget_cut_at(ladder: pd.DataFrame, variant: str, above: list) -> bool:
+    """Whether the first level above a capacity has an unsolved trial stopped by the budget."""
+    if not above or "stopped" not in ladder.columns:
+        return False
+    rows = ladder[(ladder["variant"] == variant) & (ladder["level"] == min(above))]
+    return bool((rows.loc[~rows["solved"].astype(bool), "stopped"] == "budget").any())
 
 
 def compare_capacities(seeds: pd.DataFrame, baseline: str, alpha: float, correction: str):
@@ -98,14 +115,19 @@ def compare_capacities(seeds: pd.DataFrame, baseline: str, alpha: float, correct
         g = g.set_index("seed")
         shared = sorted(set(g.index) & set(base.index))
         x, y = g.loc[shared, CAPACITY].to_numpy(float), base.loc[shared, CAPACITY].to_numpy(float)
-        both_top = (g.loc[shared, "at_top"] & base.loc[shared, "at_top"]).to_numpy(bool)
-        d = np.where(both_top, 0.0, x - y)
+        bound_x = (g.loc[shared, "at_top"] | g.loc[shared, "budget_cut"]).to_numpy(bool)
+        bound_y = (base.loc[shared, "at_top"] | base.loc[shared, "budget_cut"]).to_numpy(bool)
+        # a lower bound below the other seed, or both at the top: the order is not known
+        unknown = (bound_x & (x <= y)) | (bound_y & (y <= x))
+        d = np.where(unknown, 0.0, x - y)
         wins, losses = int((d > 0).sum()), int((d < 0).sum())
         family = max(1, seeds["variant"].nunique() - 1)  # Holm over the ladder's variants
         test = stats._sign_test(wins, losses, len(shared), alpha / family)
         if test["p_min"] <= alpha / family:  # enough seeds to decide over the family
             test["seeds_needed"] = math.nan
-        bound = bool((g.loc[shared, "at_top"] | base.loc[shared, "at_top"]).any())
+        top = bool((g.loc[shared, "at_top"] | base.loc[shared, "at_top"]).any())
+        cut = bool((g.loc[shared, "budget_cut"] | base.loc[shared, "budget_cut"]).any())
+        bound = " or ".join(["at the ladder's top"] * top + ["cut by the budget"] * cut)
         rows.append(dict(
             variant=variant, n=len(g), n_baseline=len(base), n_paired=len(shared),
             diff=float(np.median(d)) if len(d) else math.nan, bound=bound,
@@ -131,7 +153,7 @@ def compare_capacities(seeds: pd.DataFrame, baseline: str, alpha: float, correct
         if np.isfinite(r.seeds_needed):
             parts.append(f"needs ~{int(r.seeds_needed)} seeds")
         if r.bound:
-            parts.append("capacities at the ladder's top are lower bounds")
+            parts.append(f"capacities {r.bound} are lower bounds")
         notes.append("; ".join(parts))
     out["note"] = notes
     return out
@@ -165,12 +187,18 @@ def capacity_section(ok: pd.DataFrame, baseline: str, alpha: float, correction: 
             caps = seeds.loc[seeds["variant"] == variant, CAPACITY].to_numpy(float)
             lo, hi, _ = stats.clip(*stats.mean_interval(caps), bounds)
             at_top = seeds.loc[seeds["variant"] == variant, "at_top"].to_numpy(bool)
+            cut = seeds.loc[seeds["variant"] == variant, "budget_cut"].to_numpy(bool)
+            unsolved = [lv for lv, r in zip(levels, rate, strict=True) if not r >= 0.5]
+            above = [lv for lv in unsolved if not held or lv > max(held)]
             variants.append(
                 dict(
                     variant=variant,
                     capacity=float(max(held)) if held else math.nan,
-                    capacity_bound=bool(held) and max(held) == levels[-1],  # ">= top"
+                    # ">= top", or ">=" where the level above was cut short by the budget
+                    capacity_bound=bool(held)
+                    and (max(held) == levels[-1] or budget_cut_at(ladder, variant, above)),
                     seeds_at_top=int(at_top.sum()),
+                    seeds_cut=int(cut.sum()),
                     half_level=cross,
                     half_side=side,
                     seed_capacity=2 ** caps.mean() if len(caps) else math.nan,

@@ -287,7 +287,9 @@ def capacity_tables(entry: dict) -> list[tuple[str, list[str], list[list[str]]]]
         capacity = _level(v["capacity"], "", levels) if np.isfinite(v["capacity"]) else "none"
         row.append((">= " if v.get("capacity_bound") else "") + capacity)
         row.append(_level(v["half_level"], v["half_side"], levels))
-        top = f" ({v['seeds_at_top']} at the top)" if v.get("seeds_at_top") else ""
+        marks = [f"{v['seeds_at_top']} at the top"] if v.get("seeds_at_top") else []
+        marks += [f"{v['seeds_cut']} cut by the budget"] if v.get("seeds_cut") else []
+        top = f" ({'; '.join(marks)})" if marks else ""
         row.append(
             (">= " if top else "")
             + f"{_level(v['seed_capacity'])} [{_level(v['seed_capacity_low'])}, "
@@ -327,7 +329,9 @@ CAPACITY_INTRO = (
     "shared seeds (two seeds both at the top tie), corrected within each ladder; the median "
     "per-seed difference is in log2 levels. Where the suite trains with a plateau rule "
     "(train.patience), a trial stops when it solves or stops improving, so a capacity is not "
-    "the step budget."
+    "the step budget; a seed whose next level was cut short by the budget rather than a "
+    "plateau is, like one at the top, only known to reach at least its level ('cut by the "
+    "budget'), and ties with any seed at or above it."
 )
 
 
