@@ -387,7 +387,7 @@ def test_report_of_a_results_directory_has_the_attention_section(trial_record, t
     [entry] = report.attention
     assert (entry["task"], entry["variant"], entry["seeds"]) == ("copy", "mem2", 2)
     assert entry["sentence"].startswith("layer 1: ")
-    assert "### Attention: write, processing, read" in render(report, "md")
+    assert "\n## Attention: write, processing, read" in render(report, "md")
 
 
 def test_no_attention_leaves_the_record_without_it():

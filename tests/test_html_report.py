@@ -173,7 +173,8 @@ def test_terminal_report_fits_80_columns_with_every_name_whole(name):
         assert any(label in line for line in lines), label
     c = report.comparisons
     hidden = int((~c["significant"]).sum())
-    assert f"and {hidden} more not significant: --all or report.md" in text
+    lead = f"and {hidden} more" if c["significant"].any() else f"\n{hidden}"
+    assert f"{lead} not significant: --all or report.md" in text
     for r in c[c["significant"]].itertuples():  # each significant row, with its numbers
         assert f"[{r.ci_low:.3f}, {r.ci_high:.3f}]" in text
         row = next(line for line in lines if line.startswith(f" {r.variant} ") and r.test in line)

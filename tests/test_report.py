@@ -2,6 +2,7 @@ import json
 import shutil
 import subprocess
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -300,3 +301,15 @@ def test_noise_ranks_are_said_in_words_and_no_effect_size_explodes():
     print_report(report, console)
     text = console.export_text()
     assert "Verdicts" in text and "2 of 2 cannot be significant at these seeds" in text
+
+
+@pytest.mark.parametrize("alpha", ["2", "0", "-0.5", "1"])
+def test_alpha_outside_zero_one_is_a_one_line_error(alpha, capsys):
+    from membench.cli import main
+
+    assert (
+        main(["report", str(Path(__file__).parent.parent / "results" / "smoke"), "--alpha", alpha])
+        == 2
+    )
+    err = capsys.readouterr().err.strip()
+    assert err == f"membench report: error: --alpha: must be in (0, 1), got {float(alpha):g}"

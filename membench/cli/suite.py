@@ -17,7 +17,9 @@ def add_report(sub) -> None:
     )
     parser.add_argument("--metric", default="exact_match", help="metric to compare")
     parser.add_argument("--baseline", help="baseline variant (default: 'baseline' or the first)")
-    parser.add_argument("--alpha", type=float, default=0.05)
+    parser.add_argument(
+        "--alpha", type=float, default=0.05, help="significance level, in (0, 1) (default: 0.05)"
+    )
     parser.add_argument(
         "--correction",
         choices=["holm", "bh", "none"],
@@ -56,6 +58,8 @@ def add_report(sub) -> None:
         from membench.report.render import FORMATS, render, write_report
         from membench.report.terminal import print_report
 
+        if not 0 < args.alpha < 1:
+            raise MembenchError(f"--alpha: must be in (0, 1), got {args.alpha:g}")
         path = Path(args.path)
         found = read_table(path)
         baseline = args.baseline or found.baseline

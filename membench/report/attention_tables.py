@@ -66,7 +66,7 @@ def render_attention_markdown(section: list[dict[str, Any]]) -> str:
     encoder-decoders, and one line per variant in words."""
     if not section:
         return ""
-    lines = [f"### {ATTENTION_TITLE}", "", ATTENTION_INTRO, ""]
+    lines = [f"## {ATTENTION_TITLE}", "", ATTENTION_INTRO, ""]
     for i, (header, rows) in enumerate(attention_tables(section)):
         lines += [""] * (i > 0) + markdown_table(header, rows)
     lines.append("")

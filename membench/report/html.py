@@ -94,7 +94,7 @@ def _figure(name: str, png: bytes, caption: str) -> str:
 
 def _attention(section: list[dict]) -> list[str]:
     """The attention section (`attention_tables`): block masses, cross-attention, sentences."""
-    parts = [f"<h3>{ATTENTION_TITLE}</h3>", f"<p>{ATTENTION_INTRO}</p>"]
+    parts = [f"<h2>{ATTENTION_TITLE}</h2>", f"<p>{ATTENTION_INTRO}</p>"]
     parts += [_table(header, rows) for header, rows in attention_tables(section)]
     items = "".join(f"<li>{html.escape(line)}</li>" for line in attention_sentences(section))
     return parts + [f"<ul>{items}</ul>"]

@@ -159,8 +159,9 @@ def _print_comparisons(report: Report, console: Console, all_rows: bool) -> None
                 grid.add_row(f" {key}:", rich_escape(note))
             console.print(grid, highlight=False)
     hidden = len(c) - len(shown)
-    if hidden:
-        console.print(f"and {hidden} more not significant: --all or report.md", highlight=False)
+    if hidden:  # "and 5 more" only after rows shown; with none shown, just the count
+        lead = f"and {hidden} more" if len(shown) else f"{hidden}"
+        console.print(f"{lead} not significant: --all or report.md", highlight=False)
     undecidable = c[~c["decidable"] & (c["test"] != "none")]
     if len(undecidable):
         console.print(
