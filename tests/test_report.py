@@ -313,3 +313,14 @@ def test_alpha_outside_zero_one_is_a_one_line_error(alpha, capsys):
     )
     err = capsys.readouterr().err.strip()
     assert err == f"membench report: error: --alpha: must be in (0, 1), got {float(alpha):g}"
+
+
+def test_an_unknown_metric_lists_metrics_not_config_fields(capsys):
+    from membench.cli import main
+
+    smoke = Path(__file__).parent.parent / "results" / "smoke"
+    assert main(["report", str(smoke), "--metric", "exact_mach"]) == 2
+    err = capsys.readouterr().err
+    known = err.split("known: ", 1)[1].strip().split(", ")
+    assert known[:2] == ["token_accuracy", "exact_match"] and "aulc" in known
+    assert not [k for k in known if "." in k or k in ("seed", "solved", "stale", "mem_tokens")]

@@ -61,6 +61,18 @@ class Report:
     positions: list[dict] = field(default_factory=list)  # positions.positions_section
 
 
+NOT_METRICS = {"seed", "mem_tokens", "solved", "stale"}  # numeric columns that describe a trial
+
+
+def metric_columns(df: pd.DataFrame) -> list[str]:
+    """The columns a report can compare on: the registry's metrics first, then any other
+    numeric column that is not a config field (`model.d_model`, `train.lr`) or a trial label."""
+    numeric = [c for c in df.columns if pd.api.types.is_numeric_dtype(df[c])]
+    known = [c for c in metrics.METRICS if c in numeric]
+    other = [c for c in numeric if c not in known and "." not in c and c not in NOT_METRICS]
+    return known + other
+
+
 def build_report(
     df: pd.DataFrame,
     metric: str = "exact_match",
@@ -79,7 +91,7 @@ def build_report(
     if df.empty:
         raise ValueError("no trials to report")
     if metric not in df.columns:
-        known = [c for c in df.columns if pd.api.types.is_numeric_dtype(df[c]) and c != "seed"]
+        known = metric_columns(df)
         raise ValueError(
             f"unknown metric '{metric}': {did_you_mean(metric, known)}known: {', '.join(known)}"
         )
