@@ -88,6 +88,17 @@ def test_tasks_names_stay_whole_on_an_80_column_terminal(capsys, monkeypatch):
         assert f"│ {name} " in out and f"{name}: " in out
 
 
+def test_a_dry_run_fits_80_columns_with_long_variant_summaries(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.chdir(HERE.parent)  # short paths: a path is printed whole, whatever its length
+    assert main(["run", "examples/xtransformers.yaml", "--dry-run", "--results", "runs/dry"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert max(map(len, lines)) <= 80
+    text = " ".join(" ".join(lines).split())
+    assert "xt_mem10: factory xtransformers_memory:build (d_model=64" in text
+    assert "d_ff=256, mem_tokens=10)" in text  # the summary continues, nothing cut
+
+
 def test_a_model_without_layout_is_named_where_attention_is_skipped(tmp_path, monkeypatch):
     from membench.config.identity import make_spec
     from membench.report.model import build_report

@@ -7,6 +7,7 @@ reads the records (only to show each trial's state). Also one trial's progress b
 
 from __future__ import annotations
 
+import textwrap
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -89,7 +90,9 @@ def print_plan(suite: Suite, trials, states, todo, console: Console, title: str)
     console.print(table)
     for variant in suite.variants:
         mark = " (baseline)" if variant.name == suite.baseline else ""
-        say(console, f"  {variant.name}{mark}: {variant.summary()}")
+        text = f"  {variant.name}{mark}: {variant.summary()}"
+        for line in textwrap.wrap(text, max(40, console.width), subsequent_indent="      "):
+            say(console, line)  # wrapped at spaces, continued with a hanging indent
     for note in suite.notes:
         say(console, f"note: {note}", "yellow")
     done, failed, stale = (list(states.values()).count(s) for s in ("done", "failed", "stale"))
