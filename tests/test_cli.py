@@ -1,6 +1,7 @@
 """The command line's small promises: version, defaults in --help, one message per bad value,
 a user's model found in the current directory, a broken model contract named as such."""
 
+import os
 import shutil
 from pathlib import Path
 
@@ -135,3 +136,27 @@ def test_records_and_reports_have_the_mode_of_any_other_file(tmp_path):
     report = build_report(found.table, "exact_match", found.baseline)
     for written in write_report(report, tmp_path / "report"):
         assert stat.S_IMODE(written.stat().st_mode) == expected, written
+
+
+@pytest.mark.slow
+def test_a_trial_summary_and_its_bar_fit_80_columns_and_name_the_model():
+    from rich.console import Console
+
+    from membench.config.identity import make_spec
+    from membench.run.display import TrialBar, print_summary
+    from membench.run.train import run_trial
+
+    spec = make_spec("copy", {"length": 16}, {"mem_tokens": 10}, {"steps": 20, "eval_every": 10})
+    quiet = Console(width=80, file=open(os.devnull, "w"))  # the live bar runs, unseen
+    with TrialBar(spec, console=quiet) as bar:
+        record = run_trial(spec, progress=bar.update)
+        shown = Console(width=80, record=True)
+        shown.print(bar.progress.get_renderable())  # the bar's last state, at 80 columns
+    print_summary(record, console=shown)
+    text = shown.export_text()
+    lines = text.splitlines()
+    assert max(map(len, lines)) <= 80 and "…" not in text
+    assert "model: mem_tokens=10" in lines
+    bar_line = next(line for line in lines if line.startswith("copy seed 0 "))
+    assert "20/20" in bar_line and "exact " in bar_line and "0:00:" in bar_line
+    assert not any(line.rstrip().endswith((" s,", "tok/")) for line in lines)

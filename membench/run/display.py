@@ -207,17 +207,17 @@ def clock(seconds: float) -> str:
 class TrialBar:
     """A rich progress bar on stderr (stdout stays clean for --json)."""
 
-    def __init__(self, spec: TrialSpec):
+    def __init__(self, spec: TrialSpec, console=None):
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-        self.progress = Progress(
+        self.progress = Progress(  # about 75 columns: fits an 80-column terminal whole
             TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            TextColumn("step {task.completed}/{task.total}"),
+            BarColumn(bar_width=12),
+            TextColumn("{task.completed}/{task.total}"),
             TextColumn("{task.fields[scores]}"),
             TimeElapsedColumn(),
-            console=Console(stderr=True),
+            console=console or Console(stderr=True),
         )
         label = f"{spec.task} seed {spec.seed}"
         self.bar = self.progress.add_task(label, total=spec.train["steps"], scores="")
@@ -233,7 +233,7 @@ class TrialBar:
 
     def update(self, point: dict[str, Any]) -> None:
         scores = (
-            f"loss {point['loss']:.3f}  token acc {point['token_accuracy']:.3f}  "
+            f"loss {point['loss']:.3f} acc {point['token_accuracy']:.3f} "
             f"exact {point['exact_match']:.3f}"
         )
         if not self.started:
@@ -242,27 +242,38 @@ class TrialBar:
         self.progress.update(self.bar, completed=point["step"], scores=scores)
 
 
-def print_summary(record: dict[str, Any]) -> None:
-    """A human-readable end-of-trial summary (for `membench train` without --json)."""
+def print_summary(record: dict[str, Any], console=None) -> None:
+    """A human-readable end-of-trial summary (for `membench train` without --json): short
+    lines, so an 80-column terminal never breaks a number, with the model named."""
     from rich.console import Console
 
-    console = Console()
+    from membench.suite.trials import Variant
+
+    console = console or Console()
     if record["status"] != "ok":
         console.print(f"[red]trial {record['id']} failed:[/red] {record['error']}")
         return
     m = record["metrics"]
+    model = Variant("", record["model"], record.get("factory")).summary()
+    model = "the plain Transformer" if model == "defaults" else model
     solved = f"solved at step {m['steps_to_solve']}" if m["solved"] else "not solved"
-    console.print(
-        f"trial {record['id']}: {record['task']} {record['task_params']}  "
-        f"token accuracy {m['token_accuracy']:.3f} (chance {m['chance']:.3f})  "
-        f"exact match {m['exact_match']:.3f}  {solved}  loss {m['final_loss']:.4f}  "
-        f"params {m['params']:,}  {m['train_seconds']:.1f} s  {m['tokens_per_second']:,.0f} tok/s"
-    )
+    for line in (
+        f"trial {record['id']}: {record['task']} {record['task_params']}",
+        f"model: {model}",
+        f"token accuracy {m['token_accuracy']:.3f} (chance {m['chance']:.3f}), exact match "
+        f"{m['exact_match']:.3f}, {solved}",
+        f"loss {m['final_loss']:.4f}, params {m['params']:,}, {m['train_seconds']:.1f} s, "
+        f"{m['tokens_per_second']:,.0f} tok/s",
+    ):
+        for part in textwrap.wrap(line, max(40, console.width), subsequent_indent="  "):
+            console.print(part, highlight=False, soft_wrap=True)
     per = (record.get("per_position") or {}).get("token_accuracy")
     if per:
         from membench.analysis.positions import describe
 
         values = " ".join(f"{a:.2f}" for a in per)
-        console.print(f"per position: {values}  ({describe(per, m['chance'])})", highlight=False)
+        line = f"per position: {values} ({describe(per, m['chance'])})"
+        for part in textwrap.wrap(line, max(40, console.width), subsequent_indent="  "):
+            console.print(part, highlight=False, soft_wrap=True)
     if record.get("stopped") == "plateau":
         console.print(f"stopped at step {m['steps_trained']}: no improvement (train.patience)")
