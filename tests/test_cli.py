@@ -1,6 +1,7 @@
 """The command line's small promises: version, defaults in --help, one message per bad value,
 a user's model found in the current directory, a broken model contract named as such."""
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -160,3 +161,15 @@ def test_a_trial_summary_and_its_bar_fit_80_columns_and_name_the_model():
     bar_line = next(line for line in lines if line.startswith("copy seed 0 "))
     assert "20/20" in bar_line and "exact " in bar_line and "0:00:" in bar_line
     assert not any(line.rstrip().endswith((" s,", "tok/")) for line in lines)
+
+
+@pytest.mark.slow
+def test_train_takes_a_factory_by_its_file_path(capsys, monkeypatch):
+    monkeypatch.chdir(HERE.parent)  # the repository root, as the docs show it
+    argv = ["train", "--factory", "examples/gru_seq2seq.py:build", "--task", "copy"]
+    argv += ["--set", "length=4", "--steps", "5", "--eval-every", "5", "--json"]
+    assert main(argv) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["factory"] == "gru_seq2seq:build" and record["status"] == "ok"
+    assert main(["train", "--factory", "examples/nope.py:build"]) == 2
+    assert "--factory: no such file 'examples/nope.py'" in capsys.readouterr().err

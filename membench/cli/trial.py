@@ -38,7 +38,7 @@ def add_train(sub) -> None:
     parser.add_argument(
         "--factory",
         help="module:function building your own model (looked up in the current directory and "
-        "on PYTHONPATH)",
+        "on PYTHONPATH), or path/to/module.py:function",
     )
     from membench.config.spec import ModelConfig, TrainConfig
 
@@ -61,6 +61,12 @@ def add_train(sub) -> None:
         if args.seed < 0:
             raise MembenchError(f"--seed: must be >= 0, got {args.seed}")
         add_code_paths([os.getcwd()])  # as `membench run` finds a factory beside the suite
+        if args.factory and ".py:" in args.factory:  # path/to/module.py:function
+            file, _, function = args.factory.rpartition(":")
+            if not os.path.isfile(file):
+                raise MembenchError(f"--factory: no such file '{file}'")
+            add_code_paths([os.path.dirname(os.path.abspath(file))])
+            args.factory = f"{os.path.basename(file)[:-3]}:{function}"  # the record names it so
 
         given = vars(args)
         spec = make_spec(
