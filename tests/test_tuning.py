@@ -2,6 +2,7 @@
 
 import json
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -328,7 +329,7 @@ def test_no_window_where_nothing_was_learned_at_any_point(tmp_path):
     assert not entry["learned"] and math.isnan(entry["low"])  # not a "forgiving" 10× window
     from membench.report.tuning_text import tuning_rows as rows
 
-    assert rows([entry])[1][0][4] == "none: learned too little at every point"
+    assert rows([entry])[1][0][4] == "none (floor)"
 
 
 def test_a_choice_on_the_edge_of_its_grid_is_named():
@@ -394,4 +395,23 @@ def test_a_choice_on_the_grid_edge_extends_the_grid_and_tunes_again(ray_local, t
     [choice] = tuning["choices"]
     assert choice["point"] == "lr=0.001"  # still the top: extension spent, and the report says so
     report = (results / "report" / "report.md").read_text()
-    assert "lr at the top (0.001)" in report
+    assert "lr: top" in report
+
+
+def test_the_terminal_tuning_section_says_what_it_shows_and_fits_80_columns():
+    from rich.console import Console
+
+    from membench.report.model import build_report, read_table
+    from membench.report.terminal import print_report
+
+    found = read_table(Path(__file__).parent.parent / "results" / "core-tuned")
+    report = build_report(found.table, tuning=found.tuning, tune=found.tune)
+    console = Console(width=80, record=True)
+    print_report(report, console)
+    text = console.export_text()
+    assert max(map(len, text.splitlines())) <= 80
+    words = " ".join(text.split())
+    assert "Tuning: Each cell (task, variant) was trained at the point" in words
+    assert "width: the window's largest value over its smallest" in words
+    assert "Tuning (chosen on tuning seeds) (1/" not in text  # one table, not stacked parts
+    assert "│ assoc_recall " in text and "│  mem10 " in text and "none (floor)" in text

@@ -30,7 +30,7 @@ from membench.report.tables import (
     rank_summary,
     side_tables,
 )
-from membench.report.tuning_text import tuning_rows
+from membench.report.tuning_text import tuning_intro, tuning_rows
 
 if TYPE_CHECKING:
     from membench.report.model import Report
@@ -106,6 +106,21 @@ def _print_table(console, title, head, body, whole=frozenset({0}), keep=1) -> No
         part = f" ({k + 1}/{len(groups)})" if len(groups) > 1 else ""
         rows = [[r[i] for i in cols] for r in body]
         console.print(_rich_table(title + part, [head[i] for i in cols], rows, widths))
+
+
+def by_task(head: list[str], body: list[list[str]]) -> tuple[list[str], list[list[str]]]:
+    """Rows led by task and variant -> a bold task row, then its variants' rows (indented), so
+    the task is not repeated on every row; 'lr=0.003' shows as '0.003' where one knob is tuned."""
+    knobs = {cell.split("=")[0] for row in body for cell in row[2:3] if "=" in cell}
+    rows, task = [], None
+    for row in body:
+        if row[0] != task:
+            task = row[0]
+            rows.append([f"[bold]{task}[/]"] + [""] * (len(head) - 2))
+        chosen = row[2].split("=", 1)[1] if len(knobs) == 1 and "=" in row[2] else row[2]
+        rows.append([f" {row[1]}", chosen, *row[3:]])
+    knob = f" {next(iter(knobs))}" if len(knobs) == 1 else ""
+    return ["task / variant", f"chosen{knob}", *head[3:]], rows
 
 
 def _mark(i: int) -> str:
@@ -198,8 +213,10 @@ def print_report(report: Report, console: Console | None = None, all_rows: bool 
             line = f"{e['task']} / {e['variant']}, {positions_seeds(e)} unsolved: {e['sentence']}."
             console.print(rich_escape(line), highlight=False)
     if report.tuning:
+        intro = rich_escape(tuning_intro(report.tune))
+        console.print(f"\n[bold]Tuning[/]: {intro}", highlight=False)
         head, body = _escaped(*tuning_rows(report.tuning))
-        _print_table(console, "Tuning (chosen on tuning seeds)", head, body, {0, 1}, keep=2)
+        _print_table(console, "Tuning (chosen on tuning seeds)", *by_task(head, body), {0}, keep=1)
     if report.attention:
         console.print("\n[bold]Attention[/] (what each layer does; tables in report.md)")
         for entry in report.attention:

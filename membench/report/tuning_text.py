@@ -18,10 +18,11 @@ def tuning_intro(tune: dict) -> str:
         "(ties to the smaller learning rate); the tables above use the evaluation seeds only, "
         "so they carry no selection bias. score: that mean at the chosen point. window: the "
         f"values of {knob} whose mean is within {tune['margin']:g} of the cell's best (wide: the "
-        "variant is forgiving; one value: it needs tuning; none where it learned too little "
-        "at every point to tell). grid edge: the chosen value is the largest or smallest the "
-        "grid tried, so the best may lie beyond it (extend the grid: `extend: N` in `tune:`). "
-        "sensitivity.png plots every point."
+        "variant is forgiving; one value: it needs tuning; 'none (floor)' where every point sat "
+        "at the metric's floor: it learned too little to tell). width: the window's largest "
+        "value over its smallest. grid edge: the chosen value is the largest ('top') or smallest "
+        "('bottom') the grid tried, so the best may lie beyond it (extend the grid: "
+        "`extend: N` in `tune:`). sensitivity.png plots every point."
     )
 
 
@@ -43,10 +44,11 @@ def tuning_rows(entries: list[dict]) -> tuple[list[str], list[list[str]]]:
             ratio = e["high"] / e["low"] if e["low"] > 0 else math.inf
             width = f"{ratio:.3g}×" if e["knob"] == "lr" else f"{e['high'] - e['low']:g}"
         elif not e.get("learned", True):
-            span, width = "none: learned too little at every point", "–"
+            span, width = "none (floor)", "–"
         else:
             span, width = "–", "–"
         score = f"{e['score']:.3f}" if math.isfinite(e["score"]) else "–"
-        edge = "; ".join(e.get("edges") or []) or "–"
+        edges = [edge.split(" (")[0].replace(" at the ", ": ") for edge in e.get("edges") or []]
+        edge = "; ".join(edges) or "–"  # "lr: top": the chosen column holds the value
         body.append([e["task"], e["variant"], e["point"] or "none", score, span, width, edge])
     return head, body
