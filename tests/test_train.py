@@ -71,7 +71,7 @@ def test_grad_clip_0_means_no_clipping_and_trains():
     train = {**FAST, "grad_clip": 0, "lr": 3e-3, "weight_decay": 0.0}
     spec = tiny_spec(train=train)
     task, model = build(spec, torch.device("cpu"))
-    optimizer = make_optimizer(model, spec.train)
+    optimizer = make_optimizer(model, spec.training)
     before = [p.detach().clone() for p in model.parameters()]
     data = torch.Generator().manual_seed(0)
     losses = []

@@ -35,6 +35,11 @@ class TrialSpec:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    @property
+    def training(self) -> TrainConfig:
+        """The train options, typed (the dict `train` is what is stored and hashed)."""
+        return TrainConfig.model_validate(self.train)
+
     def identity(self) -> dict[str, Any]:
         """What the trial id hashes: the spec less where it runs (train.device), and less every
         field newer than identity version 1 that holds its default, so that adding an option

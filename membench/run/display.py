@@ -220,7 +220,7 @@ class TrialBar:
             console=console or Console(stderr=True),
         )
         label = f"{spec.task} seed {spec.seed}"
-        self.bar = self.progress.add_task(label, total=spec.train["steps"], scores="")
+        self.bar = self.progress.add_task(label, total=spec.training.steps, scores="")
         self.started = False
 
     def __enter__(self):

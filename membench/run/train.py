@@ -21,6 +21,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import membench
 from membench import tasks
 from membench.config.identity import TrialSpec
+from membench.config.spec import TrainConfig
 from membench.metrics import aulc
 from membench.store.fingerprint import fingerprint
 from membench.suite.schema import RECORD_SCHEMA_VERSION
@@ -97,11 +98,11 @@ def build(spec: TrialSpec, device: torch.device):
     return task, model
 
 
-def make_optimizer(model, cfg: dict[str, Any]) -> torch.optim.Optimizer:
+def make_optimizer(model, cfg: TrainConfig) -> torch.optim.Optimizer:
     """AdamW in one fused kernel where torch has one for these parameters (CUDA; CPU since torch
     2.4): on CPU the default is a Python loop over parameters, ~1 ms a step at d_model 64."""
     params = list(model.parameters())
-    options = {"lr": cfg["lr"], "weight_decay": cfg["weight_decay"]}
+    options = {"lr": cfg.lr, "weight_decay": cfg.weight_decay}
     try:
         return torch.optim.AdamW(params, **options, fused=True)
     except RuntimeError:
@@ -129,27 +130,27 @@ def train_step(model, optimizer, src, tgt, grad_clip: float) -> torch.Tensor:
 
 def train_loop(spec: TrialSpec, model, task, device, progress: Callable | None) -> dict[str, Any]:
     """Train until the budget or the solve threshold; returns metrics and the learning curve."""
-    cfg = spec.train
+    cfg = spec.training
     data = torch.Generator(device=device).manual_seed(spec.seed)
     held_out = torch.Generator(device=device).manual_seed(EVAL_SEED)
-    eval_src, eval_tgt = task.generate(cfg["eval_size"], held_out, **spec.task_params)
+    eval_src, eval_tgt = task.generate(cfg.eval_size, held_out, **spec.task_params)
     optimizer = make_optimizer(model, cfg)
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: lr_factor(s, cfg["warmup"], cfg["steps"])
+        optimizer, lambda s: lr_factor(s, cfg.warmup, cfg.steps)
     )
     curve, solved_at, step_flops, eval_seconds = [], None, 0.0, 0.0
-    patience = cfg.get("patience", 0)
+    patience = cfg.patience
     best, best_at, stopped = -1.0, 0, "budget"
     start = time.perf_counter()
-    for step in range(1, cfg["steps"] + 1):
-        src, tgt = task.generate(cfg["batch_size"], data, **spec.task_params)
+    for step in range(1, cfg.steps + 1):
+        src, tgt = task.generate(cfg.batch_size, data, **spec.task_params)
         counter = FlopCounterMode(display=False) if step == 1 else None
         with counter or contextlib.nullcontext():
-            loss = train_step(model, optimizer, src, tgt, cfg["grad_clip"])
+            loss = train_step(model, optimizer, src, tgt, cfg.grad_clip)
         if counter is not None:
             step_flops = float(counter.get_total_flops())
         schedule.step()
-        if step % cfg["eval_every"] == 0 or step == cfg["steps"]:
+        if step % cfg.eval_every == 0 or step == cfg.steps:
             loss_value = loss.item()
             if not math.isfinite(loss_value):
                 raise FloatingPointError(f"loss became {loss_value} at step {step}")
@@ -160,8 +161,8 @@ def train_loop(spec: TrialSpec, model, task, device, progress: Callable | None) 
             point = {"step": step, "loss": loss_value, **now_scores}
             curve.append(point)
             if progress:
-                progress({**point, "steps": cfg["steps"]})
-            if now_scores["exact_match"] >= cfg["solve_threshold"]:
+                progress({**point, "steps": cfg.steps})
+            if now_scores["exact_match"] >= cfg.solve_threshold:
                 solved_at, stopped = step, "solved"
                 break
             if now_scores["token_accuracy"] >= best + PLATEAU_DELTA:
@@ -171,15 +172,15 @@ def train_loop(spec: TrialSpec, model, task, device, progress: Callable | None) 
                 break
     seconds = time.perf_counter() - start
     src_len, tgt_len = task.lengths(**spec.task_params)
-    trained_tokens = step * cfg["batch_size"] * (src_len + tgt_len)
+    trained_tokens = step * cfg.batch_size * (src_len + tgt_len)
     final = curve[-1]
     return {
         "token_accuracy": final["token_accuracy"],
         "exact_match": final["exact_match"],
         "final_loss": final["loss"],
         "solved": solved_at is not None,
-        "steps_to_solve": solved_at if solved_at is not None else cfg["steps"],
-        "aulc": aulc(curve, cfg["steps"]),
+        "steps_to_solve": solved_at if solved_at is not None else cfg.steps,
+        "aulc": aulc(curve, cfg.steps),
         "steps_trained": step,
         "train_flops": step_flops * step,
         "train_seconds": seconds,
@@ -203,7 +204,7 @@ def knockout_metrics(spec: TrialSpec, model, task, device) -> dict[str, float]:
     if not spec.model.get("mem_tokens") or not hasattr(model, "knockout"):
         return {}
     held_out = torch.Generator(device=device).manual_seed(EVAL_SEED)
-    eval_src, eval_tgt = task.generate(spec.train["eval_size"], held_out, **spec.task_params)
+    eval_src, eval_tgt = task.generate(spec.training.eval_size, held_out, **spec.task_params)
     out = {}
     for kind in ("read", "write"):
         with knockout(model, kind):
@@ -225,7 +226,7 @@ def run_trial(spec: TrialSpec, progress: Callable | None = None) -> dict[str, An
     `progress`: None, or a callable receiving a dict (step, steps, loss, token_accuracy,
     exact_match) at each evaluation (a sweep's tune.report, `membench train`'s bar).
     """
-    device = pick_device(spec.train["device"])
+    device = pick_device(spec.training.device)
     task = tasks.get(spec.task)
     record: dict[str, Any] = {
         "schema_version": RECORD_SCHEMA_VERSION,
@@ -252,11 +253,11 @@ def run_trial(spec: TrialSpec, progress: Callable | None = None) -> dict[str, An
         }
         record["curve"] = curve
         record["metrics"].update(knockout_metrics(spec, model, task, device))
-        if spec.train["attention"]:
+        if spec.training.attention:
             from membench.analysis.attention import summarize
 
             held_out = torch.Generator(device=device).manual_seed(EVAL_SEED)
-            eval_src, _ = task.generate(spec.train["eval_size"], held_out, **spec.task_params)
+            eval_src, _ = task.generate(spec.training.eval_size, held_out, **spec.task_params)
             _, tgt_len = task.lengths(**spec.task_params)
             record["attention"] = summarize(model, eval_src[:ATTENTION_EXAMPLES], tgt_len)
             if record["attention"] is None:
