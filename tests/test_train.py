@@ -42,6 +42,7 @@ def test_record_carries_spec_metrics_and_versions():
     assert metrics["params"] > 0 and metrics["train_flops"] > 0
     assert 1 <= metrics["steps_to_solve"] <= 60
     assert record["versions"]["torch"] == torch.__version__
+    assert isinstance(record["cpu"], str) and record["cpu"]  # the machine type made it
     assert [p["step"] for p in record["curve"]][:2] == [20, 40]
     json.dumps(record)  # JSON-ready
 

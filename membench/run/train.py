@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import contextlib
 import math
+import platform
 import socket
 import time
 import traceback
 from collections.abc import Callable
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -96,6 +98,17 @@ def build(spec: TrialSpec, device: torch.device):
     torch.manual_seed(spec.seed)
     model = factory(spec.model, vocab, src_len, tgt_len, **extra).to(device)
     return task, model
+
+
+def cpu_model() -> str:
+    """The processor's model name ('AMD EPYC', 'Intel Xeon ...'), or the platform's word."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def make_optimizer(model, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -236,6 +249,7 @@ def run_trial(spec: TrialSpec, progress: Callable | None = None) -> dict[str, An
         "error": None,
         "device": str(device),
         "host": socket.gethostname(),
+        "cpu": cpu_model(),  # results are bitwise identical only on one machine type
         "versions": {"membench": membench.__version__, "torch": torch.__version__},
         "code": fingerprint(spec.factory),  # which model code made it: stale records are caught
         "start_time": now(),
