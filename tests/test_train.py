@@ -9,7 +9,7 @@ import torch
 
 from membench.config.identity import make_spec
 from membench.errors import MembenchError
-from membench.run.train import build, lr_factor, make_optimizer, run_trial, train_step
+from membench.run.train import build, improved, lr_factor, make_optimizer, run_trial, train_step
 
 TINY = {"d_model": 32, "n_layers": 1, "n_heads": 2, "d_ff": 64}
 FAST = {"steps": 60, "eval_every": 20, "eval_size": 64, "attention": False, "device": "cpu"}
@@ -222,3 +222,12 @@ def test_patience_stops_a_trial_that_stopped_improving():
     # without patience the same trial runs its whole budget
     record = run_trial(tiny_spec(train={**train, "patience": 0}))
     assert record["stopped"] == "budget" and record["metrics"]["steps_trained"] == 120
+
+
+def test_the_plateau_rule_counts_a_rise_in_exact_match_near_the_token_ceiling():
+    best = {"token_accuracy": 0.998, "exact_match": 0.80}
+    rose, best = improved(best, {"token_accuracy": 0.999, "exact_match": 0.90})
+    assert rose and best == {"token_accuracy": 0.999, "exact_match": 0.90}
+    rose, best = improved(best, {"token_accuracy": 0.9995, "exact_match": 0.901})
+    assert not rose and best == {"token_accuracy": 0.9995, "exact_match": 0.901}
+    assert improved(best, {"token_accuracy": 0.95, "exact_match": 0.5})[0] is False

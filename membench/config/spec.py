@@ -131,7 +131,7 @@ class TrainConfig(BaseModel):
         0,
         ge=0,
         description="stop after this many evaluations without a rise in held-out "
-        "token accuracy (0: never)",
+        "token accuracy or exact match (0: never)",
     )
     attention: bool = Field(True, description="keep an attention summary in the record")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="where to train")

@@ -82,7 +82,7 @@ def position_accuracy(correct: torch.Tensor) -> list[float]:
     return [round(v, 6) for v in correct.float().mean(dim=0).tolist()]
 
 
-PLATEAU_DELTA = 0.002  # a rise in held-out token accuracy smaller than this is no improvement
+PLATEAU_DELTA = 0.002  # a rise smaller than this, in token accuracy and exact match, is none
 
 
 def build(spec: TrialSpec, device: torch.device):
@@ -98,6 +98,14 @@ def build(spec: TrialSpec, device: torch.device):
     torch.manual_seed(spec.seed)
     model = factory(spec.model, vocab, src_len, tgt_len, **extra).to(device)
     return task, model
+
+
+def improved(best: dict[str, float], now: dict[str, float]) -> tuple[bool, dict[str, float]]:
+    """Whether held-out token accuracy or exact match rose by PLATEAU_DELTA over its best so
+    far (either resets the plateau rule's patience: near its ceiling token accuracy cannot rise
+    by that much while exact match still climbs), and the new bests."""
+    rose = any(now[k] >= best[k] + PLATEAU_DELTA for k in best)
+    return rose, {k: max(best[k], now[k]) for k in best}
 
 
 def cpu_model() -> str:
@@ -153,7 +161,8 @@ def train_loop(spec: TrialSpec, model, task, device, progress: Callable | None) 
     )
     curve, solved_at, step_flops, eval_seconds = [], None, 0.0, 0.0
     patience = cfg.patience
-    best, best_at, stopped = -1.0, 0, "budget"
+    best = {"token_accuracy": -1.0, "exact_match": -1.0}
+    best_at, stopped = 0, "budget"
     start = time.perf_counter()
     for step in range(1, cfg.steps + 1):
         src, tgt = task.generate(cfg.batch_size, data, **spec.task_params)
@@ -178,8 +187,9 @@ def train_loop(spec: TrialSpec, model, task, device, progress: Callable | None) 
             if now_scores["exact_match"] >= cfg.solve_threshold:
                 solved_at, stopped = step, "solved"
                 break
-            if now_scores["token_accuracy"] >= best + PLATEAU_DELTA:
-                best, best_at = now_scores["token_accuracy"], len(curve)
+            rose, best = improved(best, now_scores)
+            if rose:
+                best_at = len(curve)
             elif patience and len(curve) - best_at >= patience:
                 stopped = "plateau"  # `patience` evaluations without improvement
                 break
