@@ -18,7 +18,7 @@ from membench.report.model import build_report
 from membench.report.render import render, write_report
 from membench.report.terminal import print_report
 from membench.store.results import load_suite_results
-from membench.suite.tune import point_label
+from membench.suite.tune import Point
 
 pytestmark = pytest.mark.slow  # draws every plot; opens the report in headless Chromium
 
@@ -47,14 +47,14 @@ def tuned_with_a_failure():
     table.loc[0, ["status", "error"]] = ["failed", "RuntimeError: out of memory"]
     points = [{"lr": 0.0003}, {"lr": 0.001}]
     rows = [
-        dict(task="copy", variant=v, seed=100 + s, point=point_label(p), status="ok")
+        dict(task="copy", variant=v, seed=100 + s, point=Point(p), status="ok")
         | {"exact_match": 0.5 + 0.4 * (p["lr"] == 0.001) + 0.01 * s}
         for v in ("baseline", "mem5")
         for p in points
         for s in range(2)
     ]
     choices = [
-        dict(task="copy", variant=v, point="lr=0.001", score=0.905) for v in ("baseline", "mem5")
+        dict(task="copy", variant=v, point={"lr": 0.001}, score=0.905) for v in ("baseline", "mem5")
     ]
     tune = dict(metric="exact_match", margin=0.05, space={"lr": [0.0003, 0.001]}, points=points)
     tune |= dict(seeds=[100, 101], per=["task", "variant"], choices=choices)

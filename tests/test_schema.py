@@ -28,6 +28,39 @@ BROKEN = [
     {"tasks": ["copy"], "tune": {"space": {"lr": [0.001]}, "seeds": [1], "per": ["task"]}},
     {"tasks": ["copy"], "tune": {"space": {"learning_rate": [0.001]}, "seeds": [1]}},
     {"tasks": ["copy"], "epochs": 3},
+    {"tasks": ["copy"], "model": {"dropout": 1.5}},
+    {"tasks": ["copy"], "resources": {"gpu": 1.5}},
+    {"tasks": ["copy"], "seeds": [1, 1]},
+    {"tasks": ["copy"], "seeds": []},
+    {"tasks": []},
+    {"tasks": ["copy"], "variants": {}},
+    {"tasks": ["copy"], "variants": {"a/b": {"mem_tokens": 2}}},
+    {"tasks": ["copy"], "grid": {"memory": [1, 2]}},
+    {"tasks": ["copy"], "grid": {}},
+    {"tasks": ["copy"], "tune": {"space": {"lr": [0.001]}, "seeds": [7, 7]}},
+    {
+        "tasks": ["copy"],
+        "tune": {"space": {"lr": [0.001]}, "seeds": [7], "metric": "steps_to_solve"},
+    },
+]
+GOOD = [
+    {"tasks": {"copy": {"length": [4, 8]}}, "seeds": [3, 5]},
+    {"tasks": ["copy"], "grid": {"mem_tokens": [0, 2], "bottleneck": [False, True]}},
+    {"tasks": ["copy"], "resources": {"cpu": 0.5, "gpu": 0.25}, "train": {"device": "cuda"}},
+    {"tasks": ["copy"], "variants": {"mine": {"factory": "user_models:lookup"}}},
+    {
+        "tasks": ["copy"],
+        "tune": {"space": {"lr": {"loguniform": [1e-4, 1e-2]}}, "seeds": [9], "samples": 2},
+    },
+]
+# Rules the JSON Schema cannot state (between keys, or on the registry): membench alone
+# rejects these, and the schema's documentation says so.
+RUNTIME_ONLY = [
+    {"tasks": ["copy"], "model": {"bottleneck": True}},  # the model is whole without variants
+    {"tasks": ["copy"], "model": {"d_model": 30, "n_heads": 4}},
+    {"tasks": ["cpy"]},
+    {"tasks": ["copy"], "seeds": 2, "tune": {"space": {"lr": [0.001]}, "seeds": [1]}},
+    {"tasks": ["copy"], "train": {"device": "cuda"}},
 ]
 
 
@@ -41,6 +74,24 @@ def test_every_shipped_suite_validates_against_the_schema(path):
 def test_a_suite_the_schema_rejects_membench_rejects_too(tmp_path, suite):
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(suite, suite_schema())
+    path = tmp_path / "suite.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    with pytest.raises(MembenchError):
+        load_suite(path)
+
+
+@pytest.mark.parametrize("suite", GOOD, ids=lambda s: json.dumps(s)[:60])
+def test_a_suite_the_schema_accepts_membench_accepts_too(tmp_path, suite):
+    jsonschema.validate(suite, suite_schema())
+    path = tmp_path / "suite.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    (tmp_path / "user_models.py").write_text((ROOT / "tests" / "user_models.py").read_text())
+    load_suite(path)
+
+
+@pytest.mark.parametrize("suite", RUNTIME_ONLY, ids=lambda s: json.dumps(s)[:60])
+def test_rules_between_keys_are_membenchs_alone(tmp_path, suite):
+    jsonschema.validate(suite, suite_schema())
     path = tmp_path / "suite.yaml"
     path.write_text(yaml.safe_dump(suite))
     with pytest.raises(MembenchError):

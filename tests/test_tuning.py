@@ -14,7 +14,7 @@ from membench.errors import MembenchError
 from membench.store.records import read_records
 from membench.store.results import load_suite_results
 from membench.suite.load import load_suite
-from membench.suite.tune import Choice, beyond, grid_edges, make_points, point_label
+from membench.suite.tune import Choice, Point, beyond, grid_edges, make_points
 
 SUITE = {
     "name": "tuned",
@@ -106,12 +106,17 @@ def tuning_rows(scores, metric="aulc", status=None):
                     task=task,
                     variant=variant,
                     seed=100 + seed,
-                    point=label,
+                    point=point(label),
                     status=(status or {}).get((task, variant, label), "ok"),
                     **{metric: value},
                 )
             )
     return pd.DataFrame(rows)
+
+
+def point(label: str) -> Point:
+    """'lr=0.001, warmup=50' -> the Point it names (the tests write points as labels)."""
+    return Point({k: yaml.safe_load(v) for k, v in (kv.split("=") for kv in label.split(", "))})
 
 
 def parse(tmp_path, **tune):
@@ -229,7 +234,7 @@ def test_tuning_trials_and_evaluation_trials(tmp_path):
     assert {t.id for t in suite.trials(base_lr)} == {t.id for t in untuned.trials()}
 
 
-def listing(tune, point: str, score: float) -> dict:
+def listing(tune, chosen: str, score: float) -> dict:
     """suite.json's tuning block for one cell (copy / mem2) chosen at `point`."""
     return {
         "metric": tune.metric,
@@ -238,7 +243,7 @@ def listing(tune, point: str, score: float) -> dict:
         "points": tune.points,
         "seeds": tune.seeds,
         "per": list(tune.per),
-        "choices": [dict(task="copy", variant="mem2", point=point, score=score)],
+        "choices": [dict(task="copy", variant="mem2", point=point(chosen), score=score)],
     }
 
 
@@ -252,9 +257,9 @@ def test_tuning_section_reads_the_window_of_each_cell(tmp_path):
         }
     )
     (entry,) = tuning_section(table, listing(tune, "lr=0.001", 0.91))
-    assert entry["point"] == "lr=0.001" and entry["score"] == 0.91 and entry["seeds"] == 2
+    assert entry["point"].label == "lr=0.001" and entry["score"] == 0.91 and entry["seeds"] == 2
     assert (entry["low"], entry["high"]) == (0.001, 0.003)
-    assert point_label({"lr": 0.001, "warmup": 50}) == "lr=0.001, warmup=50"
+    assert Point({"lr": 0.001, "warmup": 50}).label == "lr=0.001, warmup=50"
 
 
 @pytest.mark.ray
@@ -275,10 +280,10 @@ def test_two_phases_choose_on_tuning_seeds_report_evaluation_seeds_and_resume(
         means = {}
         for t in tuning["trials"]:
             if (t["task"], t["variant"]) == (choice["task"], choice["variant"]):
-                means.setdefault(t["point"], []).append(records[t["id"]]["metrics"]["aulc"])
+                means.setdefault(Point(t["point"]), []).append(records[t["id"]]["metrics"]["aulc"])
         best = max(sum(v) / len(v) for v in means.values())
         assert choice["score"] == pytest.approx(best)
-        assert sum(means[choice["point"]]) / 2 == pytest.approx(best)
+        assert sum(means[Point(choice["point"])]) / 2 == pytest.approx(best)
     found = load_suite_results(results)
     assert set(found.table["seed"]) == {0, 1} and len(found.table) == 8  # no tuning seed
     assert found.unused == 0 and len(found.tuning) == 16
@@ -393,7 +398,7 @@ def test_a_choice_on_the_grid_edge_extends_the_grid_and_tunes_again(ray_local, t
     assert tuning["space"]["lr"] == [0.00001, 0.0001, 0.001]
     assert len(tuning["trials"]) == 3  # the new point was tuned too
     [choice] = tuning["choices"]
-    assert choice["point"] == "lr=0.001"  # still the top: extension spent, and the report says so
+    assert choice["point"] == {"lr": 0.001}  # still the top: extension spent, and the report says so
     report = (results / "report" / "report.md").read_text()
     assert "lr: top" in report
 

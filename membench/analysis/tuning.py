@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING
 from membench.errors import MembenchError
 from membench.suite.tune import (
     Choice,
+    Point,
     Tune,
     beyond,
     grid_edges,
     make_points,
     numeric_grid,
-    point_label,
 )
 
 if TYPE_CHECKING:
@@ -71,33 +71,26 @@ def choose(tuning: pd.DataFrame, tune: Tune) -> dict[tuple[str, ...], Choice]:
 
     sign = metric_direction(tune.metric)
     ok = tuning[tuning["status"] == "ok"]
-    order = {point_label(p): i for i, p in enumerate(tune.points)}
-    by_label = {point_label(p): p for p in tune.points}
+    order = {p: i for i, p in enumerate(tune.points)}
     cell_means = ok.groupby(["task", "variant", "point"], sort=False)[tune.metric].mean()
     choices = {}
     for key, group in cell_means.groupby(level=list(tune.per), sort=False):
         key = key if isinstance(key, tuple) else (key,)
-        scores = group.groupby(level="point").mean()
+        by_point = group.groupby(level="point", sort=False)  # Points: dicts, so no pandas lookup
+        means = dict(zip(by_point.mean().index, by_point.mean().to_numpy(float), strict=True))
         if "task" not in tune.per:  # only points with results on every task of the variant
-            counts = group.groupby(level="point").size()
-            scores = scores[counts == counts.max()]
-        scores = scores.dropna()
-        if scores.empty:
+            counts = dict(zip(by_point.size().index, by_point.size().to_numpy(), strict=True))
+            means = {p: v for p, v in means.items() if counts[p] == max(counts.values())}
+        scores = {p: round(float(v), 12) for p, v in means.items() if not math.isnan(v)}
+        if not scores:
             continue
-        best = min(
-            scores.index,
-            key=lambda label: (
-                -sign * round(float(scores[label]), 12),
-                by_label[label].get("lr", 0.0),
-                order[label],
-            ),
-        )
-        mask = ok["point"] == best
+        best = min(scores, key=lambda p: (-sign * scores[p], p.get("lr", 0.0), order[p]))
+        mask = ok["point"].map(lambda p, best=best: p == best).astype(bool)
         for name, value in zip(tune.per, key, strict=True):
             mask &= ok[name] == value
         ids = tuple(ok.loc[mask, "id"])
-        tied = int((scores.round(12) == round(float(scores[best]), 12)).sum()) > 1
-        choices[key] = Choice(by_label[best], float(scores[best]), ids, tied)
+        tied = list(scores.values()).count(scores[best]) > 1
+        choices[key] = Choice(best, float(means[best]), ids, tied)
     return choices
 
 
@@ -125,17 +118,16 @@ def tuning_section(tuning: pd.DataFrame, tune: dict) -> list[dict]:
 
     metric, margin = tune["metric"], float(tune["margin"])
     knob, sign = sensitivity_knob(tune), metric_direction(metric)
-    points = {point_label(p): p for p in tune["points"]}
     chosen = {}
     for c in tune["choices"]:
         chosen[(c.get("task"), c["variant"])] = c
     ok = tuning[tuning["status"] == "ok"]
     entries = []
     for (task, variant), group in ok.groupby(["task", "variant"], sort=False):
-        means = group.groupby("point")[metric].mean()
+        means = group.groupby("point", sort=False)[metric].mean()
         profile: dict[float, float] = {}
-        for label, mean in means.items():
-            x = points[label][knob]
+        for point, mean in means.items():
+            x = point[knob]
             profile[x] = mean if x not in profile else max(profile[x], mean, key=lambda m: sign * m)
         choice = chosen.get((task, variant)) or chosen.get((None, variant))
         span = window(profile, margin, sign)
@@ -144,13 +136,14 @@ def tuning_section(tuning: pd.DataFrame, tune: dict) -> list[dict]:
         learned = not math.isfinite(floor) or best - sign * floor > margin
         if not learned:  # every point at the floor: a "wide window" would only mean "no effect"
             span = None
-        point = points.get(choice["point"]) if choice else None
+        point = Point(choice["point"]) if choice else None
         entries.append(
             dict(
                 task=task,
                 variant=variant,
                 edges=grid_edges(tune["space"], point) if point else [],
-                point=choice["point"] if choice else None,
+                point=point,
+                metric=metric,
                 score=choice["score"] if choice else math.nan,
                 seeds=int(group["seed"].nunique()),
                 knob=knob,

@@ -21,12 +21,13 @@ from membench.analysis.capacity import capacity_section
 from membench.analysis.knockouts import knockout_section
 from membench.analysis.positions import positions_section
 from membench.analysis.tuning import tuning_section
+from membench.metrics import metric_label
 from membench.registry import did_you_mean
 
 if TYPE_CHECKING:
     from membench.store.results import SuiteResults
 
-COSTS = {"params": "params ×", "train_flops": "FLOPs ×"}
+COSTS = {c: f"{metric_label(c)} ×" for c in ("params", "train_flops")}  # header: ratio to base
 CORRECTIONS = {"holm": "Holm", "bh": "Benjamini-Hochberg", "none": "uncorrected"}
 TESTS = {"exact": "exact tests", "t": "t-tests, exact where t is undefined"}
 

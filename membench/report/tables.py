@@ -28,11 +28,8 @@ def _centre(cells: pd.DataFrame, metric: str) -> pd.Series:
 
 
 def decimals(report: Report) -> int:
-    if metrics.metric_kind(report.metric) == "censored":
-        return 0  # steps
     finite = _centre(report.cells, report.metric).replace([np.inf, -np.inf], np.nan).abs()
-    top = finite.max() if finite.notna().any() else 0
-    return 3 if top < 10 else 1 if top < 1000 else 0
+    return metrics.metric_digits(report.metric, finite.max() if finite.notna().any() else 0.0)
 
 
 def _cell_text(c, kind: str, d: int, s: dict) -> tuple[str, str]:

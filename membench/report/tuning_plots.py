@@ -12,10 +12,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from membench.analysis.tuning import sensitivity_knob
+from membench.metrics import UNIT, metric_bounds
 from membench.store.records import write_atomic
-from membench.suite.tune import point_label
-
-BOUNDED = {"exact_match", "token_accuracy", "solve_rate", "aulc"}
 
 
 def sensitivity_figure(report):
@@ -23,9 +21,8 @@ def sensitivity_figure(report):
     circled; with several tuned options, each value's best over the others."""
     tune, data = report.tune, report.tuning_data
     metric, knob = tune["metric"], sensitivity_knob(tune)
-    points = {point_label(p): p for p in tune["points"]}
     ok = data[data["status"] == "ok"].copy()
-    ok["x"] = ok["point"].map(lambda label: points[label][knob])
+    ok["x"] = ok["point"].map(lambda point: point[knob])
     tasks = list(dict.fromkeys(e["task"] for e in report.tuning))
     variants = list(dict.fromkeys(e["variant"] for e in report.tuning))
     colours = {v: plt.cm.tab10(i % 10) for i, v in enumerate(variants)}
@@ -41,7 +38,7 @@ def sensitivity_figure(report):
             seeds = ok[(ok["task"] == task) & (ok["variant"] == variant)]
             ax.scatter(seeds["x"], seeds[metric], s=8, color=colour, alpha=0.4, linewidths=0)
             if entry["point"]:
-                x = points[entry["point"]][knob]
+                x = entry["point"][knob]
                 ax.scatter([x], [entry["score"]], s=70, facecolors="none", edgecolors=colour)
         ax.set_title(task, fontsize=9)
         ax.set_xlabel(knob)
@@ -49,7 +46,7 @@ def sensitivity_figure(report):
             ax.set_xscale("log")
         ax.set_xticks(xs, [f"{x:g}" for x in xs], fontsize=7)
         ax.minorticks_off()
-        if metric in BOUNDED:
+        if metric_bounds(metric) == UNIT:
             ax.set_ylim(-0.03, 1.03)
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel(f"{metric} (tuning seeds)")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 from membench.analysis.tuning import sensitivity_knob
+from membench.metrics import metric_digits
 
 
 def tuning_intro(tune: dict) -> str:
@@ -47,8 +48,10 @@ def tuning_rows(entries: list[dict]) -> tuple[list[str], list[list[str]]]:
             span, width = "none (floor)", "–"
         else:
             span, width = "–", "–"
-        score = f"{e['score']:.3f}" if math.isfinite(e["score"]) else "–"
+        d = metric_digits(e["metric"], e["score"])
+        score = f"{e['score']:.{d}f}" if math.isfinite(e["score"]) else "–"
         edges = [edge.split(" (")[0].replace(" at the ", ": ") for edge in e.get("edges") or []]
         edge = "; ".join(edges) or "–"  # "lr: top": the chosen column holds the value
-        body.append([e["task"], e["variant"], e["point"] or "none", score, span, width, edge])
+        point = e["point"].label if e["point"] else "none"
+        body.append([e["task"], e["variant"], point, score, span, width, edge])
     return head, body

@@ -16,8 +16,6 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from membench.suite.tune import point_label
-
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -84,7 +82,7 @@ def print_plan(suite: Suite, trials, states, todo, console: Console, title: str)
         table.add_column(column)
     for t in suite.ordered(trials):
         state = "rerun" if t.id in rerun and states[t.id] != "todo" else states[t.id]
-        point = [] if len(columns) == 5 else [point_label(t.tuning["point"])]
+        point = [] if len(columns) == 5 else [t.tuning["point"].label]
         row = (t.task, t.variant, *point, str(t.seed), t.id)  # Text: labels like sort[length=32]
         table.add_row(*map(Text, row), Text(state, STATE_STYLE[state]))  # are not rich markup
     console.print(table)

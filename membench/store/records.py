@@ -158,8 +158,6 @@ def write_suite_file(
     """RESULTS/suite.json: the suite that owns this folder and its trials in table order, so a
     later `membench report RESULTS` compares those trials only (never runs of other settings).
     A tuned suite also lists its tuning trials and the choices made from them."""
-    from membench.suite.tune import point_label
-
     ordered = suite.ordered(trials)
     data = {
         "suite": suite.name,
@@ -177,12 +175,12 @@ def write_suite_file(
             "points": tune.points,
             "seeds": tune.seeds,
             "trials": [
-                dict(id=t.id, task=t.task, variant=t.variant, seed=t.seed, point=t.tuning["label"])
+                dict(id=t.id, task=t.task, variant=t.variant, seed=t.seed, point=t.tuning["point"])
                 for t in suite.ordered(tuning or [])
             ],
             "choices": [
                 dict(zip(tune.per, key, strict=True))
-                | dict(point=point_label(c.point), score=c.score, chosen_from=list(c.trials))
+                | dict(point=c.point, score=c.score, chosen_from=list(c.trials))
                 for key, c in (choices or {}).items()
             ],
         }

@@ -15,6 +15,7 @@ from membench.errors import MembenchError
 from membench.metrics import METRICS, aulc
 from membench.store.fingerprint import fingerprint, recorded
 from membench.store.records import SUITE_FILE, TRIALS, read_records
+from membench.suite.tune import Point
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -43,7 +44,7 @@ COLUMNS = (
 
 def trial_table(directory: Path, trials: list[Trial]) -> pd.DataFrame:
     """The recorded ones of `trials` as load_results' rows, labelled by the trials (task,
-    variant, seed; `point`: a tuning point's label). Trials without a record are absent."""
+    variant, seed; `point`: a tuning trial's Point). Trials without a record are absent."""
     import pandas as pd
 
     records = read_records(directory) if directory.is_dir() else {}
@@ -52,7 +53,8 @@ def trial_table(directory: Path, trials: list[Trial]) -> pd.DataFrame:
         if t.id in records:
             row = flatten(records[t.id])
             row.update(task=t.task, variant=t.variant, seed=t.seed)
-            row["point"] = (t.tuning or {}).get("label")
+            tuning = t.tuning or {}
+            row["point"] = tuning["point"] if tuning.get("phase") == "tune" else None
             rows.append(row)
     return pd.DataFrame(rows, columns=None if rows else ["id", "task", "variant", "seed", "status"])
 
@@ -93,8 +95,9 @@ def load_suite_results(path: str | Path) -> SuiteResults:
         points = {t["id"]: t for t in tune["trials"]}
         tuned = df["id"].isin(points)
         tuning = df[tuned].copy()
-        for key in ("task", "variant", "seed", "point"):
+        for key in ("task", "variant", "seed"):
             tuning[key] = tuning["id"].map(lambda i, key=key: points[i][key])
+        tuning["point"] = tuning["id"].map(lambda i: Point(points[i]["point"]))
         rank = {t["id"]: i for i, t in enumerate(tune["trials"])}  # the suite's order
         tuning = tuning.iloc[tuning["id"].map(rank).argsort()].reset_index(drop=True)
     unused = int((~mine & ~tuned).sum())

@@ -6,57 +6,37 @@ with a note.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from typing import Any
 
 from membench.errors import MembenchError
-from membench.registry import did_you_mean
-from membench.suite.checks import MODEL_KEYS, check_model_keys, expect, make_variant
 from membench.suite.trials import Variant
 
 SHORT = {"d_model": "d", "n_layers": "l", "n_heads": "h", "d_ff": "ff", "dropout": "drop"}
 CONTROLLER_NAMES = {"shared": "", "dedicated": "ctrl", "dedicated_shared": "ctrlshared"}
 
 
-def parse_grid(grid: Any, base: dict, where: str, notes: list[str]) -> list[Variant]:
-    """The cartesian product over model options, named readably (mem10-bottleneck).
-
-    Combinations that violate a constraint between options (a bottleneck with no memory) are
-    left out with a note; a value that is wrong on its own is an error."""
-    grid = expect(grid, dict, where, "a mapping option -> list of values")
-    if not grid:
-        raise MembenchError(f"{where}: empty; list values for at least one model option")
-    for key, values in grid.items():
-        if key not in MODEL_KEYS:
-            raise MembenchError(
-                f"{where}: unknown model option '{key}': {did_you_mean(str(key), MODEL_KEYS)}"
-                f"known: {', '.join(MODEL_KEYS)}"
-            )
-        expect(values, list, f"{where}.{key}", "a list of values")
-        if not values:
-            raise MembenchError(f"{where}.{key}: empty list; give at least one value")
-        for value in values:
-            check_model_keys({key: value}, where)
-        if len({repr(v) for v in values}) < len(values):
-            raise MembenchError(f"{where}.{key}: repeated value in {values}")
+def expand_grid(
+    grid: dict[str, list[Any]], base: dict, make: Callable[[str, dict, str], Variant]
+) -> tuple[list[Variant], list[tuple[str, str]]]:
+    """The cartesian product over model options (each value already checked alone), named
+    readably (mem10-bottleneck), and the combinations that break a rule between options (a
+    bottleneck with no memory) with the reason, to be left out with a note."""
     variants, names, invalid = [], {}, []
     for combo in itertools.product(*grid.values()):
         options = dict(zip(grid, combo, strict=True))
         name = grid_name(options)
         if name in names:
             raise MembenchError(
-                f"{where}: {names[name]} and {options} would both be named '{name}': "
+                f"grid: {names[name]} and {options} would both be named '{name}': "
                 "name them under variants instead"
             )
         names[name] = options
         try:
-            variants.append(make_variant(name, {**base, **options}, f"{where}[{name}]"))
+            variants.append(make(name, {**base, **options}, f"grid[{name}]"))
         except MembenchError as err:
             invalid.append((name, str(err).split(f"[{name}]", 1)[1].lstrip(".")))
-    notes += [f"grid combination '{name}' left out: {reason}" for name, reason in invalid]
-    if not variants:
-        name, reason = invalid[0]
-        raise MembenchError(f"{where}: every combination is invalid, e.g. '{name}': {reason}")
-    return variants
+    return variants, invalid
 
 
 def grid_name(options: dict[str, Any]) -> str:

@@ -8,40 +8,20 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
-from typing import Any
+
+from pydantic import ValidationError
 
 from membench.config.instances import read_yaml
-from membench.config.spec import train_config
-from membench.config.validation import check_keys
+from membench.config.spec import model_config
+from membench.config.validation import describe
 from membench.errors import MembenchError
 from membench.registry import did_you_mean
-from membench.suite.checks import (
-    SAFE_NAME,
-    check_model_keys,
-    check_name,
-    expect,
-    make_variant,
-    mapping,
-    parse_resources,
-    parse_seeds,
-)
-from membench.suite.grid import parse_grid
-from membench.suite.trials import Suite, TaskInstance, Variant, add_code_paths
-from membench.suite.tune import parse_tune
+from membench.suite.file import SuiteFile
+from membench.suite.grid import expand_grid
+from membench.suite.trials import Resources, Suite, TaskInstance, Variant, add_code_paths
+from membench.suite.tune import Tune, make_points
 
-KEYS = (
-    "name",
-    "description",
-    "tasks",
-    "model",
-    "variants",
-    "grid",
-    "baseline",
-    "seeds",
-    "train",
-    "resources",
-    "tune",
-)
+KEYS = list(SuiteFile.model_fields)
 
 
 def load_suite(path: str | Path) -> Suite:
@@ -50,98 +30,106 @@ def load_suite(path: str | Path) -> Suite:
     data = read_yaml(path)
     if not isinstance(data, dict):
         raise MembenchError(f"{path}: expected a mapping with keys {', '.join(KEYS)}")
-    check_keys(data, KEYS, str(path))
-    if "tasks" not in data:
-        raise MembenchError(
-            f"{path}: missing key 'tasks': list the tasks to run (see `membench tasks`)"
-        )
-    name = expect(data.get("name", path.stem), str, f"{path}: name", "a string")
-    if not SAFE_NAME.match(name):
-        raise MembenchError(
-            f"{path}: name: '{name}' is not usable as a directory name: use letters, digits, _ . -"
-        )
-    train = mapping(data.get("train"), f"{path}: train")
-    train_config(train, f"{path}: train")
-    resources = parse_resources(data.get("resources"), train, f"{path}: resources")
-    base = mapping(data.get("model"), f"{path}: model")
-    check_model_keys(base, f"{path}: model")
-    variants, notes = parse_variants(data, base, path)
-    baseline = data.get("baseline", "baseline" if "baseline" in variants else next(iter(variants)))
-    expect(baseline, str, f"{path}: baseline", "a variant name")
+    try:
+        file = SuiteFile.model_validate(data)
+    except ValidationError as err:
+        raise MembenchError(f"{path}: {describe(err.errors()[0], '', SuiteFile)}") from None
+    train = dict(data.get("train") or {})  # as written: the defaults stay out of trial ids
+    base = dict(data.get("model") or {})
+    variants, notes = make_variants(file, base, path)
+    baseline = file.baseline or ("baseline" if "baseline" in variants else next(iter(variants)))
     if baseline not in variants:
         raise MembenchError(
             f"{path}: baseline: unknown variant '{baseline}': "
             f"{did_you_mean(baseline, list(variants))}known: {', '.join(variants)}"
         )
-    seeds = parse_seeds(data.get("seeds", 3), f"{path}: seeds")
-    tune = None
-    if data.get("tune") is not None:
-        tune = parse_tune(data["tune"], seeds, train, f"{path}: tune")
+    resources = file.resources or Resources()
     suite = Suite(
-        name=name,
+        name=file.name or path.stem,
         path=path,
-        description=expect(data.get("description", ""), str, f"{path}: description", "a string"),
-        tasks=parse_tasks(data["tasks"], path),
+        description=file.description,
+        tasks=make_tasks(file.tasks, path),
         variants=list(variants.values()),
         baseline=baseline,
-        seeds=seeds,
+        seeds=list(file.seeds),
         train=train,
-        resources=resources,
+        resources=Resources(float(resources.cpu), float(resources.gpu)),
         notes=notes,
-        tune=tune,
+        tune=make_tune(file, data.get("tune") or {}),
     )
     check_factories(suite)
     check_distinct(suite)
     return suite
 
 
-def parse_variants(data: dict, base: dict, path: Path) -> tuple[dict[str, Variant], list[str]]:
-    raw = mapping(data.get("variants"), f"{path}: variants")
-    if "variants" in data and not raw:
-        raise MembenchError(f"{path}: variants: empty; name at least one variant or remove it")
-    variants: dict[str, Variant] = {}
-    for name, overrides in raw.items():
-        where = f"{path}: variants.{name}"
-        check_name(name, where)
-        overrides = mapping(overrides, where)
-        variants[name] = make_variant(name, {**base, **overrides}, where)
+def make_variant(name: str, model: dict, where: str) -> Variant:
+    """A variant from its full model dict: the combination of options checked (the options
+    alone were checked with the file), unless it is a user's model, which takes its own."""
+    model = dict(model)
+    factory = model.pop("factory", None)
+    if factory is None:
+        model_config(model, where)
+    return Variant(name, model, factory)
+
+
+def make_variants(file: SuiteFile, base: dict, path: Path) -> tuple[dict[str, Variant], list[str]]:
+    variants = {
+        name: make_variant(name, {**base, **overrides}, f"{path}: variants.{name}")
+        for name, overrides in (file.variants or {}).items()
+    }
     notes: list[str] = []
-    if "grid" in data:
-        for variant in parse_grid(data["grid"], base, f"{path}: grid", notes):
+    if file.grid:
+        try:
+            made, invalid = expand_grid(file.grid, base, make_variant)
+        except MembenchError as err:
+            raise MembenchError(f"{path}: {err}") from None
+        for variant in made:
             if variant.name in variants:
                 raise MembenchError(
                     f"{path}: grid: combination '{variant.name}' has the name of "
                     f"variants.{variant.name}: rename the variant"
                 )
             variants[variant.name] = variant
+        notes += [f"grid combination '{name}' left out: {reason}" for name, reason in invalid]
+        if not made:
+            name, reason = invalid[0]
+            raise MembenchError(
+                f"{path}: grid: every combination is invalid, e.g. '{name}': {reason}"
+            )
     if not variants:  # no variants and no grid: the base model is the one variant
         variants["base"] = make_variant("base", base, f"{path}: model")
     return variants, notes
 
 
-def parse_tasks(raw: Any, path: Path) -> list[TaskInstance]:
-    """Entries: 'copy', {'sort': {'length': 32}}, or {'sort': {'length': [16, 32]}} (a sweep)."""
+def make_tune(file: SuiteFile, raw: dict) -> Tune | None:
+    """The validated `tune:` block with the points it stands for."""
+    block = file.tune
+    if block is None:
+        return None
+    from membench.suite.tune import PER
+
+    return Tune(
+        make_points(block.space, block.samples or 1),
+        list(block.seeds),
+        block.metric,
+        PER[tuple(block.per)],
+        float(block.margin),
+        dict(raw["space"]),
+        block.samples or 1,
+        block.extend,
+    )
+
+
+def make_tasks(entries: list, path: Path) -> list[TaskInstance]:
+    """Entries ('copy', {'sort': {'length': 32}}, {'sort': {'length': [16, 32]}}: a sweep) ->
+    task instances, each resolved against the registry and the suite's own tasks/ folder."""
     from membench.config.instances import resolve_task
 
-    if isinstance(raw, dict):
-        raw = [{name: params} for name, params in raw.items()]
-    where = f"{path}: tasks"
-    expect(raw, list, where, "a list of task names (see `membench tasks`)")
-    if not raw:
-        raise MembenchError(f"{where}: empty; list at least one task (see `membench tasks`)")
     instances, seen = [], {}
-    for i, entry in enumerate(raw):
-        at = f"{where}[{i}]"
-        if isinstance(entry, dict) and len(entry) == 1:
-            name, params = next(iter(entry.items()))
-            params = mapping(params, f"{at}.{name}")
-        else:
-            name, params = entry, {}
-        expect(name, str, at, "a task name or {name: {parameter: value}}")
-        for key, value in params.items():
-            if isinstance(value, list) and not value:
-                raise MembenchError(f"{at}.{name}.{key}: empty list; give at least one value")
-        swept = {k: v if isinstance(v, list) else [v] for k, v in params.items()}
+    for i, entry in enumerate(entries):
+        at = f"{path}: tasks[{i}]"
+        name, params = next(iter(entry.items())) if isinstance(entry, dict) else (entry, None)
+        swept = {k: v if isinstance(v, list) else [v] for k, v in (params or {}).items()}
         for combo in itertools.product(*swept.values()):
             overrides = dict(zip(swept, combo, strict=True))
             try:

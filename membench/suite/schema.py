@@ -9,58 +9,14 @@ schema an editor checks a suite with and membench's own validation cannot drift 
 
 from __future__ import annotations
 
-import typing
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from membench.config.spec import ModelConfig, TrainConfig
 from membench.errors import MembenchError
-from membench.suite.tune import TuneBlock
+from membench.suite.file import SuiteFile
 
 RECORD_SCHEMA_VERSION = 2  # 1: records before the field existed (no `code`, no `tuning`)
-SUITE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.+=-]*$"
-
-
-ModelOptions = ModelConfig  # the schema's model and train options are the configs themselves
-TrainOptions = TrainConfig
-
-
-class FactoryModel(BaseModel):
-    """A user's model: `factory: module:function` and its own options, passed on unchecked."""
-
-    model_config = ConfigDict(extra="allow")
-    factory: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-
-
-class Resources(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-    cpu: float = Field(1.0, gt=0)
-    gpu: float = Field(0.0, ge=0)
-
-
-Tune = TuneBlock  # the schema's tune block is the one membench validates with
-
-
-TaskParams = dict[str, int | list[int]]
-
-
-class Suite(BaseModel):
-    """A suite file (docs/suites.md)."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-    name: str | None = Field(None, pattern=SUITE_NAME)
-    description: str = ""
-    tasks: list[str | dict[str, TaskParams | None]] | dict[str, TaskParams | None]
-    model: ModelOptions | FactoryModel | None = None  # type: ignore[valid-type]
-    # a variant's overrides: model options, or a factory's own options (unchecked, as membench)
-    variants: dict[str, ModelOptions | FactoryModel | dict[str, Any] | None] | None = None  # type: ignore[valid-type]
-    grid: dict[str, list[Any]] | None = None
-    baseline: str | None = None
-    seeds: typing.Annotated[int, Field(ge=1)] | list[typing.Annotated[int, Field(ge=0)]] = 3
-    train: TrainOptions | None = None  # type: ignore[valid-type]
-    resources: Resources | None = None
-    tune: Tune | None = None
 
 
 class Record(BaseModel):
@@ -86,7 +42,7 @@ class Record(BaseModel):
 
 
 def suite_schema() -> dict[str, Any]:
-    schema = Suite.model_json_schema()
+    schema = SuiteFile.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "membench suite"
     return schema

@@ -13,7 +13,7 @@ from typing import Any
 
 from membench.config.identity import TrialSpec
 from membench.config.spec import ModelConfig, model_config
-from membench.suite.tune import Choice, Tune, point_label
+from membench.suite.tune import Choice, Tune
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,7 @@ class Suite:
             spec = make_spec(
                 task.name, task.overrides, variant.model, train, seed, variant.factory, self.near
             )
-            tuning = {"phase": "tune", "point": point, "label": point_label(point)}
+            tuning = {"phase": "tune", "point": point, "label": point.label}
             trials.append(Trial(spec, spec.trial_id(), task.label, variant.name, seed, tuning))
         return trials
 
@@ -130,10 +130,11 @@ class Suite:
         """Trials by task, then variant, in the suite's order, then seed: for tables."""
         tasks = {t.label: i for i, t in enumerate(self.tasks)}
         variants = {v.name: i for i, v in enumerate(self.variants)}
-        points = {point_label(p): i for i, p in enumerate(self.tune.points if self.tune else [])}
+        points = {p: i for i, p in enumerate(self.tune.points if self.tune else [])}
 
         def point(t: Trial) -> int:
-            return points.get((t.tuning or {}).get("label"), -1)
+            tuning = t.tuning or {}
+            return points.get(tuning["point"], -1) if tuning.get("phase") == "tune" else -1
 
         return sorted(trials, key=lambda t: (tasks[t.task], variants[t.variant], point(t), t.seed))
 

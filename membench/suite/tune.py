@@ -9,23 +9,41 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from membench.config.spec import rule
-from membench.config.validation import check_keys, one_line
-from membench.errors import MembenchError
+from membench.metrics import METRICS, metric_kind
 from membench.registry import did_you_mean
 
-KEYS = ("space", "seeds", "metric", "per", "samples", "margin", "extend")
 DISTRIBUTIONS = ("loguniform", "uniform", "randint", "choice")
 PER = {("task", "variant"): ("task", "variant"), ("variant",): ("variant",)}
 TUNABLE = ("steps", "batch_size", "lr", "weight_decay", "warmup", "grad_clip")
 SAMPLE_SEED = 0  # Tune's random search draws the same points every run: trials stay resumable
 
 
+class Point(dict):
+    """One point of a tuning space: train option -> value, in the space's order. A value, not
+    a string: hashable (tables group by it), read as a mapping ({**train, **point}), written
+    to JSON as one, and shown as its label (lr=0.001, warmup=50)."""
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(self.items()))
+
+    @property
+    def label(self) -> str:
+        return ", ".join(
+            f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.items()
+        )
+
+    def __str__(self) -> str:
+        return self.label
+
+    __repr__ = __str__
+
+
 @dataclass(frozen=True)
 class Tune:
-    points: list[dict[str, Any]]  # the train options tried, in the space's order
+    points: list[Point]  # the train options tried, in the space's order
     seeds: list[int]
     metric: str = "aulc"
     per: tuple[str, ...] = ("task", "variant")
@@ -39,7 +57,7 @@ class Tune:
 class Choice:
     """The point chosen for one cell (or one variant), with the evidence it was chosen on."""
 
-    point: dict[str, Any]
+    point: Point
     score: float  # mean of the metric over the tuning seeds (and tasks, per variant)
     trials: tuple[str, ...]  # ids of the tuning trials at the chosen point
     tied: bool = False  # another point scored the same (e.g. every point at the floor)
@@ -47,8 +65,8 @@ class Choice:
 
 class TuneBlock(BaseModel):
     """The `tune:` block as written (docs/suites.md: 'Tuned comparisons'): its fields and
-    rules, for `membench run` and the JSON Schema alike. Validated with the suite's evaluation
-    seeds in the context (`eval_seeds`), which tuning seeds must avoid."""
+    rules, for `membench run` and the JSON Schema alike (the rules that involve the rest of the
+    suite, such as tuning seeds disjoint from evaluation seeds, are the suite file's)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -57,9 +75,14 @@ class TuneBlock(BaseModel):
         json_schema_extra={"propertyNames": {"enum": list(TUNABLE)}},
     )
     seeds: list[Annotated[int, Field(ge=0)]] = Field(
-        description="tuning seeds, disjoint from the evaluation seeds"
+        description="tuning seeds, disjoint from the evaluation seeds",
+        json_schema_extra={"minItems": 1, "uniqueItems": True},
     )
-    metric: str = Field("aulc", description="the metric the choice maximises (not censored)")
+    metric: str = Field(
+        "aulc",
+        description="the metric the choice maximises (not censored)",
+        json_schema_extra={"enum": [m for m in METRICS if metric_kind(m) != "censored"]},
+    )
     per: list[str] = Field(
         ["task", "variant"],
         description="one choice per cell ([task, variant]) or per variant ([variant])",
@@ -70,9 +93,7 @@ class TuneBlock(BaseModel):
     extend: int = Field(0, ge=0, description="grid points a choice on an edge may add past it")
 
     @model_validator(mode="after")
-    def rules(self, info: ValidationInfo) -> TuneBlock:
-        from membench.metrics import METRICS, metric_kind
-
+    def rules(self) -> TuneBlock:
         if not self.space:
             raise rule("space", "empty; give at least one train option to tune")
         random = [k for k, v in self.space.items() if isinstance(v, dict)]
@@ -104,13 +125,6 @@ class TuneBlock(BaseModel):
             raise rule("seeds", "expected a non-empty list of tuning seeds")
         if len(set(self.seeds)) < len(self.seeds):
             raise rule("seeds", f"repeated seed in {self.seeds}")
-        shared = sorted(set(self.seeds) & set((info.context or {}).get("eval_seeds", ())))
-        if shared:
-            raise rule(
-                "seeds",
-                f"seed {shared[0]} is also an evaluation seed: tuning seeds must be disjoint "
-                "from `seeds`, or the reported numbers are the ones the choice was made on",
-            )
         if self.metric not in METRICS:
             raise rule(
                 "metric",
@@ -130,37 +144,6 @@ class TuneBlock(BaseModel):
                 f"across tasks), got {self.per!r}",
             )
         return self
-
-
-def parse_tune(data: Any, eval_seeds: list[int], train: dict, where: str) -> Tune:
-    """The `tune:` block, validated (`TuneBlock`): every problem one line naming the key."""
-    from membench.config.spec import train_config
-
-    if not isinstance(data, dict):
-        raise MembenchError(f"{where}: expected a mapping with keys {', '.join(KEYS)}")
-    check_keys(data, KEYS, where)
-    if "space" not in data or "seeds" not in data:
-        missing = "space" if "space" not in data else "seeds"
-        raise MembenchError(
-            f"{where}: missing key '{missing}' (see docs/suites.md: 'Tuned comparisons')"
-        )
-    try:
-        block = TuneBlock.model_validate(data, context={"eval_seeds": eval_seeds})
-    except ValidationError as err:
-        raise one_line(err, where, TuneBlock) from None
-    points = make_points(block.space, block.samples or 1)
-    for point in points:
-        train_config({**train, **point}, f"{where}.space")
-    return Tune(
-        points,
-        list(block.seeds),
-        block.metric,
-        PER[tuple(block.per)],
-        float(block.margin),
-        dict(block.space),
-        block.samples or 1,
-        block.extend,
-    )
 
 
 def grid_edges(space: dict[str, Any], point: dict[str, Any]) -> list[str]:
@@ -218,7 +201,7 @@ def check_distribution(spec: dict, where: str) -> None:
         raise rule(f"{where}.loguniform", f"bounds must be > 0, got {args}")
 
 
-def make_points(space: dict[str, Any], samples: int) -> list[dict[str, Any]]:
+def make_points(space: dict[str, Any], samples: int) -> list[Point]:
     """Grid values crossed with `samples` draws of the distributions, as Tune's grid_search
     with num_samples does; draws are rounded to 4 significant digits so ids read well."""
     import numpy as np
@@ -241,11 +224,6 @@ def make_points(space: dict[str, Any], samples: int) -> list[dict[str, Any]]:
     for combo in itertools.product(*grid.values()):
         for draw in draws:
             point = {**dict(zip(grid, combo, strict=True)), **draw}
-            points.append({k: point[k] for k in space})
+            points.append(Point({k: point[k] for k in space}))
     unique = {repr(sorted(p.items())): p for p in points}
     return list(unique.values())
-
-
-def point_label(point: dict[str, Any]) -> str:
-    """lr=0.001, warmup=50: how a point is named in tables and records."""
-    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in point.items())
