@@ -144,12 +144,12 @@ def test_report_says_what_memory_is_for_on_solved_and_stuck_seeds_apart():
     assert by["neck", "solved"]["sentence"] == "needs memory's reads and writes"
     assert by["mem", "solved"]["sentence"] == "does not need memory's reads or writes"
     assert by["odd", "solved"]["read"]["verdict"] == "undecided on memory's reads"
-    assert by["chance", "stuck"]["sentence"] == "learned too little to tell"
-    solved, stuck = by["bimodal", "solved"], by["bimodal", "stuck"]
+    assert by["chance", "unsolved"]["sentence"] == "learned too little to tell"
+    solved, stuck = by["bimodal", "solved"], by["bimodal", "unsolved"]
     assert (solved["seeds"], solved["of"], stuck["seeds"]) == (1, 4, 3)
     assert solved["sentence"] == "does not need memory's reads or writes"
     assert stuck["judged"] == "token_accuracy"
-    assert stuck["sentence"] == "plateau computed through memory's reads and writes"
+    assert stuck["sentence"] == "score computed through memory's reads and writes"
     assert stuck["read"]["drop"] == pytest.approx(0.41 - 0.22)
     md = render(report, "md")
-    assert "## Memory knockouts" in md and "| stuck 3/4 | exact -0.001, token -0.190 |" in md
+    assert "## Memory knockouts" in md and "| unsolved 3/4 | exact -0.001, token -0.190 |" in md

@@ -398,7 +398,9 @@ def test_a_choice_on_the_grid_edge_extends_the_grid_and_tunes_again(ray_local, t
     assert tuning["space"]["lr"] == [0.00001, 0.0001, 0.001]
     assert len(tuning["trials"]) == 3  # the new point was tuned too
     [choice] = tuning["choices"]
-    assert choice["point"] == {"lr": 0.001}  # still the top: extension spent, and the report says so
+    assert choice["point"] == {
+        "lr": 0.001
+    }  # still the top: extension spent, and the report says so
     report = (results / "report" / "report.md").read_text()
     assert "lr: top" in report
 

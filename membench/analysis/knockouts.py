@@ -1,6 +1,7 @@
 """Knockout verdicts: does a model need to read memory, or to write it? Per cell, split by
-outcome: solved seeds are judged on exact match, stuck seeds on token accuracy (what their
-plateau is computed through).
+outcome: solved seeds are judged on exact match, unsolved seeds on token accuracy (what the
+score they reached is computed through; "reached", not "a plateau": unless the suite stops on
+one, an unsolved trial ran out of steps).
 """
 
 from __future__ import annotations
@@ -10,31 +11,28 @@ import pandas as pd
 
 from membench.analysis import stats
 
-KNOCKOUT_WORDS = {  # (relies, does not need), for solved seeds, then for stuck seeds' plateau
+KNOCKOUT_WORDS = {  # (relies, does not need), for solved seeds, then for unsolved seeds' score
     "solved": {
         "read": ("needs memory's reads", "does not need memory's reads"),
         "write": ("needs memory's writes", "does not need memory's writes"),
     },
-    "stuck": {
-        "read": ("plateau computed through memory's reads", "plateau does not use memory's reads"),
-        "write": (
-            "plateau computed through memory's writes",
-            "plateau does not use memory's writes",
-        ),
+    "unsolved": {
+        "read": ("score computed through memory's reads", "score does not use memory's reads"),
+        "write": ("score computed through memory's writes", "score does not use memory's writes"),
     },
 }
 NEGLIGIBLE = 0.05  # a drop below this is "nothing lost"
 
 
 def knockout_section(ok: pd.DataFrame) -> list[dict]:
-    """Per (task, variant) with knockout metrics, solved and stuck seeds apart (a cell of one
-    seed that went around memory and four whose plateau runs through it has no one verdict):
+    """Per (task, variant) with knockout metrics, solved and unsolved seeds apart (a cell of one
+    seed that went around memory and four whose score runs through it has no one verdict):
     the drop (intact minus knocked out, per seed) in exact match and in token accuracy with
     memory reads and with writes cut, mean over seeds with a 95% t-interval where there are two
-    or more. Solved seeds are judged on exact match, stuck ones on token accuracy (their exact
+    or more. Solved seeds are judged on exact match, unsolved ones on token accuracy (their exact
     match is near 0 either way): relies on it (the interval above 0, the mean at least
     NEGLIGIBLE; one seed: its drop at least NEGLIGIBLE), does not need it (the interval, or the
-    one drop, below NEGLIGIBLE), undecided; stuck seeds within NEGLIGIBLE of chance learned too
+    one drop, below NEGLIGIBLE), undecided; unsolved seeds within NEGLIGIBLE of chance learned too
     little to tell."""
     cols = [f"{m}_no_{k}" for m in ("exact_match", "token_accuracy") for k in ("read", "write")]
     if not set(cols) <= set(ok.columns):
@@ -45,7 +43,7 @@ def knockout_section(ok: pd.DataFrame) -> list[dict]:
             continue
         solved = cell["solved"].fillna(False).astype(bool) if "solved" in cell else None
         groups = [("all", cell)] if solved is None else [
-            (name, cell[mask]) for name, mask in (("solved", solved), ("stuck", ~solved))
+            (name, cell[mask]) for name, mask in (("solved", solved), ("unsolved", ~solved))
         ]  # fmt: skip
         for outcome, seeds in groups:
             if seeds.empty:
@@ -58,7 +56,7 @@ def knockout_section(ok: pd.DataFrame) -> list[dict]:
 
 def _knockout_entry(seeds: pd.DataFrame, outcome: str) -> dict:
     judged = "exact_match" if outcome in ("solved", "all") else "token_accuracy"
-    words = KNOCKOUT_WORDS["stuck" if judged == "token_accuracy" else "solved"]
+    words = KNOCKOUT_WORDS["unsolved" if judged == "token_accuracy" else "solved"]
     entry: dict = dict(seeds=len(seeds), judged=judged)
     chance = pd.to_numeric(seeds.get("chance", pd.Series(dtype=float))).mean()
     intact = float(seeds[judged].mean())

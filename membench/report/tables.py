@@ -201,15 +201,15 @@ def rank_summary(report: Report) -> str:
 KNOCKOUT_INTRO = (
     "What is lost when memory is cut off at the end of training (intact minus knocked out, per "
     "seed, mean over seeds): reads cut = no sequence position attends to memory, in any layer; "
-    "writes cut = memory attends to memory only. Solved and stuck seeds of a cell are judged "
-    "apart: solved seeds on exact match, stuck seeds (their exact match is near 0 either way) on "
-    "token accuracy, so a plateau computed through memory shows. A causal test of what the "
+    "writes cut = memory attends to memory only. Solved and unsolved seeds of a cell are judged "
+    "apart: solved seeds on exact match, unsolved seeds (their exact match is near 0 either way) "
+    "on token accuracy, so a score computed through memory shows. A causal test of what the "
     "attention maps suggest."
 )
 
 
 def knockout_group(e: dict) -> str:
-    """'solved 1/5', 'stuck 4/5' (or 'all 5' for records without a solved flag)."""
+    """'solved 1/5', 'unsolved 4/5' (or 'all 5' for records without a solved flag)."""
     return f"{e['outcome']} {e['seeds']}/{e['of']}" if e["outcome"] != "all" else f"{e['seeds']}"
 
 

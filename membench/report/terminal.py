@@ -201,7 +201,8 @@ def print_report(report: Report, console: Console | None = None, all_rows: bool 
         _print_table(console, rich_escape(title), *_escaped(head, body))
     if report.knockouts:
         console.print(
-            "\n[bold]Memory knockouts[/] (change with memory cut off; solved and stuck seeds apart)"
+            "\n[bold]Memory knockouts[/] (change with memory cut off; solved and unsolved seeds "
+            "apart)"
         )
         for e in report.knockouts:
             drops = "; ".join(f"{k}s cut: {knockout_drops(e, k)}" for k in ("read", "write"))
