@@ -135,17 +135,12 @@ def add_run(sub) -> None:
 
         from rich.console import Console
 
-        from membench.metrics import METRICS
-        from membench.registry import did_you_mean
+        from membench.cli.checks import check_metric
         from membench.suite.load import load_suite
 
         if args.max_concurrent is not None and args.max_concurrent < 1:
             raise MembenchError(f"--max-concurrent: must be >= 1, got {args.max_concurrent}")
-        if args.metric not in METRICS:
-            raise MembenchError(
-                f"--metric: unknown metric '{args.metric}': "
-                f"{did_you_mean(args.metric, list(METRICS))}known: {', '.join(METRICS)}"
-            )
+        check_metric(args.metric)
         suite = load_suite(args.suite)
         results = Path(args.results) if args.results else Path("results") / suite.name
         if args.dry_run:

@@ -56,6 +56,7 @@ def load_suite(path: str | Path) -> Suite:
         resources=Resources(float(resources.cpu), float(resources.gpu)),
         notes=notes,
         tune=make_tune(file, data.get("tune") or {}),
+        model=base,
     )
     check_factories(suite)
     check_distinct(suite)

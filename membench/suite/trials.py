@@ -68,6 +68,8 @@ class Suite:
     description: str = ""
     notes: list[str] = field(default_factory=list)  # e.g. grid combinations left out, and why
     tune: Tune | None = None  # a `tune:` block: evaluation trials wait on the tuning trials
+    model: dict[str, Any] = field(default_factory=dict)  # the base model the variants override
+    extra_code_paths: list[str] = field(default_factory=list)  # more folders factories live in
 
     @property
     def near(self) -> Path:
@@ -76,8 +78,10 @@ class Suite:
 
     @property
     def code_paths(self) -> list[str]:
-        """Where a factory's module is looked up besides PYTHONPATH: the suite's folder, cwd."""
-        return list(dict.fromkeys([str(self.path.resolve().parent), os.getcwd()]))
+        """Where a factory's module is looked up besides PYTHONPATH: the suite's folder, cwd,
+        and any folder a factory was named by path in (`membench compare file.py:fn`)."""
+        here = [str(self.path.resolve().parent), os.getcwd()]
+        return list(dict.fromkeys([*here, *self.extra_code_paths]))
 
     def trials(self, choices: dict[tuple[str, ...], Choice] | None = None) -> list[Trial]:
         """The evaluation trials, seed-major, so an interrupted sweep has complete comparisons

@@ -1,0 +1,16 @@
+"""Checks of what a user typed on the command line, shared by the commands."""
+
+from __future__ import annotations
+
+from membench.errors import MembenchError
+from membench.metrics import METRICS
+from membench.registry import did_you_mean
+
+
+def check_metric(metric: str, where: str = "--metric") -> None:
+    """A metric name: one of the registry's, or one line saying which are."""
+    if metric not in METRICS:
+        raise MembenchError(
+            f"{where}: unknown metric '{metric}': {did_you_mean(metric, list(METRICS))}"
+            f"known: {', '.join(METRICS)}"
+        )
