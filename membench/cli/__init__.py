@@ -12,9 +12,19 @@ from membench.cli.compare import add_compare
 from membench.cli.info import add_schema, add_tasks
 from membench.cli.suite import add_report, add_run
 from membench.cli.trial import add_attention, add_train
+from membench.cli.verify import add_verify
 from membench.errors import MembenchError
 
-COMMANDS = [add_tasks, add_train, add_attention, add_run, add_report, add_compare, add_schema]
+COMMANDS = [
+    add_tasks,
+    add_train,
+    add_attention,
+    add_run,
+    add_report,
+    add_compare,
+    add_verify,
+    add_schema,
+]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,40 @@
+"""`membench verify`: does a shipped result hold on this machine? A sample of its trials is
+retrained here, and the report's verdicts are recomputed with them."""
+
+from __future__ import annotations
+
+from membench.errors import MembenchError
+
+
+def add_verify(sub) -> None:
+    parser = sub.add_parser(
+        "verify",
+        help="retrain a sample of a results folder's trials here and check them and the verdicts",
+        description="Retrain N trials of RESULTS (spread over its cells, chosen reproducibly) on "
+        "this machine, one after another, and say per trial whether it is identical to its "
+        "record, within 1e-6, or diverged; then whether any verdict (▲/▼) of the report would "
+        "change with the retrained values. Exit 1 when one would. RESULTS is only read.",
+    )
+    parser.add_argument("results", metavar="RESULTS", help="a results folder, e.g. results/smoke")
+    parser.add_argument("--sample", type=int, default=4, metavar="N", help="trials (default 4)")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="which sample (default 0: the same every time)"
+    )
+    parser.add_argument(
+        "--metric", default="exact_match", help="the report's metric (default: exact_match)"
+    )
+
+    def handler(args) -> int:
+        from pathlib import Path
+
+        from rich.console import Console
+
+        from membench.cli.checks import check_metric
+        from membench.run.verify import verify
+
+        if args.sample < 1:
+            raise MembenchError(f"--sample: must be >= 1, got {args.sample}")
+        check_metric(args.metric)
+        return verify(Path(args.results), args.sample, args.seed, args.metric, Console())
+
+    parser.set_defaults(handler=handler)
