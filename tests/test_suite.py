@@ -371,3 +371,48 @@ def test_a_suites_own_tasks_folder_resolves_from_any_directory(tmp_path, monkeyp
     monkeypatch.chdir(elsewhere)
     (trial,) = load_suite(home / "suite.yaml").trials()
     assert trial.task == "copy_tiny" and trial.spec.task_params["length"] == 4
+
+
+@pytest.mark.slow
+def test_the_live_display_in_a_real_terminal_fits_80_columns_and_updates(tmp_path):
+    """`membench run` in a pseudo-terminal of 80 columns: the live display redraws (the done
+    count rises), every line fits, and Ray's and Tune's own output stays in ray.log."""
+    import fcntl
+    import pty
+    import re
+    import select
+    import struct
+    import termios
+
+    path = write(tmp_path, {**TINY, "seeds": 3})
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 80, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "membench.cli", "run", path.name, "--results", "r"],
+        stdin=slave, stdout=slave, stderr=slave, env=env | {"TERM": "xterm-256color"},
+        cwd=tmp_path,  # short paths: a path longer than the terminal cannot fit it
+    )  # fmt: skip
+    os.close(slave)
+    chunks = []
+    while True:
+        ready, _, _ = select.select([master], [], [], 1.0)
+        if ready:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        elif proc.poll() is not None:
+            break
+    assert proc.wait(timeout=60) == 0
+    text = b"".join(chunks).decode("utf-8", "replace")
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07", "", text)
+    lines = [line for part in plain.split("\n") for line in part.split("\r")]
+    assert lines and max(len(line) for line in lines) <= 80
+    done = {int(n) for n in re.findall(r"done (\d+)  failed", plain)}
+    assert 0 in done and max(done) >= 1 and len(done) >= 2  # redrawn as trials finished
+    assert "Configuration for experiment" not in plain  # Tune's box went to ray.log
+    assert "Verdicts" in plain  # and the report followed

@@ -137,8 +137,9 @@ def train_missing(
     say(
         console,
         f"{suite.name}: {what}: {len(todo)} of {len(trials)} trials to train "
-        f"({len(trials) - len(todo)} already recorded); Ray log: {results / 'ray.log'}",
+        f"({len(trials) - len(todo)} already recorded)",
     )
+    say(console, f"Ray's own output: {results / 'ray.log'}")
     created = not results.exists()
     results.mkdir(parents=True, exist_ok=True)
     try:
@@ -213,7 +214,15 @@ def launch(suite, todo, results: Path, address, max_concurrent) -> SweepProgress
         owned = connect(address)
         try:
             check_fits(suite)
-            live = Live(progress, console=display, refresh_per_second=2)
+            # Python-level prints (Tune's experiment box) go to ray.log with the rest, not
+            # through the live display onto the terminal
+            live = Live(
+                progress,
+                console=display,
+                refresh_per_second=2,
+                redirect_stdout=False,
+                redirect_stderr=False,
+            )
             with live if display.is_terminal else contextlib.nullcontext():
                 tune_run(suite, todo, results, max_concurrent, progress)
         except KeyboardInterrupt:
