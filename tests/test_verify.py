@@ -47,8 +47,10 @@ def test_outcomes_identical_within_tolerance_diverged_failed():
     rec = {"final_loss": 0.5, "token_accuracy": 0.9, "exact_match": 0.25, "aulc": 0.2}
     same = {"status": "ok", "metrics": dict(rec)}
     assert classify(rec, same) == ("identical", "–")
-    near = {"status": "ok", "metrics": rec | {"final_loss": 0.5 + 1e-8}}
+    near = {"status": "ok", "metrics": rec | {"final_loss": 0.5 + 2e-6}}
     assert classify(rec, near)[0] == "within tolerance"
+    far = {"status": "ok", "metrics": rec | {"final_loss": 0.51}}
+    assert classify(rec, far) == ("diverged", "final_loss 0.5 -> 0.51")
     flipped = {"status": "ok", "metrics": rec | {"exact_match": 0.28125}}  # one example of 32
     outcome, largest = classify(rec, flipped)
     assert outcome == "diverged" and largest == "exact_match 0.25 -> 0.28125"

@@ -10,10 +10,11 @@ def add_verify(sub) -> None:
     parser = sub.add_parser(
         "verify",
         help="retrain a sample of a results folder's trials here and check them and the verdicts",
-        description="Retrain N trials of RESULTS (spread over its cells, chosen reproducibly) on "
-        "this machine, one after another, and say per trial whether it is identical to its "
-        "record, within 1e-6, or diverged; then whether any verdict (▲/▼) of the report would "
-        "change with the retrained values. Exit 1 when one would. RESULTS is only read.",
+        description="Retrain N trials of RESULTS (spread over its cells, chosen reproducibly) "
+        "on this machine, one after another, and say per trial whether it is identical to its "
+        "record, within tolerance (the same held-out counts, loss within 1e-4) or diverged; "
+        "then whether any verdict of the report would change with the retrained values. Exit 1 "
+        "when one would. RESULTS is only read.",
     )
     parser.add_argument("results", metavar="RESULTS", help="a results folder, e.g. results/smoke")
     parser.add_argument("--sample", type=int, default=4, metavar="N", help="trials (default 4)")
