@@ -46,7 +46,8 @@ def test_dry_run_says_what_trains_and_writes_nothing(smoke, tmp_path, capsys):
                  "--dry-run"]) == 0  # fmt: skip
     text = capsys.readouterr().out
     assert "mem4: d_model=32, d_ff=64, mem_tokens=4" in text  # over smoke's base model
-    assert "8 trials of 2 variants, read only; baseline baseline" in text
+    assert "8 trials of 2 variants, only read), tested against 'baseline'" in text
+    assert "dry run: nothing trained, nothing written" in text
     assert "4 of 4 trials of mem4 to train (2 tasks × 2 seeds)" in text
     assert not out.exists() and snapshot(smoke) == before
 

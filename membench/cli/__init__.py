@@ -43,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     except MembenchError as err:
         print(f"membench {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `membench schema | head`: the reader has what it wanted
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print(f"membench {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -70,14 +70,16 @@ def add_compare(sub) -> None:
         say(
             console,
             f"against {comparison.reference} ({len(comparison.reused)} trials of "
-            f"{len(suite.variants) - 1} variants, read only; baseline {suite.baseline})",
+            f"{len(suite.variants) - 1} variants, only read), tested against '{suite.baseline}'",
         )
         say(
             console,
             f"{len(comparison.todo)} of {mine} trials of {variant.name} to train "
-            f"({len(suite.tasks)} tasks × {len(suite.seeds)} seeds); records: {comparison.results}",
+            f"({len(suite.tasks)} tasks × {len(suite.seeds)} seeds)",
         )
+        say(console, f"records: {comparison.results}")
         if args.dry_run:
+            say(console, "dry run: nothing trained, nothing written")
             return 0
         copy_reference(comparison)
         from membench.run.sweep import run_suite

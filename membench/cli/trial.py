@@ -36,6 +36,13 @@ def add_train(sub) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="training seed, >= 0 (default: 0)")
     parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="CPU threads for torch (default 1: a d_model-64 trial runs fastest on one, and a "
+        "suite's trials run one per CPU the same way)",
+    )
+    parser.add_argument(
         "--factory",
         help="module:function building your own model (looked up in the current directory and "
         "on PYTHONPATH), or path/to/module.py:function",
@@ -60,6 +67,11 @@ def add_train(sub) -> None:
 
         if args.seed < 0:
             raise MembenchError(f"--seed: must be >= 0, got {args.seed}")
+        if args.threads < 1:
+            raise MembenchError(f"--threads: must be >= 1, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
         add_code_paths([os.getcwd()])  # as `membench run` finds a factory beside the suite
         if args.factory and ".py:" in args.factory:  # path/to/module.py:function
             file, _, function = args.factory.rpartition(":")

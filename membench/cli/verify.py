@@ -24,6 +24,9 @@ def add_verify(sub) -> None:
     parser.add_argument(
         "--metric", default="exact_match", help="the report's metric (default: exact_match)"
     )
+    parser.add_argument(
+        "--threads", type=int, default=1, help="CPU threads for torch (default 1, as in a suite)"
+    )
 
     def handler(args) -> int:
         from pathlib import Path
@@ -36,6 +39,11 @@ def add_verify(sub) -> None:
         if args.sample < 1:
             raise MembenchError(f"--sample: must be >= 1, got {args.sample}")
         check_metric(args.metric)
+        if args.threads < 1:
+            raise MembenchError(f"--threads: must be >= 1, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
         return verify(Path(args.results), args.sample, args.seed, args.metric, Console())
 
     parser.set_defaults(handler=handler)

@@ -148,7 +148,11 @@ def verify(results: Path, n: int, seed: int, metric: str, console) -> int:
     records = read_records(results / TRIALS)
     picks = sample(table, n, seed)
     cells = picks.groupby(["task", "variant"]).ngroups
-    say(console, f"{results}: retraining {len(picks)} of {len(table)} trials ({cells} cells)")
+    say(
+        console,
+        f"{results}: retraining {len(picks)} of {len(table)} trials "
+        f"({cells} cell{'s' * (cells != 1)}), one after another",
+    )
     checks = []
     for row in picks.itertuples():
         record = records[row.id]
@@ -162,11 +166,9 @@ def verify(results: Path, n: int, seed: int, metric: str, console) -> int:
         moved = f" ({largest})" if outcome != "identical" else ""
         say(console, f"{row.task} / {row.variant} / seed {row.seed} ({row.id}): {outcome}{moved}")
     counts = {o: sum(c.outcome == o for c in checks) for o in OUTCOMES}
-    said = ", ".join(f"{k} {o}" for o, k in counts.items() if k)
-    say(
-        console,
-        f"{said} (within tolerance: the same held-out counts, loss and aulc within {TOLERANCE:g})",
-    )
+    say(console, ", ".join(f"{k} {o}" for o, k in counts.items() if k))
+    if counts["within tolerance"]:
+        say(console, f"within tolerance: the same held-out counts; loss, aulc within {TOLERANCE:g}")
     recorded = "; ".join(sorted({c.recorded_cpu for c in checks}))
     say(console, f"CPU here: {cpu_model()}; in the records: {recorded}")
     changes = verdict_changes(table, checks, metric, baseline)
