@@ -49,6 +49,7 @@ def test_every_model_and_train_option_is_on_the_command_line(capsys):
         (["--steps", "-5"], "train.steps: must be >= 1, got -5"),
         (["--steps", "0"], "train.steps: must be >= 1, got 0"),
         (["--seed", "-1"], "--seed: must be >= 0, got -1"),
+        (["--threads", "0"], "--threads: must be >= 1, got 0"),
         (["--lr", "0"], "train.lr: must be > 0"),
     ],
 )
