@@ -10,16 +10,9 @@ import yaml
 
 from membench.cli import main
 from membench.store.records import read_records
+from tests.test_suite import TINY
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = {
-    "name": "tiny",
-    "tasks": [{"copy": {"length": 4, "vocab": 3}}],
-    "model": {"d_model": 16, "n_layers": 1, "n_heads": 2, "d_ff": 32},
-    "variants": {"baseline": {}, "mem4": {"mem_tokens": 4}},
-    "seeds": 2,
-    "train": {"steps": 30, "eval_every": 10, "eval_size": 64, "attention": False},
-}
 
 
 def snapshot(folder: Path) -> dict[str, str]:

@@ -12,15 +12,9 @@ from membench.run.train import run_trial
 from membench.run.verify import Check, classify, sample, verdict_changes
 from membench.store.records import labels, write_record, write_suite_file
 from membench.suite.load import load_suite
+from tests.test_suite import TINY as SUITE
 
-TINY = {
-    "name": "tiny",
-    "tasks": [{"copy": {"length": 4, "vocab": 3}}],
-    "model": {"d_model": 16, "n_layers": 1, "n_heads": 2, "d_ff": 32},
-    "variants": {"baseline": {}, "mem4": {"mem_tokens": 4}},
-    "seeds": 2,
-    "train": {"steps": 20, "eval_every": 10, "eval_size": 32, "attention": False},
-}
+TINY = {**SUITE, "train": {"steps": 20, "eval_every": 10, "eval_size": 32, "attention": False}}
 
 
 def table(cells: dict[tuple[str, str], list[float]]) -> pd.DataFrame:
