@@ -14,3 +14,9 @@ def check_metric(metric: str, where: str = "--metric") -> None:
             f"{where}: unknown metric '{metric}': {did_you_mean(metric, list(METRICS))}"
             f"known: {', '.join(METRICS)}"
         )
+
+
+def check_at_least(value: int | None, minimum: int, flag: str) -> None:
+    """A count a user typed (`--threads`, `--sample`, ...): absent, or at least `minimum`."""
+    if value is not None and value < minimum:
+        raise MembenchError(f"{flag}: must be >= {minimum}, got {value}")

@@ -46,12 +46,11 @@ def add_compare(sub) -> None:
 
         from rich.console import Console
 
-        from membench.cli.checks import check_metric
+        from membench.cli.checks import check_at_least, check_metric
         from membench.run.compare import copy_reference, prepare
         from membench.run.display import say
 
-        if args.max_concurrent is not None and args.max_concurrent < 1:
-            raise MembenchError(f"--max-concurrent: must be >= 1, got {args.max_concurrent}")
+        check_at_least(args.max_concurrent, 1, "--max-concurrent")
         check_metric(args.metric)
         results = Path(args.results) if args.results else None
         comparison = prepare(args.variant, Path(args.against), args.name, results)

@@ -135,11 +135,10 @@ def add_run(sub) -> None:
 
         from rich.console import Console
 
-        from membench.cli.checks import check_metric
+        from membench.cli.checks import check_at_least, check_metric
         from membench.suite.load import load_suite
 
-        if args.max_concurrent is not None and args.max_concurrent < 1:
-            raise MembenchError(f"--max-concurrent: must be >= 1, got {args.max_concurrent}")
+        check_at_least(args.max_concurrent, 1, "--max-concurrent")
         check_metric(args.metric)
         suite = load_suite(args.suite)
         results = Path(args.results) if args.results else Path("results") / suite.name

@@ -60,6 +60,7 @@ def add_train(sub) -> None:
     def handler(args) -> int:
         import os
 
+        from membench.cli.checks import check_at_least
         from membench.config.identity import make_spec, parse_assignment
         from membench.run.display import TrialBar, print_summary
         from membench.run.train import run_trial
@@ -67,8 +68,7 @@ def add_train(sub) -> None:
 
         if args.seed < 0:
             raise MembenchError(f"--seed: must be >= 0, got {args.seed}")
-        if args.threads < 1:
-            raise MembenchError(f"--threads: must be >= 1, got {args.threads}")
+        check_at_least(args.threads, 1, "--threads")
         import torch
 
         torch.set_num_threads(args.threads)

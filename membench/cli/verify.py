@@ -3,8 +3,6 @@ retrained here, and the report's verdicts are recomputed with them."""
 
 from __future__ import annotations
 
-from membench.errors import MembenchError
-
 
 def add_verify(sub) -> None:
     parser = sub.add_parser(
@@ -33,14 +31,12 @@ def add_verify(sub) -> None:
 
         from rich.console import Console
 
-        from membench.cli.checks import check_metric
+        from membench.cli.checks import check_at_least, check_metric
         from membench.run.verify import verify
 
-        if args.sample < 1:
-            raise MembenchError(f"--sample: must be >= 1, got {args.sample}")
+        check_at_least(args.sample, 1, "--sample")
+        check_at_least(args.threads, 1, "--threads")
         check_metric(args.metric)
-        if args.threads < 1:
-            raise MembenchError(f"--threads: must be >= 1, got {args.threads}")
         import torch
 
         torch.set_num_threads(args.threads)
