@@ -159,6 +159,32 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     return key.strip(), yaml.safe_load(raw)
 
 
+def check_model_for_task(task_name: str, model: dict[str, Any]) -> None:
+    """Built-in models that would read a task's answers or cannot take its targets: one line.
+    A next-token task (`answers_in_input`) has each answer later in its own input, so a
+    position that reads later positions, directly or through memory, reads its answer."""
+    from membench import tasks
+
+    task = tasks.get(task_name)
+    if task.answers_in_input:
+        reads_ahead = (
+            model["arch"] != "encoder"
+            or not model["causal"]
+            or (model["mem_tokens"] and model["mem_reads"] != "memory")
+        )
+        if reads_ahead:
+            raise MembenchError(
+                f"model: task '{task_name}' predicts the next input token at every position, so "
+                "a model that reads later positions sees its answers; use arch encoder with "
+                "causal: true, and memory only with mem_reads: memory"
+            )
+    if task.partial_targets and model["arch"] == "encoder_decoder":
+        raise MembenchError(
+            f"model.arch: task '{task_name}' scores only some target positions, which a decoder "
+            "cannot be fed back; use arch encoder or recurrent"
+        )
+
+
 def make_spec(
     task: str,
     task_overrides: dict | None = None,
@@ -175,6 +201,7 @@ def make_spec(
         resolved_model = dict(model or {})  # a user's model takes its own options
     else:
         resolved_model = model_config(model).model_dump()
+        check_model_for_task(generator, resolved_model)
     return TrialSpec(
         task=generator,
         task_params=params,

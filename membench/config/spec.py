@@ -122,6 +122,12 @@ class TrainConfig(BaseModel):
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay")
     warmup: int = Field(100, ge=0, description="steps of linear warmup")
     grad_clip: float = Field(1.0, ge=0, description="largest gradient norm (0: no clipping)")
+    train_examples: int = Field(
+        0,
+        ge=0,
+        description="a finite training set of this many examples, sampled with replacement "
+        "(0: fresh examples every step)",
+    )
     eval_every: int = Field(100, ge=1, description="steps between held-out evaluations")
     eval_size: int = Field(512, ge=1, description="held-out examples")
     solve_threshold: float = Field(

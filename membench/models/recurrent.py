@@ -6,7 +6,8 @@ the memory rows of its output are the memory of the next segment, the first star
 learned memory vectors. What the task's layout adds after the source (SEP and the answer slots)
 or the answer rows in it (assoc_recall's queries) join the last segment, whose answer rows are
 read as in the encoder. So the answers see memory and the last segment only, and memory is the
-one path by which an earlier segment reaches them.
+one path by which an earlier segment reaches them. With `mem_tokens: 0` nothing crosses: the
+answers see the last segment alone (RMT's no-memory control, which scores near chance on copy).
 
 Why the rest of the design: every token keeps the position embedding it has in the encoder (its
 position in the whole input), and the module has the encoder's parameters under the same names,
@@ -25,7 +26,6 @@ import contextlib
 import torch
 
 from membench.config.spec import ModelConfig
-from membench.errors import MembenchError
 from membench.models.transformer import MemoryTransformer, check_lengths
 
 
@@ -45,19 +45,12 @@ class RecurrentMemoryTransformer(MemoryTransformer):
         answer_positions: list[int] | None = None,
     ):
         super().__init__(cfg, vocab_size, src_len, tgt_len, answer_positions)
-        m = cfg.mem_tokens
         # the tokens before any answer row are cut; answer rows (and SEP, slots) join the last
         context = src_len if self.answer_positions is None else min(self.answer_positions)
         starts = list(range(0, context, cfg.segment)) or [0]
         total = self.pos.num_embeddings  # every input token: source, then SEP and slots if any
         # the token range [start, end) of each segment
         self.bounds = list(zip(starts, [*starts[1:], total], strict=True))
-        if m == 0 and len(self.bounds) > 1:
-            raise MembenchError(
-                f"model.mem_tokens: arch 'recurrent' with {len(self.bounds)} segments (segment "
-                f"{cfg.segment}, source {src_len}) needs mem_tokens >= 1: memory is the only path "
-                "across segments"
-            )
         self.segment, self.bptt = cfg.segment, cfg.bptt
         self.full_layout = self.layout  # the encoder's, over the whole input
         self.segment_layouts = [cut_layout(self.full_layout, s, e) for s, e in self.bounds]
@@ -84,6 +77,9 @@ class RecurrentMemoryTransformer(MemoryTransformer):
         segment_maps = []
         for i, (start, end) in enumerate(self.bounds):
             last = i == n - 1
+            if m == 0 and not last:  # the no-memory control: nothing crosses, nothing to run
+                segment_maps.append([])
+                continue
             knockout = self.knockout if self.knockout_segment in (None, i) else None
             frozen = torch.no_grad() if i < trained_from else contextlib.nullcontext()
             with frozen:

@@ -27,6 +27,7 @@ from membench.config.spec import TrainConfig
 from membench.metrics import aulc
 from membench.store.fingerprint import fingerprint
 from membench.suite.schema import RECORD_SCHEMA_VERSION
+from membench.tasks import IGNORE
 
 EVAL_SEED = 2**31 - 1  # held-out examples come from their own stream, shared by every trial
 ATTENTION_EXAMPLES = 32  # held-out examples the attention summary averages over
@@ -52,7 +53,9 @@ def lr_factor(step: int, warmup: int, total: int) -> float:
 
 @torch.no_grad()
 def correct_tokens(model, src: torch.Tensor, tgt: torch.Tensor, batch: int = 512) -> torch.Tensor:
-    """bool [n, Lt]: which target tokens `predict` (which never sees the targets) gets right."""
+    """bool [n, Lt]: which target tokens `predict` (which never sees the targets) gets right.
+    An IGNORE target (a position this example does not score) counts as right, so exact match
+    is over the scored positions; `scores` leaves it out of token accuracy."""
     model.eval()
     correct = torch.cat(
         [
@@ -61,24 +64,29 @@ def correct_tokens(model, src: torch.Tensor, tgt: torch.Tensor, batch: int = 512
         ]
     )
     model.train()
-    return correct
+    return correct | (tgt == IGNORE)
 
 
-def scores(correct: torch.Tensor) -> dict[str, float]:
+def scores(correct: torch.Tensor, tgt: torch.Tensor) -> dict[str, float]:
+    """Token accuracy over the scored target tokens, exact match over examples."""
+    scored = tgt != IGNORE
     return {
-        "token_accuracy": correct.float().mean().item(),
+        "token_accuracy": (correct & scored).sum().item() / max(1, scored.sum().item()),
         "exact_match": correct.all(dim=1).float().mean().item(),
     }
 
 
 def evaluate(model, src: torch.Tensor, tgt: torch.Tensor, batch: int = 512) -> dict[str, float]:
     """Token accuracy and exact match of `predict` on a held-out set."""
-    return scores(correct_tokens(model, src, tgt, batch))
+    return scores(correct_tokens(model, src, tgt, batch), tgt)
 
 
-def position_accuracy(correct: torch.Tensor) -> list[float]:
+def position_accuracy(correct: torch.Tensor, tgt: torch.Tensor) -> list[float] | None:
     """Held-out accuracy at each target position: exact match far below token accuracy is one
-    hard position or errors spread thin (long_range_sum's units digit is the former)."""
+    hard position or errors spread thin (long_range_sum's units digit is the former). None for a
+    task whose scored positions vary between examples (a position means nothing there)."""
+    if (tgt == IGNORE).any():
+        return None
     return [round(v, 6) for v in correct.float().mean(dim=0).tolist()]
 
 
@@ -140,7 +148,9 @@ def train_step(model, optimizer, src, tgt, grad_clip: float) -> torch.Tensor:
             f"is [batch, target length, vocab] = [{tgt.shape[0]}, {tgt.shape[1]}, vocab_size] "
             "(docs/variants.md: 'Your own model')"
         )
-    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1))
+    loss = F.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1), ignore_index=IGNORE
+    )
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if grad_clip > 0:
@@ -149,12 +159,30 @@ def train_step(model, optimizer, src, tgt, grad_clip: float) -> torch.Tensor:
     return loss
 
 
+def training_batches(spec: TrialSpec, task, data: torch.Generator):
+    """The training batches, endless: fresh examples from the task's stream, or with
+    `train.train_examples: N` a pool of N examples drawn once from that stream and sampled
+    with replacement (MAD and zoology train on a finite set: with too few examples a model
+    memorises it and stays at chance on held-out examples)."""
+    cfg = spec.training
+    if not cfg.train_examples:
+        while True:
+            yield task.generate(cfg.batch_size, data, **spec.task_params)
+    pool_src, pool_tgt = task.generate(cfg.train_examples, data, **spec.task_params)
+    while True:
+        pick = torch.randint(
+            cfg.train_examples, (cfg.batch_size,), generator=data, device=data.device
+        )
+        yield pool_src[pick], pool_tgt[pick]
+
+
 def train_loop(spec: TrialSpec, model, task, device, progress: Callable | None) -> dict[str, Any]:
     """Train until the budget or the solve threshold; returns metrics and the learning curve."""
     cfg = spec.training
     data = torch.Generator(device=device).manual_seed(spec.seed)
     held_out = torch.Generator(device=device).manual_seed(EVAL_SEED)
-    eval_src, eval_tgt = task.generate(cfg.eval_size, held_out, **spec.task_params)
+    eval_src, eval_tgt = task.generate_held_out(cfg.eval_size, held_out, **spec.task_params)
+    batches = training_batches(spec, task, data)
     optimizer = make_optimizer(model, cfg)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(s, cfg.warmup, cfg.steps)
@@ -165,7 +193,7 @@ def train_loop(spec: TrialSpec, model, task, device, progress: Callable | None) 
     best_at, stopped = 0, "budget"
     start = time.perf_counter()
     for step in range(1, cfg.steps + 1):
-        src, tgt = task.generate(cfg.batch_size, data, **spec.task_params)
+        src, tgt = next(batches)
         counter = FlopCounterMode(display=False) if step == 1 else None
         with counter or contextlib.nullcontext():
             loss = train_step(model, optimizer, src, tgt, cfg.grad_clip)
@@ -178,7 +206,7 @@ def train_loop(spec: TrialSpec, model, task, device, progress: Callable | None) 
                 raise FloatingPointError(f"loss became {loss_value} at step {step}")
             tick = time.perf_counter()
             correct = correct_tokens(model, eval_src, eval_tgt)
-            now_scores = scores(correct)
+            now_scores = scores(correct, eval_tgt)
             eval_seconds += time.perf_counter() - tick
             point = {"step": step, "loss": loss_value, **now_scores}
             curve.append(point)
@@ -211,7 +239,7 @@ def train_loop(spec: TrialSpec, model, task, device, progress: Callable | None) 
         "tokens_per_second": trained_tokens / max(seconds - eval_seconds, 1e-9),
         "curve": curve,
         "stopped": stopped,
-        "per_position": position_accuracy(correct),
+        "per_position": position_accuracy(correct, eval_tgt),
     }
 
 
@@ -227,7 +255,9 @@ def knockout_metrics(spec: TrialSpec, model, task, device) -> dict[str, float]:
     if not spec.model.get("mem_tokens") or not hasattr(model, "knockout"):
         return {}
     held_out = torch.Generator(device=device).manual_seed(EVAL_SEED)
-    eval_src, eval_tgt = task.generate(spec.training.eval_size, held_out, **spec.task_params)
+    eval_src, eval_tgt = task.generate_held_out(
+        spec.training.eval_size, held_out, **spec.task_params
+    )
     out = {}
     for kind in ("read", "write"):
         with knockout(model, kind):
@@ -269,7 +299,8 @@ def run_trial(spec: TrialSpec, progress: Callable | None = None) -> dict[str, An
         result = train_loop(spec, model, task, device, progress)
         curve = result.pop("curve")
         record["stopped"] = result.pop("stopped")  # solved | plateau | budget
-        record["per_position"] = {"token_accuracy": result.pop("per_position")}
+        per_position = result.pop("per_position")
+        record["per_position"] = per_position and {"token_accuracy": per_position}
         record["metrics"] = {
             **result,
             "params": sum(p.numel() for p in model.parameters()),
@@ -281,7 +312,9 @@ def run_trial(spec: TrialSpec, progress: Callable | None = None) -> dict[str, An
             from membench.analysis.attention import summarize
 
             held_out = torch.Generator(device=device).manual_seed(EVAL_SEED)
-            eval_src, _ = task.generate(spec.training.eval_size, held_out, **spec.task_params)
+            eval_src, _ = task.generate_held_out(
+                spec.training.eval_size, held_out, **spec.task_params
+            )
             _, tgt_len = task.lengths(**spec.task_params)
             record["attention"] = summarize(model, eval_src[:ATTENTION_EXAMPLES], tgt_len)
             if record["attention"] is None:

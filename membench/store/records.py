@@ -165,6 +165,8 @@ def write_suite_file(
         "baseline": suite.baseline,
         "trials": [dict(id=t.id, task=t.task, variant=t.variant, seed=t.seed) for t in ordered],
     }
+    if suite.references:
+        data["references"] = suite.references
     if suite.tune is not None:
         tune = suite.tune
         data["tuning"] = {

@@ -104,6 +104,42 @@ Seeds = (
 )
 
 
+class Reference(BaseModel):
+    """A published value for one cell, shown beside membench's measurement in the report."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    value: float = Field(description="the published value, in the metric's own units")
+    metric: str = Field("token_accuracy", description="the membench metric it is compared with")
+    variant: str | None = Field(None, description="the cell's variant (default: the baseline)")
+    source: str = Field(min_length=1, description="paper, figure or file the value comes from")
+    note: str = Field("", description="what differs from the published setup")
+    indicative: bool = Field(
+        False, description="a third party's or an approximate value: shown, never a verdict"
+    )
+
+
+class PerTask(BaseModel):
+    """What one task changes: model options under every variant's, train options, which
+    variants run on it, and published values to compare with."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    model: dict[str, Any] | None = Field(None, description="model options for this task")
+    train: TrainConfig | None = Field(None, description="train options for this task")
+    variants: list[str] | None = Field(
+        None, min_length=1, description="the variants run on this task (default: all)"
+    )
+    references: list[Reference] = Field([], description="published values for its cells")
+
+    @field_validator("model", mode="wrap")
+    @classmethod
+    def task_model(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> dict:
+        model = mapping(value, "model")
+        model_options(model, "model")
+        return model
+
+
 class SuiteFile(BaseModel):
     """A suite file (docs/suites.md)."""
 
@@ -131,6 +167,9 @@ class SuiteFile(BaseModel):
     train: TrainConfig | None = None
     resources: Resources | None = None
     tune: TuneBlock | None = None
+    per_task: dict[str, PerTask] | None = Field(
+        None, description="task label -> what differs on that task (model, train, variants)"
+    )
 
     @field_validator("name", mode="wrap")
     @classmethod

@@ -17,7 +17,7 @@ CONTROLLER_NAMES = {"shared": "", "dedicated": "ctrl", "dedicated_shared": "ctrl
 
 
 def expand_grid(
-    grid: dict[str, list[Any]], base: dict, make: Callable[[str, dict, str], Variant]
+    grid: dict[str, list[Any]], base: dict, make: Callable[..., Variant]
 ) -> tuple[list[Variant], list[tuple[str, str]]]:
     """The cartesian product over model options (each value already checked alone), named
     readably (mem10-bottleneck), and the combinations that break a rule between options (a
@@ -33,7 +33,7 @@ def expand_grid(
             )
         names[name] = options
         try:
-            variants.append(make(name, {**base, **options}, f"grid[{name}]"))
+            variants.append(make(name, {**base, **options}, f"grid[{name}]", options))
         except MembenchError as err:
             invalid.append((name, str(err).split(f"[{name}]", 1)[1].lstrip(".")))
     return variants, invalid

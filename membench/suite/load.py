@@ -18,7 +18,14 @@ from membench.errors import MembenchError
 from membench.registry import did_you_mean
 from membench.suite.file import SuiteFile
 from membench.suite.grid import expand_grid
-from membench.suite.trials import Resources, Suite, TaskInstance, Variant, add_code_paths
+from membench.suite.trials import (
+    Resources,
+    Suite,
+    TaskInstance,
+    TaskSetup,
+    Variant,
+    add_code_paths,
+)
 from membench.suite.tune import Tune, make_points
 
 KEYS = list(SuiteFile.model_fields)
@@ -57,25 +64,27 @@ def load_suite(path: str | Path) -> Suite:
         notes=notes,
         tune=make_tune(file, data.get("tune") or {}),
         model=base,
+        per_task=make_per_task(file, data.get("per_task") or {}, path),
     )
+    check_per_task(suite)
     check_factories(suite)
     check_distinct(suite)
     return suite
 
 
-def make_variant(name: str, model: dict, where: str) -> Variant:
+def make_variant(name: str, model: dict, where: str, overrides: dict | None = None) -> Variant:
     """A variant from its full model dict: the combination of options checked (the options
     alone were checked with the file), unless it is a user's model, which takes its own."""
     model = dict(model)
     factory = model.pop("factory", None)
     if factory is None:
         model_config(model, where)
-    return Variant(name, model, factory)
+    return Variant(name, model, factory, overrides)
 
 
 def make_variants(file: SuiteFile, base: dict, path: Path) -> tuple[dict[str, Variant], list[str]]:
     variants = {
-        name: make_variant(name, {**base, **overrides}, f"{path}: variants.{name}")
+        name: make_variant(name, {**base, **overrides}, f"{path}: variants.{name}", overrides)
         for name, overrides in (file.variants or {}).items()
     }
     notes: list[str] = []
@@ -100,6 +109,66 @@ def make_variants(file: SuiteFile, base: dict, path: Path) -> tuple[dict[str, Va
     if not variants:  # no variants and no grid: the base model is the one variant
         variants["base"] = make_variant("base", base, f"{path}: model")
     return variants, notes
+
+
+def make_per_task(file: SuiteFile, raw: dict, path: Path) -> dict[str, TaskSetup]:
+    """`per_task` entries as written (train options as written keep defaults out of ids)."""
+    out = {}
+    for label, entry in (file.per_task or {}).items():
+        written = raw[label] or {}
+        out[label] = TaskSetup(
+            model=dict(entry.model or {}),
+            train=dict(written.get("train") or {}),
+            variants=tuple(entry.variants) if entry.variants is not None else None,
+            references=tuple(ref.model_dump() for ref in entry.references),
+        )
+    return out
+
+
+def check_per_task(suite: Suite) -> None:
+    """Every `per_task` key is a task label, its variants exist and include the baseline (the
+    comparisons need it), its references name a cell that runs and a known metric, and every
+    cell's model is valid whole."""
+    from membench.metrics import METRICS
+
+    labels = [t.label for t in suite.tasks]
+    names = [v.name for v in suite.variants]
+    for label, own in suite.per_task.items():
+        at = f"{suite.path}: per_task.{label}"
+        if label not in labels:
+            raise MembenchError(
+                f"{at}: no such task in `tasks`: {did_you_mean(label, labels)}"
+                f"known: {', '.join(labels)}"
+            )
+        for name in own.variants or ():
+            if name not in names:
+                raise MembenchError(
+                    f"{at}.variants: unknown variant '{name}': {did_you_mean(name, names)}"
+                    f"known: {', '.join(names)}"
+                )
+        if own.variants is not None and suite.baseline not in own.variants:
+            raise MembenchError(
+                f"{at}.variants: the baseline '{suite.baseline}' must run on every task (the "
+                "comparisons need it); add it"
+            )
+        for i, ref in enumerate(own.references):
+            variant = ref["variant"] or suite.baseline
+            if variant not in (own.variants or names):
+                raise MembenchError(
+                    f"{at}.references[{i}].variant: '{variant}' does not run on this task; "
+                    f"name one of {', '.join(own.variants or names)}"
+                )
+            if ref["metric"] not in list(METRICS):
+                raise MembenchError(
+                    f"{at}.references[{i}].metric: unknown metric '{ref['metric']}': "
+                    f"{did_you_mean(ref['metric'], list(METRICS))}"
+                    f"known: {', '.join(list(METRICS))}"
+                )
+        for variant in suite.variants:
+            task = next(t for t in suite.tasks if t.label == label)
+            cell = suite.setup(task, variant)
+            if cell and own.model and not variant.factory:
+                model_config(cell[0], f"{at}: model under variants.{variant.name}")
 
 
 def make_tune(file: SuiteFile, raw: dict) -> Tune | None:

@@ -28,6 +28,15 @@ class Variant:
     name: str
     model: dict[str, Any]  # the base model with this variant's overrides
     factory: str | None = None  # "module:function" of a user's model; None: built-in family
+    overrides: dict[str, Any] | None = None  # what it sets over the base (None: all of `model`)
+
+    def on(self, task_model: dict[str, Any]) -> dict[str, Any]:
+        """Its model on a task with its own options (`per_task`): the task's over the suite's
+        base, the variant's over both."""
+        if not task_model:
+            return self.model
+        own = self.model if self.overrides is None else self.overrides
+        return {**self.model, **task_model, **own}
 
     def summary(self) -> str:
         """The options that differ from ModelConfig's defaults (or the factory and its options)."""
@@ -37,6 +46,17 @@ class Variant:
         default = ModelConfig().model_dump()
         model = model_config(self.model).model_dump()
         return ", ".join(f"{k}={v}" for k, v in model.items() if default[k] != v) or "defaults"
+
+
+@dataclass(frozen=True)
+class TaskSetup:
+    """A task's own options from `per_task`: model and train options, the variants that run on
+    it (None: all) and the published values to compare with (suite.json keeps them)."""
+
+    model: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)
+    variants: tuple[str, ...] | None = None
+    references: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -70,6 +90,23 @@ class Suite:
     tune: Tune | None = None  # a `tune:` block: evaluation trials wait on the tuning trials
     model: dict[str, Any] = field(default_factory=dict)  # the base model the variants override
     extra_code_paths: list[str] = field(default_factory=list)  # more folders factories live in
+    per_task: dict[str, TaskSetup] = field(default_factory=dict)  # task label -> its options
+
+    def setup(self, task: TaskInstance, variant: Variant) -> tuple[dict, dict] | None:
+        """(model, train) of one cell, or None for a variant that does not run on the task."""
+        own = self.per_task.get(task.label, TaskSetup())
+        if own.variants is not None and variant.name not in own.variants:
+            return None
+        return variant.on(own.model), {**self.train, **own.train}
+
+    @property
+    def references(self) -> list[dict[str, Any]]:
+        """Every published value with its task and variant filled in, in the suite's order."""
+        return [
+            {"task": task.label, **ref, "variant": ref.get("variant") or self.baseline}
+            for task in self.tasks
+            for ref in self.per_task.get(task.label, TaskSetup()).references
+        ]
 
     @property
     def near(self) -> Path:
@@ -93,13 +130,17 @@ class Suite:
             raise ValueError("a tuned suite's evaluation trials need the tuning phase's choices")
         trials = []
         for seed, task, variant in itertools.product(self.seeds, self.tasks, self.variants):
-            train, tuning = self.train, None
+            cell = self.setup(task, variant)
+            if cell is None:
+                continue
+            model, train = cell
+            tuning = None
             if self.tune is not None:
                 key = (task.label, variant.name) if "task" in self.tune.per else (variant.name,)
                 if key not in choices:
                     continue
                 choice = choices[key]
-                train = {**self.train, **choice.point}
+                train = {**train, **choice.point}
                 tuning = {
                     "phase": "evaluate",
                     "point": choice.point,
@@ -108,7 +149,7 @@ class Suite:
                     "chosen_from": list(choice.trials),
                 }
             spec = make_spec(
-                task.name, task.overrides, variant.model, train, seed, variant.factory, self.near
+                task.name, task.overrides, model, train, seed, variant.factory, self.near
             )
             trials.append(Trial(spec, spec.trial_id(), task.label, variant.name, seed, tuning))
         return trials
@@ -122,9 +163,18 @@ class Suite:
         trials = []
         combos = itertools.product(self.tune.seeds, self.tasks, self.variants, self.tune.points)
         for seed, task, variant, point in combos:
-            train = {**self.train, **point}
+            cell = self.setup(task, variant)
+            if cell is None:
+                continue
+            model, train = cell
             spec = make_spec(
-                task.name, task.overrides, variant.model, train, seed, variant.factory, self.near
+                task.name,
+                task.overrides,
+                model,
+                {**train, **point},
+                seed,
+                variant.factory,
+                self.near,
             )
             tuning = {"phase": "tune", "point": point, "label": point.label}
             trials.append(Trial(spec, spec.trial_id(), task.label, variant.name, seed, tuning))

@@ -2,7 +2,7 @@
 (`instances/*.yaml`, package data; see membench.config.instances.task_dirs)."""
 
 from membench.tasks import assoc_recall, copy, long_range_sum, sort  # noqa: F401  (registers)
-from membench.tasks.base import TASKS, Param, Task, register
+from membench.tasks.base import IGNORE, TASKS, Param, Task, register
 
 
 def names() -> list[str]:
@@ -15,4 +15,4 @@ def get(name: str) -> Task:
     return TASKS.get(name)
 
 
-__all__ = ["TASKS", "Param", "Task", "get", "names", "register"]
+__all__ = ["IGNORE", "TASKS", "Param", "Task", "get", "names", "register"]

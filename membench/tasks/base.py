@@ -9,6 +9,11 @@ import torch
 from membench.errors import MembenchError
 from membench.registry import Registry, did_you_mean
 
+IGNORE = -100
+"""A target token that is neither trained on nor scored: a task whose scored positions vary
+from example to example (zoology's MQAR queries, flip-flop's reads) marks the others with it
+(torch's cross-entropy `ignore_index` default). Every example scores at least one position."""
+
 
 @dataclass(frozen=True)
 class Param:
@@ -33,6 +38,12 @@ class Task:
     description: str = ""
     params: dict[str, Param] = {}
     difficulty: str = ""  # the parameter that makes an instance harder (length, pairs ...)
+    answers_in_input: bool = False
+    """True where an answer also stands later in the source (a next-token task: MAD's recall,
+    flip-flop): only a model whose answer rows never read later positions is valid on it (a
+    causal encoder whose memory reads memory alone); `membench.config.identity` refuses others."""
+    partial_targets: bool = False
+    """True where some target positions are IGNORE (the scored positions vary by example)."""
 
     def resolve(self, overrides: dict | None = None) -> dict[str, int]:
         """Defaults filled in, overrides checked: unknown names and out-of-range values fail."""
@@ -64,6 +75,14 @@ class Task:
     def generate(self, n: int, generator: torch.Generator, **params) -> tuple[torch.Tensor, ...]:
         raise NotImplementedError
 
+    def generate_held_out(
+        self, n: int, generator: torch.Generator, **params
+    ) -> tuple[torch.Tensor, ...]:
+        """The held-out set's examples: `generate`'s unless the published task tests on another
+        distribution or scores fewer positions than it trains on (flip-flop's sparse test, MAD's
+        recall: trained on every next token, scored where a value can be recalled)."""
+        return self.generate(n, generator, **params)
+
     def vocab_size(self, **params) -> int:
         raise NotImplementedError
 
@@ -87,6 +106,7 @@ class Task:
         return 1.0 / self.output_vocab(**params)
 
     def solve(self, src: list[int], **params) -> list[int]:
+        """The held-out targets of `src` (IGNORE where the held-out set scores nothing)."""
         raise NotImplementedError
 
 
