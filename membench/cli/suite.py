@@ -74,6 +74,7 @@ def add_report(sub) -> None:
                 found.unused,
                 found.tuning,
                 found.tune,
+                found.references,
             )
         except ValueError as err:
             raise MembenchError(f"{path}: {err}") from None

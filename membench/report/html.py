@@ -23,12 +23,14 @@ from membench.report.tables import (
     CAPACITY_INTRO,
     KNOCKOUT_INTRO,
     POSITIONS_INTRO,
+    PUBLISHED_INTRO,
     capacity_tables,
     knockout_table,
     legend_text,
     main_table,
     positions_table,
     problems,
+    published_table,
     rank_summary,
     side_tables,
 )
@@ -125,6 +127,9 @@ def render_html(report: Report, images: Mapping[str, bytes] | None = None) -> st
     general = [n for n in images if n not in SECTION_PLOTS]
     if general:
         parts += ["<h2>Plots</h2>", *figures(general)]
+    if report.published:
+        parts += ["<h2>Published vs measured</h2>", f"<p>{html.escape(PUBLISHED_INTRO)}</p>"]
+        parts += [_table(*published_table(report))]
     if report.capacity:
         parts += ["<h2>Capacity</h2>", f"<p>{html.escape(CAPACITY_INTRO)}</p>"]
         for entry in report.capacity:

@@ -43,7 +43,29 @@ def render_latex(report: Report) -> str:
     ]
     lines += [" & ".join(r).replace("–", "--") + " \\\\" for r in rows]
     lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}", ""]
-    return "\n".join(lines + _latex_comparisons(report)) + "\n"
+    return "\n".join(lines + _latex_comparisons(report) + _latex_published(report)) + "\n"
+
+
+def _latex_published(report: Report) -> list[str]:
+    """The published-vs-measured table, when the suite attaches published values."""
+    if not report.published:
+        return []
+    from membench.report.tables import published_table
+
+    head, rows = published_table(report)
+    keep = [0, 1, 3, 5, 7, 8]  # task, variant, published, measured, solved, verdict
+    lines = [
+        "",
+        "\begin{table}[t]",
+        r"\centering",
+        r"\caption{Published vs measured (rule: the report's method paragraph).}",
+        "\begin{tabular}{llcccl}",
+        "\toprule",
+        " & ".join(latex_escape(head[i]) for i in keep) + " \\\\",
+        r"\midrule",
+    ]
+    lines += [" & ".join(latex_escape(r[i]) for i in keep) + " \\\\" for r in rows]
+    return lines + ["\bottomrule", r"\end{tabular}", r"\end{table}"]
 
 
 def _latex_text(s: str) -> str:

@@ -20,6 +20,7 @@ from membench.analysis.attention_roles import attention_section
 from membench.analysis.capacity import capacity_section
 from membench.analysis.knockouts import knockout_section
 from membench.analysis.positions import positions_section
+from membench.analysis.published import RULE, published_section
 from membench.analysis.tuning import tuning_section
 from membench.metrics import metric_label
 from membench.registry import did_you_mean
@@ -60,6 +61,7 @@ class Report:
     tune: dict | None = None  # suite.json's tuning block: metric, space, seeds, margin
     tuning_data: pd.DataFrame | None = field(default=None, repr=False)  # for the plot
     positions: list[dict] = field(default_factory=list)  # positions.positions_section
+    published: list[dict] = field(default_factory=list)  # published.published_section
 
 
 NOT_METRICS = {"seed", "mem_tokens", "solved", "stale"}  # numeric columns that describe a trial
@@ -84,11 +86,12 @@ def build_report(
     unused: int = 0,
     tuning: pd.DataFrame | None = None,
     tune: dict | None = None,
+    references: list[dict] | None = None,
 ) -> Report:
     """Run the statistics of membench.analysis on successful trials and collect what went wrong.
     `unused`: records of the results folder left out as other settings (said in a note);
     `tuning`, `tune`: a tuned suite's tuning trials and choices (a section of their own; the
-    comparisons never see them)."""
+    comparisons never see them); `references`: published values for cells (suite.json)."""
     if df.empty:
         raise ValueError("no trials to report")
     if metric not in df.columns:
@@ -127,6 +130,8 @@ def build_report(
     ]
     usable = ok[np.isfinite(pd.to_numeric(ok[metric], errors="coerce"))]
     missing = _missing(df, usable, tasks, variants)
+    published = published_section(ok, references)
+    method = _method(metric, baseline, alpha, correction, cells, comparisons, len(failed), test)
     return Report(
         metric=metric,
         baseline=baseline,
@@ -140,13 +145,14 @@ def build_report(
         ranks=across.rank(ok, metric, alpha),
         aggregate=across.aggregate(ok, metric, baseline),
         costs=_costs(ok, baseline, variants),
-        method=_method(metric, baseline, alpha, correction, cells, comparisons, len(failed), test),
+        method=method + (" " + RULE if published else ""),
         notes=notes,
         failed=failed,
         missing=missing,
         attention=attention_section(df),
         knockouts=knockout_section(ok),
         positions=positions_section(ok),
+        published=published,
         capacity=capacity_section(ok, baseline, alpha, correction),
         data=ok,
         tuning=tuning_section(tuning, tune) if tune and tuning is not None else [],

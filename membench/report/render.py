@@ -20,6 +20,7 @@ from membench.report.tables import (
     CAPACITY_INTRO,
     KNOCKOUT_INTRO,
     POSITIONS_INTRO,
+    PUBLISHED_INTRO,
     STYLES,
     capacity_tables,
     knockout_table,
@@ -27,6 +28,7 @@ from membench.report.tables import (
     main_table,
     positions_table,
     problems,
+    published_table,
     rank_summary,
     side_tables,
 )
@@ -53,6 +55,9 @@ def _render_md(report: Report) -> str:
     out += [_md_table(headers, rows, escape=False), "", rank_summary(report)]
     for title, head, body in side_tables(report):
         out += ["", f"## {title}", "", _md_table(head, body)]
+    if report.published:
+        out += ["", "## Published vs measured", "", PUBLISHED_INTRO, ""]
+        out += [_md_table(*published_table(report))]
     if report.capacity:
         out += ["", "## Capacity", "", CAPACITY_INTRO]
         for entry in report.capacity:
@@ -128,7 +133,7 @@ def _render_json(report: Report) -> str:
         knockouts=report.knockouts,
         positions=report.positions,
         capacity=report.capacity,
-    )
+    ) | ({"published": report.published} if report.published else {})
     return json.dumps(_jsonable(obj), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
 
 

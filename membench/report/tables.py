@@ -230,6 +230,29 @@ POSITIONS_INTRO = (
 )
 
 
+PUBLISHED_INTRO = (
+    "Each published value the suite attaches to a cell, beside membench's mean over seeds with "
+    "its 95% interval, the range over seeds and the seeds that solved; the verdict follows the "
+    "rule in the method paragraph. A note says what differs from the published setup."
+)
+
+
+def published_table(report: Report) -> tuple[list[str], list[list[str]]]:
+    head = ["task", "variant", "metric", "published", "source", "measured", "seeds", "solved"]
+    head += ["verdict", "note"]
+    rows = []
+    for e in report.published:
+        if not e["n"]:
+            measured = seeds = solved = "-"
+        else:
+            measured = f"{e['mean']:.3f} [{e['ci_low']:.3f}, {e['ci_high']:.3f}]"
+            seeds = f"{e['n']}: {e['min']:.3f}-{e['max']:.3f}"
+            solved = f"{e['solved']}/{e['n']}" if e.get("solved") is not None else "-"
+        rows.append([e["task"], e["variant"], e["metric"], f"{e['value']:g}", e["source"],
+                     measured, seeds, solved, e["verdict"], e.get("note") or ""])  # fmt: skip
+    return head, rows
+
+
 def positions_seeds(e: dict) -> str:
     """'6/9', or '3 of 6/9 (older records lack per-position accuracy)'."""
     unsolved = e.get("unsolved", e["seeds"])

@@ -208,6 +208,15 @@ def print_report(report: Report, console: Console | None = None, all_rows: bool 
             drops = "; ".join(f"{k}s cut: {knockout_drops(e, k)}" for k in ("read", "write"))
             line = f"{e['task']} / {e['variant']}, {knockout_group(e)}: {e['sentence']} ({drops})."
             console.print(rich_escape(line), highlight=False)
+    if report.published:
+        console.print("\n[bold]Published vs measured[/] (rule: report.md's method)")
+        for e in report.published:
+            measured = f"{e['mean']:.3f} over {e['n']} seeds" if e["n"] else "not measured"
+            line = (
+                f"{e['task']} / {e['variant']}: {e['metric']} published {e['value']:g} "
+                f"({e['source']}), measured {measured}: {e['verdict']}."
+            )
+            console.print(rich_escape(line), highlight=False)
     if report.positions:
         console.print("\n[bold]Accuracy per position[/] (unsolved seeds, where exact match lags)")
         for e in report.positions:

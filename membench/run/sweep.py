@@ -188,7 +188,13 @@ def report_suite(suite: Suite, results: Path, metric: str, console) -> None:
         return
     try:
         report = build_report(
-            df, metric, suite.baseline, unused=found.unused, tuning=found.tuning, tune=found.tune
+            df,
+            metric,
+            suite.baseline,
+            unused=found.unused,
+            tuning=found.tuning,
+            tune=found.tune,
+            references=found.references,
         )
     except ValueError as err:  # e.g. no record of the baseline yet
         say(console, f"no report: {err}", "yellow")

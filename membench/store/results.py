@@ -69,6 +69,7 @@ class SuiteResults:
     unused: int  # records in the folder that belong to other settings
     tuning: pd.DataFrame | None = None  # a tuned suite's tuning trials (column `point`)
     tune: dict | None = None  # suite.json's tuning section: metric, space, margin, choices
+    references: list[dict] | None = None  # suite.json's published values for cells
 
 
 def load_suite_results(path: str | Path) -> SuiteResults:
@@ -106,7 +107,10 @@ def load_suite_results(path: str | Path) -> SuiteResults:
 
         add_code_paths([str(Path(data["path"]).resolve().parent), os.getcwd()])
     table["stale"] = stale_rows(table)
-    return SuiteResults(table, data.get("suite"), data.get("baseline"), unused, tuning, tune)
+    references = data.get("references")
+    return SuiteResults(
+        table, data.get("suite"), data.get("baseline"), unused, tuning, tune, references
+    )
 
 
 def stale_rows(df: pd.DataFrame) -> pd.Series:
