@@ -124,7 +124,7 @@ def test_a_suite_without_per_task_keeps_its_trial_ids(tmp_path):
             },
             "references[0].metric: unknown metric 'acuracy'",
         ),
-        ({"copy[length=4,vocab=3]": {"model": {"n_heads": 5}}}, "model under variants.baseline"),
+        ({"copy[length=4,vocab=3]": {"model": {"n_heads": 5}}}, "variants.baseline on task copy[length=4,vocab=3]"),
         ({"copy[length=4,vocab=3]": {"references": [{"value": 1.0}]}}, "source"),
         ({"copy[length=4,vocab=3]": {"modle": {}}}, "modle"),
     ],

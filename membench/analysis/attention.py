@@ -181,7 +181,9 @@ def summarize(model, src: torch.Tensor, tgt_len: int, sample: int = 2) -> dict[s
     model.train(training)
     causal = bool(getattr(getattr(model, "encoder", None), "causal", False))
     summary = summarize_maps(attention["self"], model.layout, attention.get("cross"), sample)
-    if "segments" in attention:  # a recurrent model: `self` is its last segment, then each one
+    # a recurrent model: `self` is its last segment, then each one (none without memory: only
+    # the answers' segment runs)
+    if "segments" in attention and all(attention["segments"]):
         summary["segments"] = [
             {k: v for k, v in summarize_maps(maps, layout, sample=0).items() if k != "sample"}
             for maps, layout in zip(attention["segments"], model.segment_layouts, strict=True)

@@ -75,6 +75,7 @@ def add_report(sub) -> None:
                 found.tuning,
                 found.tune,
                 found.references,
+                found.planned,
             )
         except ValueError as err:
             raise MembenchError(f"{path}: {err}") from None

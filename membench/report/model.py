@@ -87,11 +87,13 @@ def build_report(
     tuning: pd.DataFrame | None = None,
     tune: dict | None = None,
     references: list[dict] | None = None,
+    planned: set[tuple[str, str]] | None = None,
 ) -> Report:
     """Run the statistics of membench.analysis on successful trials and collect what went wrong.
     `unused`: records of the results folder left out as other settings (said in a note);
     `tuning`, `tune`: a tuned suite's tuning trials and choices (a section of their own; the
-    comparisons never see them); `references`: published values for cells (suite.json)."""
+    comparisons never see them); `references`: published values for cells, `planned`: the cells
+    the suite runs (suite.json; a suite with `per_task` runs some variants on some tasks only)."""
     if df.empty:
         raise ValueError("no trials to report")
     if metric not in df.columns:
@@ -129,7 +131,7 @@ def build_report(
         for _, r in df[status != "ok"].iterrows()
     ]
     usable = ok[np.isfinite(pd.to_numeric(ok[metric], errors="coerce"))]
-    missing = _missing(df, usable, tasks, variants)
+    missing = _missing(df, usable, tasks, variants, planned)
     published = published_section(ok, references)
     method = _method(metric, baseline, alpha, correction, cells, comparisons, len(failed), test)
     return Report(
@@ -198,14 +200,17 @@ def _text(x) -> str | None:
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else str(x)
 
 
-def _missing(df, usable, tasks, variants) -> list[dict]:
-    """Cells with fewer usable seeds than the fullest cell, naming the seeds that are absent."""
+def _missing(df, usable, tasks, variants, planned=None) -> list[dict]:
+    """Cells with fewer usable seeds than the fullest cell, naming the seeds that are absent
+    (of the `planned` cells only, where the suite says which)."""
     have = usable.groupby(["task", "variant"])["seed"].agg(set)
     n_max = max(map(len, have), default=0)
     out = []
     for task in tasks:
         task_seeds = set(df.loc[df["task"] == task, "seed"])
         for v in variants:
+            if planned is not None and (task, v) not in planned:
+                continue
             seeds = have.get((task, v), set())
             if len(seeds) < n_max:
                 absent = sorted(task_seeds - seeds)

@@ -195,6 +195,7 @@ def report_suite(suite: Suite, results: Path, metric: str, console) -> None:
             tuning=found.tuning,
             tune=found.tune,
             references=found.references,
+            planned=found.planned,
         )
     except ValueError as err:  # e.g. no record of the baseline yet
         say(console, f"no report: {err}", "yellow")

@@ -72,19 +72,26 @@ def load_suite(path: str | Path) -> Suite:
     return suite
 
 
-def make_variant(name: str, model: dict, where: str, overrides: dict | None = None) -> Variant:
+def make_variant(
+    name: str, model: dict, where: str, overrides: dict | None = None, whole: bool = True
+) -> Variant:
     """A variant from its full model dict: the combination of options checked (the options
-    alone were checked with the file), unless it is a user's model, which takes its own."""
+    alone were checked with the file), unless it is a user's model, which takes its own, or
+    `whole` is False (a suite with `per_task` checks each cell's model: a task's options may
+    complete a variant)."""
     model = dict(model)
     factory = model.pop("factory", None)
-    if factory is None:
+    if factory is None and whole:
         model_config(model, where)
     return Variant(name, model, factory, overrides)
 
 
 def make_variants(file: SuiteFile, base: dict, path: Path) -> tuple[dict[str, Variant], list[str]]:
+    whole = not file.per_task
     variants = {
-        name: make_variant(name, {**base, **overrides}, f"{path}: variants.{name}", overrides)
+        name: make_variant(
+            name, {**base, **overrides}, f"{path}: variants.{name}", overrides, whole
+        )
         for name, overrides in (file.variants or {}).items()
     }
     notes: list[str] = []
@@ -164,11 +171,12 @@ def check_per_task(suite: Suite) -> None:
                     f"{did_you_mean(ref['metric'], list(METRICS))}"
                     f"known: {', '.join(list(METRICS))}"
                 )
+    for task in suite.tasks if suite.per_task else ():
         for variant in suite.variants:
-            task = next(t for t in suite.tasks if t.label == label)
             cell = suite.setup(task, variant)
-            if cell and own.model and not variant.factory:
-                model_config(cell[0], f"{at}: model under variants.{variant.name}")
+            if cell and not variant.factory:
+                where = f"{suite.path}: variants.{variant.name} on task {task.label}"
+                model_config(cell[0], where)
 
 
 def make_tune(file: SuiteFile, raw: dict) -> Tune | None:
@@ -234,19 +242,28 @@ def check_factories(suite: Suite) -> None:
 
 
 def check_distinct(suite: Suite) -> None:
-    """Two variants that build the same model would be one trial under two names."""
+    """Two variants that build the same model on a task would be one trial under two names;
+    a model that cannot take a task's targets (a next-token task's) fails here, before Ray."""
     from membench.config.identity import make_spec
 
-    task = suite.tasks[0]
-    seen: dict[str, str] = {}
-    for variant in suite.variants:
-        spec = make_spec(
-            task.name, task.overrides, variant.model, suite.train, 0, variant.factory, suite.near
-        )
-        key = repr((spec.model, spec.factory))
-        if key in seen:
-            raise MembenchError(
-                f"{suite.path}: variants '{seen[key]}' and '{variant.name}' build the same model: "
-                "remove one"
-            )
-        seen[key] = variant.name
+    for task in suite.tasks:
+        seen: dict[str, str] = {}
+        for variant in suite.variants:
+            cell = suite.setup(task, variant)
+            if cell is None:
+                continue
+            model, train = cell
+            try:
+                spec = make_spec(
+                    task.name, task.overrides, model, train, 0, variant.factory, suite.near
+                )
+            except MembenchError as err:
+                where = f"variants.{variant.name} on task {task.label}"
+                raise MembenchError(f"{suite.path}: {where}: {err}") from None
+            key = repr((spec.model, spec.factory))
+            if key in seen:
+                raise MembenchError(
+                    f"{suite.path}: variants '{seen[key]}' and '{variant.name}' build the same "
+                    f"model{f' on task {task.label}' if suite.per_task else ''}: remove one"
+                )
+            seen[key] = variant.name

@@ -13,6 +13,7 @@ from typing import Any
 
 from membench.config.identity import TrialSpec
 from membench.config.spec import ModelConfig, model_config
+from membench.errors import MembenchError
 from membench.suite.tune import Choice, Tune
 
 
@@ -44,7 +45,10 @@ class Variant:
             options = ", ".join(f"{k}={v}" for k, v in self.model.items())
             return f"factory {self.factory}" + (f" ({options})" if options else "")
         default = ModelConfig().model_dump()
-        model = model_config(self.model).model_dump()
+        try:
+            model = model_config(self.model).model_dump()
+        except MembenchError:  # whole only with a task's own options (`per_task`): as written
+            return ", ".join(f"{k}={v}" for k, v in (self.overrides or self.model).items())
         return ", ".join(f"{k}={v}" for k, v in model.items() if default[k] != v) or "defaults"
 
 
