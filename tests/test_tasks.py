@@ -27,8 +27,21 @@ def cases():
     return [(name, params) for name, options in SETTINGS.items() for params in options]
 
 
-def test_the_four_tasks_are_registered():
-    assert tasks.names() == ["assoc_recall", "copy", "long_range_sum", "sort"]
+def test_the_tasks_are_registered():
+    assert tasks.names() == [
+        "assoc_recall",
+        "copy",
+        "flip_flop",
+        "long_range_sum",
+        "mad_compression",
+        "mad_fuzzy_recall",
+        "mad_memorization",
+        "mad_noisy_recall",
+        "mad_recall",
+        "mqar",
+        "selective_copying",
+        "sort",
+    ]  # the published ones are tested in test_tasks_published.py
 
 
 @pytest.mark.parametrize("name,overrides", cases())

@@ -1,7 +1,20 @@
 """Task generators (one file each) and the named task instances shipped with them
 (`instances/*.yaml`, package data; see membench.config.instances.task_dirs)."""
 
-from membench.tasks import assoc_recall, copy, long_range_sum, sort  # noqa: F401  (registers)
+from membench.tasks import (  # noqa: F401  (registers)
+    assoc_recall,
+    copy,
+    flip_flop,
+    long_range_sum,
+    mad_compression,
+    mad_fuzzy_recall,
+    mad_memorization,
+    mad_noisy_recall,
+    mad_recall,
+    mqar,
+    selective_copying,
+    sort,
+)
 from membench.tasks.base import IGNORE, TASKS, Param, Task, register
 
 

@@ -10,7 +10,7 @@ of the body is, with probability noise_percent / 100, two tokens drawn from the 
 Deliberate differences: frac_noise is an integer percent. MAD keeps one pair free of noise at an
 index drawn from all seq_len/2 pairs, the last of which is the final pair, not the body; when it
 falls there every body pair may be noise and MAD then fails drawing the final key (probability
-noise^(seq_len/2 - 1), 0.2^63 at the baseline). Here that index is drawn from the body's pairs, so
+0.2^63 / 64 at the baseline). Here that index is drawn from the body's pairs, so
 every example shows a key. The single-query variant is not offered (see `mad_recall`).
 """
 
