@@ -124,7 +124,10 @@ def test_a_suite_without_per_task_keeps_its_trial_ids(tmp_path):
             },
             "references[0].metric: unknown metric 'acuracy'",
         ),
-        ({"copy[length=4,vocab=3]": {"model": {"n_heads": 5}}}, "variants.baseline on task copy[length=4,vocab=3]"),
+        (
+            {"copy[length=4,vocab=3]": {"model": {"n_heads": 5}}},
+            "variants.baseline on task copy[length=4,vocab=3]",
+        ),
         ({"copy[length=4,vocab=3]": {"references": [{"value": 1.0}]}}, "source"),
         ({"copy[length=4,vocab=3]": {"modle": {}}}, "modle"),
     ],
@@ -143,6 +146,9 @@ def test_verdict_rule():
     assert verdict(0.99, 0.90, 0.95, 0.02) == "below"  # 0.95 + 0.02 < 0.99
     assert verdict(0.99, 0.90, 0.975, 0.02) == "reproduced"  # within the band
     assert verdict(0.43, 0.99, 1.0, 0.02) == "above"
+    assert verdict(0.56, 0.0, 1.0, 0.02) == "undecided"  # 2 seeds far apart tell nothing
+    assert verdict(0.99, 0.92, 1.0, 0.02) == "reproduced"  # 0.08 wide: still narrow enough
+    assert verdict(0.99, 0.91, 1.0, 0.02) == "undecided"
 
 
 def rows(task, variant, values, solved):
@@ -201,7 +207,7 @@ def test_published_section_reports_each_reference():
 
 def test_report_has_the_section_in_every_format():
     df = pd.DataFrame(
-        rows("copy", "baseline", [0.9, 0.95], [False, False])
+        rows("copy", "baseline", [0.91, 0.93, 0.92], [False] * 3)
         + rows("copy", "mem4", [0.9, 0.9], [False, False])
     )
     refs = [

@@ -15,9 +15,11 @@ TOLERANCE = 0.02  # of the metric's range (an accuracy: 2 points); 5% of the val
 RULE = (
     "A published value is reproduced when it lies within membench's 95% interval of the seed "
     "mean widened by 0.02 of the metric's range on each side (2 points of accuracy; 5% of the "
-    "value for an unbounded metric); below or above when membench's interval lies wholly under "
-    "or over that band. A value marked indicative (a third party's, or read off a figure) gets "
-    "the same word, marked indicative: it is shown, not claimed."
+    "value for an unbounded metric) and that interval is at most 0.08 of the range wide "
+    "(undecided when wider: too few seeds or too much spread to tell); below or above when "
+    "membench's interval lies wholly under or over that band. A value marked indicative (a "
+    "third party's, or read off a figure) gets the same word, marked indicative: it is shown, "
+    "not claimed."
 )
 
 
@@ -29,11 +31,12 @@ def tolerance(metric: str, value: float) -> float:
 
 
 def verdict(value: float, low: float, high: float, tol: float) -> str:
+    """below / above / reproduced / undecided for an interval [low, high] and a tolerance."""
     if high + tol < value:
         return "below"
     if low - tol > value:
         return "above"
-    return "reproduced"
+    return "reproduced" if high - low <= 4 * tol else "undecided"
 
 
 def published_section(ok: pd.DataFrame, references: list[dict] | None) -> list[dict]:
