@@ -32,7 +32,7 @@ def add_tasks(sub) -> None:
                 instance["task"],
                 "\n".join(f"{k}={v}" for k, v in params.items()),
                 f"{src_len}/{tgt_len}",
-                f"{generator.chance(**params):.3f}",
+                f"{generator.chance(**params):.3g}",
             ]
             table.add_row(*row, *[instance["description"]] * wide)
             descriptions.append(f"[bold]{name}[/]: {instance['description']}")
