@@ -19,7 +19,7 @@ def add_tasks(sub) -> None:
         console = Console()
         wide = console.width >= 110  # narrower: descriptions go below, so names stay whole
         table = Table(title="Tasks (use the name with --task; override with --set key=value)")
-        columns = ["name", "generator", "parameters", "src/tgt", "chance"]
+        columns = ["name (generator)", "parameters", "src/tgt", "chance"]
         for column in columns + ["description"] * wide:
             table.add_column(column, no_wrap=column != "description")
         descriptions = []
@@ -28,8 +28,7 @@ def add_tasks(sub) -> None:
             params = generator.resolve(instance["params"])
             src_len, tgt_len = generator.lengths(**params)
             row = [
-                name,
-                instance["task"],
+                name if instance["task"] == name else f"{name}\n({instance['task']})",
                 "\n".join(f"{k}={v}" for k, v in params.items()),
                 f"{src_len}/{tgt_len}",
                 f"{generator.chance(**params):.3g}",
