@@ -142,13 +142,16 @@ def test_bad_per_task_entries_are_one_line_errors(tmp_path, per_task, message):
 
 
 def test_verdict_rule():
-    assert verdict(0.99, 0.985, 0.995, 0.02) == "reproduced"
-    assert verdict(0.99, 0.90, 0.95, 0.02) == "below"  # 0.95 + 0.02 < 0.99
-    assert verdict(0.99, 0.90, 0.975, 0.02) == "reproduced"  # within the band
-    assert verdict(0.43, 0.99, 1.0, 0.02) == "above"
-    assert verdict(0.56, 0.0, 1.0, 0.02) == "undecided"  # 2 seeds far apart tell nothing
-    assert verdict(0.99, 0.92, 1.0, 0.02) == "reproduced"  # 0.08 wide: still narrow enough
-    assert verdict(0.99, 0.91, 1.0, 0.02) == "undecided"
+    # seeds spanning [low, high] against a published value, tolerance 0.02, 3 seeds
+    assert verdict(0.99, 0.985, 0.995, 0.02, 3) == "reproduced"
+    assert verdict(0.99, 0.90, 0.95, 0.02, 3) == "below"  # every seed under 0.97
+    assert verdict(0.99, 0.90, 0.975, 0.02, 3) == "reproduced"  # within the band, 0.075 wide
+    assert verdict(0.99, 0.85, 0.975, 0.02, 3) == "undecided (seeds spread)"  # 0.125 wide
+    assert verdict(0.99, 0.92, 1.0, 0.02, 3) == "reproduced"  # 0.08 wide: narrow enough
+    assert verdict(0.99, 0.91, 1.0, 0.02, 3) == "undecided (seeds spread)"
+    assert verdict(0.43, 0.99, 1.0, 0.02, 5) == "above"
+    assert verdict(0.99, 1.0, 1.0, 0.02, 1) == "undecided (1 seed)"  # one seed is no verdict
+    assert verdict(0.43, 1.0, 1.0, 0.02, 2) == "undecided (2 seeds)"
 
 
 def rows(task, variant, values, solved):
@@ -195,7 +198,7 @@ def test_published_section_reports_each_reference():
     assert [e["verdict"] for e in out] == [
         "reproduced",
         "below",
-        "above (indicative)",
+        "indicative: seeds above",
         "not measured",
     ]
     first = out[0]
@@ -224,7 +227,7 @@ def test_report_has_the_section_in_every_format():
     assert report.published[0]["verdict"] == "reproduced"
     md = render(report, "md")
     assert "## Published vs measured" in md and "Paper, Table 1" in md and "reproduced" in md
-    assert "A published value is reproduced when" in md  # the rule, in the method paragraph
+    assert "reproduced when it lies within the range of membench's seeds" in md  # the rule
     assert "Published vs measured" in render(report, "html")
     assert "Published vs measured" in render(report, "latex")
     assert '"published"' in render(report, "json")
@@ -339,3 +342,15 @@ def test_a_decoder_is_refused_where_targets_are_partial(monkeypatch):
             {"length": 4, "vocab": 3},
             {"arch": "encoder_decoder", "d_model": 16, "n_heads": 2},
         )
+
+
+def test_planned_cells_without_records_are_missing():
+    """A suite's planned cell with no record at all (a control never trained) is named, with
+    the suite's own seeds, not those other cells happen to have."""
+    df = pd.DataFrame(rows("copy", "baseline", [0.9, 0.9, 0.9], [False] * 3))
+    planned = {("copy", "baseline"): {0, 1, 2, 3}, ("copy", "layer1"): {0, 1, 2, 3}}
+    missing = build_report(df, "token_accuracy", planned=planned).missing
+    assert [(m["variant"], m["n"], m["seeds"]) for m in missing] == [
+        ("baseline", 3, [3]),
+        ("layer1", 0, [0, 1, 2, 3]),
+    ]

@@ -12,14 +12,16 @@ from membench.analysis.stats import cell_stats
 from membench.metrics import metric_bounds
 
 TOLERANCE = 0.02  # of the metric's range (an accuracy: 2 points); 5% of the value if unbounded
+MIN_SEEDS = 3  # fewer seeds than this give no verdict
 RULE = (
-    "A published value is reproduced when it lies within membench's 95% interval of the seed "
-    "mean widened by 0.02 of the metric's range on each side (2 points of accuracy; 5% of the "
-    "value for an unbounded metric) and that interval is at most 0.08 of the range wide "
-    "(undecided when wider: too few seeds or too much spread to tell); below or above when "
-    "membench's interval lies wholly under or over that band. A value marked indicative (a "
-    "third party's, or read off a figure) gets the same word, marked indicative: it is shown, "
-    "not claimed."
+    "A published value (one run, or one best-of-grid score) is compared with membench's seeds, "
+    "not with their mean's interval, which narrows as seeds are added: with at least 3 seeds it "
+    "is reproduced when it lies within the range of membench's seeds widened by 0.02 of the "
+    "metric's range on each side (2 points of accuracy; 5% of the value for an unbounded "
+    "metric) and that range is at most 0.08 of the metric's range wide; below or above when "
+    "every seed lies under or over that band; undecided otherwise, and with fewer than 3 seeds. "
+    "A value marked indicative (a third party's, or a setup that differs in what it measures) "
+    "gets no verdict: the report says on which side membench's seeds fall."
 )
 
 
@@ -30,13 +32,23 @@ def tolerance(metric: str, value: float) -> float:
     return 0.05 * abs(value)
 
 
-def verdict(value: float, low: float, high: float, tol: float) -> str:
-    """below / above / reproduced / undecided for an interval [low, high] and a tolerance."""
+def side(value: float, low: float, high: float, tol: float) -> str:
+    """below / above / within: where seeds spanning [low, high] fall against value ± tol."""
     if high + tol < value:
         return "below"
     if low - tol > value:
         return "above"
-    return "reproduced" if high - low <= 4 * tol else "undecided"
+    return "within"
+
+
+def verdict(value: float, low: float, high: float, tol: float, n: int) -> str:
+    """The rule (RULE) for seeds spanning [low, high]."""
+    if n < MIN_SEEDS:
+        return f"undecided ({n} seed{'s' * (n != 1)})"
+    where = side(value, low, high, tol)
+    if where != "within":
+        return where
+    return "reproduced" if high - low <= 4 * tol else "undecided (seeds spread)"
 
 
 def published_section(ok: pd.DataFrame, references: list[dict] | None) -> list[dict]:
@@ -51,22 +63,25 @@ def published_section(ok: pd.DataFrame, references: list[dict] | None) -> list[d
             out.append(entry | dict(n=0, verdict="not measured"))
             continue
         row = cell_stats(cell, metric).iloc[0].to_dict()
-        low, high = (
-            (row["ci_low"], row["ci_high"]) if math.isfinite(row["ci_low"]) else (row["mean"],) * 2
-        )
-        word = verdict(ref["value"], low, high, tolerance(metric, ref["value"]))
+        n, low, high = int(row["n"]), float(row["min"]), float(row["max"])
+        tol = tolerance(metric, ref["value"])
+        if ref.get("indicative"):
+            word = f"indicative: seeds {side(ref['value'], low, high, tol)}"
+        else:
+            word = verdict(ref["value"], low, high, tol, n)
+        ci = (row["ci_low"], row["ci_high"]) if math.isfinite(row["ci_low"]) else (row["mean"],) * 2
         solved = int(cell["solved"].fillna(False).astype(bool).sum()) if "solved" in cell else None
         out.append(
             entry
             | dict(
-                n=int(row["n"]),
+                n=n,
                 mean=float(row["mean"]),
-                ci_low=float(low),
-                ci_high=float(high),
-                min=float(row["min"]),
-                max=float(row["max"]),
+                ci_low=float(ci[0]),
+                ci_high=float(ci[1]),
+                min=low,
+                max=high,
                 solved=solved,
-                verdict=word + (" (indicative)" if ref.get("indicative") else ""),
+                verdict=word,
             )
         )
     return out

@@ -87,7 +87,7 @@ def build_report(
     tuning: pd.DataFrame | None = None,
     tune: dict | None = None,
     references: list[dict] | None = None,
-    planned: set[tuple[str, str]] | None = None,
+    planned: dict[tuple[str, str], set[int]] | None = None,
 ) -> Report:
     """Run the statistics of membench.analysis on successful trials and collect what went wrong.
     `unused`: records of the results folder left out as other settings (said in a note);
@@ -201,16 +201,23 @@ def _text(x) -> str | None:
 
 
 def _missing(df, usable, tasks, variants, planned=None) -> list[dict]:
-    """Cells with fewer usable seeds than the fullest cell, naming the seeds that are absent
-    (of the `planned` cells only, where the suite says which)."""
+    """Cells with fewer usable seeds than the fullest cell, naming the seeds that are absent;
+    where the suite says which cells and seeds it runs (`planned`, from suite.json), every
+    planned seed without a usable record, cells with none at all included."""
     have = usable.groupby(["task", "variant"])["seed"].agg(set)
+    if planned is not None:
+        out = []
+        for (task, v), seeds in planned.items():
+            got = have.get((task, v), set()) & seeds
+            if len(got) < len(seeds):
+                out.append(dict(task=task, variant=v, n=len(got), expected=len(seeds),
+                                seeds=sorted(seeds - got)))  # fmt: skip
+        return out
     n_max = max(map(len, have), default=0)
     out = []
     for task in tasks:
         task_seeds = set(df.loc[df["task"] == task, "seed"])
         for v in variants:
-            if planned is not None and (task, v) not in planned:
-                continue
             seeds = have.get((task, v), set())
             if len(seeds) < n_max:
                 absent = sorted(task_seeds - seeds)

@@ -290,6 +290,7 @@ def run_trial(spec: TrialSpec, progress: Callable | None = None) -> dict[str, An
         "device": str(device),
         "host": socket.gethostname(),
         "cpu": cpu_model(),  # results are bitwise identical only on one machine type
+        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
         "versions": {"membench": membench.__version__, "torch": torch.__version__},
         "code": fingerprint(spec.factory),  # which model code made it: stale records are caught
         "start_time": now(),

@@ -70,7 +70,7 @@ class SuiteResults:
     tuning: pd.DataFrame | None = None  # a tuned suite's tuning trials (column `point`)
     tune: dict | None = None  # suite.json's tuning section: metric, space, margin, choices
     references: list[dict] | None = None  # suite.json's published values for cells
-    planned: set[tuple[str, str]] | None = None  # the (task, variant) cells suite.json lists
+    planned: dict[tuple[str, str], set[int]] | None = None  # suite.json's cells and their seeds
 
 
 def load_suite_results(path: str | Path) -> SuiteResults:
@@ -109,7 +109,9 @@ def load_suite_results(path: str | Path) -> SuiteResults:
         add_code_paths([str(Path(data["path"]).resolve().parent), os.getcwd()])
     table["stale"] = stale_rows(table)
     references = data.get("references")
-    planned = {(t["task"], t["variant"]) for t in data["trials"]}
+    planned: dict[tuple[str, str], set[int]] = {}
+    for t in data["trials"]:
+        planned.setdefault((t["task"], t["variant"]), set()).add(t["seed"])
     return SuiteResults(
         table, data.get("suite"), data.get("baseline"), unused, tuning, tune, references, planned
     )
