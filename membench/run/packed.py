@@ -1,0 +1,340 @@
+"""Packed trials: trials that share a task instance and a model's shapes train as one program.
+
+Why: a core-sized trial (d_model 64, batch 32) issues a few hundred tiny kernels a step, so on a
+GPU one process per trial is bound by kernel launches, not arithmetic. A pack stacks its
+members' parameters along a leading dimension and runs the model under `torch.func.vmap`: one
+set of kernels trains every member.
+
+Packing is how trials run, not what they are. Each member keeps its own data stream, initial
+weights, AdamW state, learning-rate schedule, gradient clipping, evaluations and early stop; a
+member that stops leaves the pack with its parameters as they were, and a member whose loss
+becomes NaN fails alone. After training each member is an ordinary model again and its record
+is made by the same code as `run_trial`'s (`finish_record`: knockouts, attention summary), so
+records, their schema and trial ids do not change; the numbers agree with a lone run up to
+floating-point summation order (tests/test_packed.py states the tolerance).
+
+Only the built-in `encoder` without dropout packs (`unpackable` says why not): other models
+run alone through `run_trial`, their record noting it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call, vmap
+from torch.utils.flop_counter import FlopCounterMode
+
+import membench
+from membench import tasks
+from membench.config.identity import TrialSpec
+from membench.run.train import (
+    EVAL_SEED,
+    Stopping,
+    build,
+    check_loss,
+    correct_tokens,
+    fail_record,
+    finish_record,
+    loop_result,
+    lr_factor,
+    now,
+    pick_device,
+    run_trial,
+    scores,
+    start_record,
+)
+
+BETAS, EPS = (0.9, 0.999), 1e-8  # torch.optim.AdamW's defaults, which make_optimizer keeps
+CLIP_EPS = 1e-6  # torch.nn.utils.clip_grad_norm_'s
+
+
+def unpackable(spec: TrialSpec) -> str | None:
+    """Why `spec` cannot train in a pack (a note for its record), or None when it can."""
+    if spec.factory is not None:
+        return f"ran unpacked: factory {spec.factory} (only the built-in encoder packs)"
+    if spec.model.get("arch") != "encoder":
+        return f"ran unpacked: arch {spec.model.get('arch')} (only arch encoder packs)"
+    if spec.model.get("dropout", 0) > 0:
+        return "ran unpacked: dropout draws from the global random stream, which a pack shares"
+    return None
+
+
+def pack_key(spec: TrialSpec) -> str | None:
+    """Trials with the same key can share a pack: same task instance, model and batch shape (the
+    stacked program is one model's code); None for a trial that runs alone."""
+    if unpackable(spec):
+        return None
+    cfg = spec.training
+    return json.dumps(
+        [spec.task, spec.task_params, spec.model, cfg.batch_size, cfg.device], sort_keys=True
+    )
+
+
+def make_packs(specs: list[TrialSpec], size: int) -> list[list[TrialSpec]]:
+    """`specs` grouped into packs of at most `size` members that can train together, in the
+    order of first appearance; a trial that cannot pack is a pack of one."""
+    if size < 1:
+        raise membench.errors.MembenchError(f"pack size {size}: must be at least 1")
+    groups: dict[str, list[TrialSpec]] = {}
+    packs: list[list[TrialSpec]] = []
+    for i, spec in enumerate(specs):
+        key = pack_key(spec)
+        if key is None:
+            packs.append([spec])
+            continue
+        group = groups.setdefault(key, [])
+        if not group:
+            packs.append(group)
+        group.append(spec)
+        if len(group) == size:
+            groups[key] = []
+    return [p for p in packs if p]
+
+
+def run_packed(
+    specs: list[TrialSpec], size: int, progress: Callable | None = None
+) -> list[dict[str, Any]]:
+    """Every spec's record, in order, training them in packs of at most `size`."""
+    records: dict[int, dict[str, Any]] = {}
+    index = {id(s): i for i, s in enumerate(specs)}
+    for pack in make_packs(specs, size):
+        for spec, record in zip(pack, run_pack(pack, progress), strict=True):
+            records[index[id(spec)]] = record
+    return [records[i] for i in range(len(specs))]
+
+
+def run_pack(
+    specs: list[TrialSpec], progress: Callable | None = None, compile: bool = False
+) -> list[dict[str, Any]]:
+    """Train `specs` (which `make_packs` put together) as one stacked program; one record per
+    spec, as `run_trial` would make it. `progress`: None, or a callable receiving (index of the
+    member in `specs`, the dict `run_trial`'s progress gets). `compile`: torch.compile the
+    stacked step (measured in bench/packed.py; off by default)."""
+    keys = {pack_key(s) for s in specs}
+    if len(specs) == 1 or None in keys:
+        records = []
+        for i, spec in enumerate(specs):
+            lone = None if progress is None else (lambda point, i=i: progress(i, point))
+            record = run_trial(spec, lone)
+            note = unpackable(spec) if len(specs) > 1 else None
+            if note:
+                record["notes"] = [*record.get("notes", []), note]
+            records.append(record)
+        return records
+    if len(keys) > 1:
+        raise ValueError("run_pack: these trials differ in task, model or batch; use make_packs")
+    device = pick_device(specs[0].training.device)
+    task = tasks.get(specs[0].task)
+    members = [Member(i, spec, start_record(spec, device)) for i, spec in enumerate(specs)]
+    try:
+        for m in members:
+            _, m.model = build(m.spec, device)
+        Pack(members, task, device, progress, compile).train()
+    except membench.errors.MembenchError:
+        raise
+    except Exception as err:  # the pack itself broke: every unfinished member failed with it
+        for m in members:
+            if not m.done:
+                fail_record(m.record, m.spec, err)
+                m.done = True
+    for m in members:
+        m.record["end_time"] = now()
+    return [m.record for m in members]
+
+
+@dataclass
+class Member:
+    """One trial of a pack: its record and its training state outside the stacked tensors."""
+
+    index: int
+    spec: TrialSpec
+    record: dict[str, Any]
+    model: torch.nn.Module | None = None
+    done: bool = False
+    seconds: float = 0.0  # its share of the pack's wall time, its own evaluations in full
+    eval_seconds: float = 0.0
+    stopping: Stopping | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Pack:
+    """The stacked training state of a pack's active members. All parameters of a member live
+    in one row of `flat` [K, N] (AdamW's moments alike), so AdamW and the clipping norm are a
+    few kernels over the whole pack whatever the number of parameter tensors."""
+
+    def __init__(self, members: list[Member], task, device, progress, compile: bool):
+        self.members, self.task, self.device, self.progress = members, task, device, progress
+        self.base = members[0].model  # runs every member's parameters through functional_call
+        named = list(self.base.named_parameters())
+        self.names = [n for n, _ in named]
+        self.shapes = [p.shape for _, p in named]
+        self.sizes = [p.numel() for _, p in named]
+        self.buffers = dict(self.base.named_buffers())
+        with torch.no_grad():
+            self.flat = torch.stack([flatten(m.model) for m in members])
+        self.exp_avg = torch.zeros_like(self.flat)
+        self.exp_avg_sq = torch.zeros_like(self.flat)
+        self.active = list(members)  # row i of the stacked tensors is self.active[i]
+        for m in members:
+            cfg = m.spec.training
+            m.stopping = Stopping(cfg)
+            m.extra["data"] = torch.Generator(device=device).manual_seed(m.spec.seed)
+            held_out = torch.Generator(device=device).manual_seed(EVAL_SEED)
+            m.extra["eval"] = task.generate(cfg.eval_size, held_out, **m.spec.task_params)
+        self.rows()
+        self.step_fn = torch.compile(self.step_math) if compile else self.step_math
+
+    def rows(self) -> None:
+        """Per-member constants as columns [K, 1] over the active members."""
+        cfgs = [m.spec.training for m in self.active]
+
+        def column(values):
+            return torch.tensor(values, dtype=self.flat.dtype, device=self.device)[:, None]
+
+        self.lr = column([c.lr for c in cfgs])
+        self.weight_decay = column([c.weight_decay for c in cfgs])
+        self.clip = column([c.grad_clip for c in cfgs])
+
+    def params(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Views of one member's parameters in a row of `flat` (under vmap: the row)."""
+        views = flat.split(self.sizes, dim=-1)
+        return {n: v.view(s) for n, v, s in zip(self.names, views, self.shapes, strict=True)}
+
+    def loss(self, flat, src, tgt):
+        logits = functional_call(self.base, (self.params(flat), self.buffers), (src, tgt))
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1))
+
+    def step_math(self, flat, exp_avg, exp_avg_sq, src, tgt, lr, weight_decay, clip, step):
+        """One stacked step: per-member loss, gradients, clipping by each member's own gradient
+        norm, and AdamW (torch.optim.AdamW's update, decoupled weight decay) at each member's
+        learning rate. Returns the new state and the losses [K]."""
+        flat = flat.detach().requires_grad_(True)
+        losses = vmap(self.loss)(flat, src, tgt)
+        (grad,) = torch.autograd.grad(losses.sum(), flat)  # members share no parameter
+        with torch.no_grad():
+            norm = grad.norm(dim=1, keepdim=True)
+            coef = torch.where(clip > 0, (clip / (norm + CLIP_EPS)).clamp(max=1.0), 1.0)
+            grad = grad * coef
+            flat = flat.detach() * (1 - lr * weight_decay)
+            exp_avg = exp_avg.lerp(grad, 1 - BETAS[0])
+            exp_avg_sq = exp_avg_sq * BETAS[1] + (1 - BETAS[1]) * grad * grad
+            bias1 = 1 - BETAS[0] ** step
+            bias2 = 1 - BETAS[1] ** step
+            denom = exp_avg_sq.sqrt() / math.sqrt(bias2) + EPS
+            flat = flat - (lr / bias1) * exp_avg / denom
+        return flat, exp_avg, exp_avg_sq, losses.detach()
+
+    def batch(self):
+        """Each active member's next batch from its own stream, stacked [K, B, ...]."""
+        pairs = [
+            self.task.generate(m.spec.training.batch_size, m.extra["data"], **m.spec.task_params)
+            for m in self.active
+        ]
+        return torch.stack([s for s, _ in pairs]), torch.stack([t for _, t in pairs])
+
+    def train(self) -> None:
+        step = 0
+        while self.active:
+            step += 1
+            tick = time.perf_counter()
+            src, tgt = self.batch()
+            if step == 1:
+                self.count_flops(src[0], tgt[0])
+            factors = [lr_factor(step - 1, c.warmup, c.steps) for c in self.configs()]
+            scale = torch.tensor(factors, dtype=self.flat.dtype, device=self.device)[:, None]
+            self.flat, self.exp_avg, self.exp_avg_sq, losses = self.step_fn(
+                self.flat, self.exp_avg, self.exp_avg_sq, src, tgt,
+                self.lr * scale, self.weight_decay, self.clip, step,
+            )  # fmt: skip
+            due = [row for row, m in enumerate(self.active) if m.stopping.due(step)]
+            share = (time.perf_counter() - tick) / len(self.active)
+            for m in self.active:
+                m.seconds += share
+            if due:
+                self.evaluate(step, due, losses[due].tolist())
+
+    def configs(self):
+        return [m.spec.training for m in self.active]
+
+    def count_flops(self, src, tgt) -> None:
+        """A lone trial's `train_flops` per step: one member's forward and backward, counted on
+        a copy as `train_loop` counts its first step (every member has the same shapes)."""
+        model = copy.deepcopy(self.base)
+        counter = FlopCounterMode(display=False)
+        with counter:
+            logits = model(src, tgt)
+            F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1)).backward()
+        self.step_flops = float(counter.get_total_flops())
+
+    def evaluate(self, step: int, due: list[int], losses: list[float]) -> None:
+        """Evaluate the members in rows `due` on their held-out sets; those that solve, plateau,
+        reach their budget or fail leave the pack."""
+        leaving = set()
+        for row, loss_value in zip(due, losses, strict=True):
+            m = self.active[row]
+            try:
+                check_loss(loss_value, step)
+            except FloatingPointError as err:
+                fail_record(m.record, m.spec, err)
+                m.done = True
+                leaving.add(row)
+                continue
+            tick = time.perf_counter()
+            unflatten(self.flat[row], m.model)
+            correct = correct_tokens(m.model, *m.extra["eval"])
+            point = {"step": step, "loss": loss_value, **scores(correct)}
+            seconds = time.perf_counter() - tick
+            m.eval_seconds += seconds
+            m.seconds += seconds
+            if self.progress:
+                self.progress(m.index, {**point, "steps": m.spec.training.steps})
+            if m.stopping.add(point) or step == m.spec.training.steps:
+                self.finish(m, step, correct)
+                leaving.add(row)
+        if leaving:
+            keep = [row for row in range(len(self.active)) if row not in leaving]
+            index = torch.tensor(keep, device=self.device)
+            self.flat, self.exp_avg, self.exp_avg_sq = (
+                t.index_select(0, index) for t in (self.flat, self.exp_avg, self.exp_avg_sq)
+            )
+            self.active = [self.active[row] for row in keep]
+            self.rows()
+
+    def finish(self, m: Member, step: int, correct: torch.Tensor) -> None:
+        """A member's record, from its own model (already holding its final parameters)."""
+        spec = m.spec
+        result = loop_result(
+            spec, self.task, m.stopping, step, self.step_flops, m.seconds, m.eval_seconds, correct
+        )
+        try:
+            finish_record(m.record, spec, m.model, self.task, self.device, result)
+        except membench.errors.MembenchError:
+            raise
+        except Exception as err:
+            fail_record(m.record, spec, err)
+        m.done = True
+
+
+def flatten(model: torch.nn.Module) -> torch.Tensor:
+    return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+
+
+@torch.no_grad()
+def unflatten(row: torch.Tensor, model: torch.nn.Module) -> None:
+    """Copy one member's row of the stacked parameters into its own model."""
+    sizes = [p.numel() for p in model.parameters()]
+    for p, values in zip(model.parameters(), row.split(sizes), strict=True):
+        p.copy_(values.view_as(p))
+
+
+with contextlib.suppress(AttributeError):  # quiet: vmap falls back to a loop for CPU attention
+    torch._C._functorch._set_vmap_fallback_warning_enabled(False)
