@@ -86,7 +86,7 @@ def make_packs(specs: list[TrialSpec], size: int) -> list[list[TrialSpec]]:
         raise membench.errors.MembenchError(f"pack size {size}: must be at least 1")
     groups: dict[str, list[TrialSpec]] = {}
     packs: list[list[TrialSpec]] = []
-    for i, spec in enumerate(specs):
+    for spec in specs:
         key = pack_key(spec)
         if key is None:
             packs.append([spec])
@@ -101,24 +101,24 @@ def make_packs(specs: list[TrialSpec], size: int) -> list[list[TrialSpec]]:
 
 
 def run_packed(
-    specs: list[TrialSpec], size: int, progress: Callable | None = None
+    specs: list[TrialSpec], size: int, progress: Callable | None = None, graphs: bool = False
 ) -> list[dict[str, Any]]:
     """Every spec's record, in order, training them in packs of at most `size`."""
     records: dict[int, dict[str, Any]] = {}
     index = {id(s): i for i, s in enumerate(specs)}
     for pack in make_packs(specs, size):
-        for spec, record in zip(pack, run_pack(pack, progress), strict=True):
+        for spec, record in zip(pack, run_pack(pack, progress, graphs), strict=True):
             records[index[id(spec)]] = record
     return [records[i] for i in range(len(specs))]
 
 
 def run_pack(
-    specs: list[TrialSpec], progress: Callable | None = None, compile: bool = False
+    specs: list[TrialSpec], progress: Callable | None = None, graphs: bool = False
 ) -> list[dict[str, Any]]:
     """Train `specs` (which `make_packs` put together) as one stacked program; one record per
     spec, as `run_trial` would make it. `progress`: None, or a callable receiving (index of the
-    member in `specs`, the dict `run_trial`'s progress gets). `compile`: torch.compile the
-    stacked step (measured in bench/packed.py; off by default)."""
+    member in `specs`, the dict `run_trial`'s progress gets). `graphs`: on CUDA, replay each
+    step as a CUDA graph (bench/packed.py measures it)."""
     keys = {pack_key(s) for s in specs}
     if len(specs) == 1 or None in keys:
         records = []
@@ -138,7 +138,7 @@ def run_pack(
     try:
         for m in members:
             _, m.model = build(m.spec, device)
-        Pack(members, task, device, progress, compile).train()
+        Pack(members, task, device, progress, graphs).train()
     except membench.errors.MembenchError:
         raise
     except Exception as err:  # the pack itself broke: every unfinished member failed with it
@@ -171,7 +171,7 @@ class Pack:
     in one row of `flat` [K, N] (AdamW's moments alike), so AdamW and the clipping norm are a
     few kernels over the whole pack whatever the number of parameter tensors."""
 
-    def __init__(self, members: list[Member], task, device, progress, compile: bool):
+    def __init__(self, members: list[Member], task, device, progress, graphs: bool):
         self.members, self.task, self.device, self.progress = members, task, device, progress
         self.base = members[0].model  # runs every member's parameters through functional_call
         named = list(self.base.named_parameters())
@@ -191,7 +191,8 @@ class Pack:
             held_out = torch.Generator(device=device).manual_seed(EVAL_SEED)
             m.extra["eval"] = task.generate(cfg.eval_size, held_out, **m.spec.task_params)
         self.rows()
-        self.step_fn = torch.compile(self.step_math) if compile else self.step_math
+        self.graphs = graphs and device.type == "cuda"
+        self.graph = None
 
     def rows(self) -> None:
         """Per-member constants as columns [K, 1] over the active members."""
@@ -200,7 +201,7 @@ class Pack:
         def column(values):
             return torch.tensor(values, dtype=self.flat.dtype, device=self.device)[:, None]
 
-        self.lr = column([c.lr for c in cfgs])
+        self.lr = column([c.lr for c in cfgs]).cpu()  # scaled on the host each step
         self.weight_decay = column([c.weight_decay for c in cfgs])
         self.clip = column([c.grad_clip for c in cfgs])
 
@@ -213,25 +214,63 @@ class Pack:
         logits = functional_call(self.base, (self.params(flat), self.buffers), (src, tgt))
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1))
 
-    def step_math(self, flat, exp_avg, exp_avg_sq, src, tgt, lr, weight_decay, clip, step):
-        """One stacked step: per-member loss, gradients, clipping by each member's own gradient
-        norm, and AdamW (torch.optim.AdamW's update, decoupled weight decay) at each member's
-        learning rate. Returns the new state and the losses [K]."""
-        flat = flat.detach().requires_grad_(True)
+    def step_math(self, src, tgt, lr, bias1, bias2_sqrt) -> torch.Tensor:
+        """One stacked step, in place on `flat` and AdamW's moments: per-member loss, gradients,
+        clipping by each member's own gradient norm, and torch.optim.AdamW's update (decoupled
+        weight decay) at each member's learning rate `lr` [K, 1]. Returns the losses [K]. No
+        host sync and no Python value that changes between steps: a CUDA graph can replay it."""
+        flat = self.flat.detach().requires_grad_(True)  # shares storage with self.flat
         losses = vmap(self.loss)(flat, src, tgt)
         (grad,) = torch.autograd.grad(losses.sum(), flat)  # members share no parameter
         with torch.no_grad():
             norm = grad.norm(dim=1, keepdim=True)
-            coef = torch.where(clip > 0, (clip / (norm + CLIP_EPS)).clamp(max=1.0), 1.0)
-            grad = grad * coef
-            flat = flat.detach() * (1 - lr * weight_decay)
-            exp_avg = exp_avg.lerp(grad, 1 - BETAS[0])
-            exp_avg_sq = exp_avg_sq * BETAS[1] + (1 - BETAS[1]) * grad * grad
-            bias1 = 1 - BETAS[0] ** step
-            bias2 = 1 - BETAS[1] ** step
-            denom = exp_avg_sq.sqrt() / math.sqrt(bias2) + EPS
-            flat = flat - (lr / bias1) * exp_avg / denom
-        return flat, exp_avg, exp_avg_sq, losses.detach()
+            coef = (self.clip / (norm + CLIP_EPS)).clamp(max=1.0)
+            grad.mul_(torch.where(self.clip > 0, coef, 1.0))
+            self.flat.mul_(1 - lr * self.weight_decay)
+            self.exp_avg.lerp_(grad, 1 - BETAS[0])
+            self.exp_avg_sq.mul_(BETAS[1]).addcmul_(grad, grad, value=1 - BETAS[1])
+            denom = (self.exp_avg_sq.sqrt() / bias2_sqrt).add_(EPS)
+            self.flat.sub_((lr / bias1) * self.exp_avg / denom)
+        return losses.detach()
+
+    def step(self, step: int, src, tgt) -> torch.Tensor:
+        """`step_math` at this step's learning rates: directly, or by replaying a CUDA graph
+        captured for the current members (captured again when one leaves)."""
+        factors = [lr_factor(step - 1, c.warmup, c.steps) for c in self.configs()]
+        scale = torch.tensor(factors, dtype=self.flat.dtype)[:, None]
+        lr = (self.lr * scale).to(self.device, non_blocking=True)
+        bias = torch.tensor([1 - BETAS[0] ** step, math.sqrt(1 - BETAS[1] ** step)])
+        if not self.graphs:
+            return self.step_math(src, tgt, lr, *bias.tolist())
+        if self.graph is None:
+            self.capture(src, tgt, lr, bias)
+        static = self.static
+        static["src"].copy_(src)
+        static["tgt"].copy_(tgt)
+        static["lr"].copy_(lr)
+        static["bias"].copy_(bias)
+        self.graph.replay()
+        return static["losses"].clone()
+
+    def capture(self, src, tgt, lr, bias) -> None:
+        """Record `step_math` as a CUDA graph with static inputs. Warm-up steps run on copies of
+        the state, which is put back, so capturing changes no member's training."""
+        state = [t.clone() for t in (self.flat, self.exp_avg, self.exp_avg_sq)]
+        static = {"src": src.clone(), "tgt": tgt.clone(), "lr": lr.clone(),
+                  "bias": bias.to(self.device)}  # fmt: skip
+        args = (static["src"], static["tgt"], static["lr"], static["bias"][0], static["bias"][1])
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(3):
+                self.step_math(*args)
+        torch.cuda.current_stream().wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            static["losses"] = self.step_math(*args)
+        for t, saved in zip((self.flat, self.exp_avg, self.exp_avg_sq), state, strict=True):
+            t.copy_(saved)
+        self.static = static
 
     def batch(self):
         """Each active member's next batch from its own stream, stacked [K, B, ...]."""
@@ -249,12 +288,7 @@ class Pack:
             src, tgt = self.batch()
             if step == 1:
                 self.count_flops(src[0], tgt[0])
-            factors = [lr_factor(step - 1, c.warmup, c.steps) for c in self.configs()]
-            scale = torch.tensor(factors, dtype=self.flat.dtype, device=self.device)[:, None]
-            self.flat, self.exp_avg, self.exp_avg_sq, losses = self.step_fn(
-                self.flat, self.exp_avg, self.exp_avg_sq, src, tgt,
-                self.lr * scale, self.weight_decay, self.clip, step,
-            )  # fmt: skip
+            losses = self.step(step, src, tgt)
             due = [row for row, m in enumerate(self.active) if m.stopping.due(step)]
             share = (time.perf_counter() - tick) / len(self.active)
             for m in self.active:
@@ -308,6 +342,7 @@ class Pack:
             )
             self.active = [self.active[row] for row in keep]
             self.rows()
+            self.graph = None  # other shapes: capture again
 
     def finish(self, m: Member, step: int, correct: torch.Tensor) -> None:
         """A member's record, from its own model (already holding its final parameters)."""

@@ -1,0 +1,153 @@
+"""Packed trials (membench.run.packed) against the same trials run alone (run_trial).
+
+Tolerance: a pack sums in another order than a lone run (batched matmuls, one flat AdamW and
+gradient norm over all parameters), and training amplifies such rounding. Measured on CPU over
+200 steps: losses agree to 2e-7 relative for members at lr 1e-3, and to 4e-4 for one at lr 3e-3
+clipped every step (norm 0.05), which is what a lone run gets from changing its clip threshold by
+1e-7 relative (1.9e-4): the floor of floating-point order, not packing. The tests allow 1e-3;
+a shared data stream, schedule or clip norm is off by far more.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from membench.config.identity import make_spec
+from membench.run import packed
+from membench.run.packed import make_packs, run_pack
+from membench.run.train import run_trial
+
+RTOL = 1e-3
+SMALL = {"d_model": 32, "n_layers": 2, "n_heads": 2, "d_ff": 64}
+TIMINGS = {"train_seconds", "eval_seconds", "tokens_per_second"}  # wall clock: never equal
+
+
+def spec(task="copy", params=None, model=None, seed=0, **train):
+    train = {
+        "steps": 200,
+        "eval_every": 20,
+        "eval_size": 64,
+        "warmup": 10,
+        "batch_size": 16,
+        **train,
+    }
+    return make_spec(task, params, {**SMALL, **(model or {})}, train, seed=seed)
+
+
+def close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=RTOL, abs_tol=1e-6)
+
+
+def check_same(p: dict, a: dict) -> None:
+    """A packed member's record against the lone run's: same keys and id, same evaluations and
+    stop, losses within RTOL, every other metric equal or within RTOL."""
+    assert p["status"] == a["status"] == "ok", (p.get("error"), a.get("error"))
+    assert p.keys() == a.keys()
+    assert p["id"] == a["id"]
+    assert p["stopped"] == a["stopped"]
+    assert [c["step"] for c in p["curve"]] == [c["step"] for c in a["curve"]]
+    for cp, ca in zip(p["curve"], a["curve"], strict=True):
+        assert close(cp["loss"], ca["loss"]), (cp, ca)
+        assert cp["exact_match"] == ca["exact_match"], (cp, ca)
+    for key, value in a["metrics"].items():
+        if key not in TIMINGS:
+            assert close(p["metrics"][key], value), (key, p["metrics"][key], value)
+    assert p["per_position"] == a["per_position"]
+    assert (p.get("attention") is None) == (a.get("attention") is None)
+
+
+def test_loss_curves_match_lone_runs():
+    """200 steps of long_range_sum (not solved that fast, so every curve runs to the budget),
+    three members differing in seed, learning rate, weight decay and clipping (0.05 clips every
+    step; 0 never): wrong on a shared data stream, a shared clip norm or one schedule."""
+    specs = [
+        spec("long_range_sum", {"length": 4}, {"mem_tokens": 4}, 0, lr=1e-3, grad_clip=1.0),
+        spec("long_range_sum", {"length": 4}, {"mem_tokens": 4}, 1, lr=3e-3, grad_clip=0.05),
+        spec("long_range_sum", {"length": 4}, {"mem_tokens": 4}, 2, lr=5e-4, grad_clip=0.0,
+             weight_decay=0.1, warmup=50),
+    ]  # fmt: skip
+    for p, a in zip(run_pack(specs), [run_trial(s) for s in specs], strict=True):
+        assert p["stopped"] == a["stopped"] == "budget"
+        assert len(p["curve"]) == 10
+        for cp, ca in zip(p["curve"], a["curve"], strict=True):
+            assert close(cp["loss"], ca["loss"]), (cp, ca)
+            assert abs(cp["token_accuracy"] - ca["token_accuracy"]) < 0.02
+
+
+@pytest.mark.parametrize(
+    "model",
+    [{}, {"mem_tokens": 4}, {"mem_tokens": 4, "mem_reads": "memory"},
+     {"mem_tokens": 4, "mem_reads": "context", "controller": "dedicated"},
+     {"mem_tokens": 4, "bottleneck": True}],
+    ids=["plain", "mem", "regs", "ctx-ctrl", "bottleneck"],
+)  # fmt: skip
+def test_records_match_lone_runs(model):
+    """A tiny copy every member solves, each stopping its own way: solved, out of budget
+    (steps 40), or at its own threshold; records equal (ids, stop, steps to solve, knockouts,
+    attention present) up to the loss tolerance."""
+    specs = [
+        spec("copy", {"length": 4, "vocab": 4}, model, 0, lr=3e-3),
+        spec("copy", {"length": 4, "vocab": 4}, model, 1, steps=40),
+        spec("copy", {"length": 4, "vocab": 4}, model, 2, solve_threshold=0.5),
+    ]
+    records = run_pack(specs)
+    for p, a in zip(records, [run_trial(s) for s in specs], strict=True):
+        check_same(p, a)
+    assert records[1]["stopped"] == "budget" and records[1]["metrics"]["steps_trained"] == 40
+    assert records[0]["stopped"] == "solved"
+    assert records[2]["metrics"]["steps_to_solve"] < records[0]["metrics"]["steps_to_solve"]
+
+
+def test_failing_member_fails_alone(monkeypatch):
+    """A member whose loss becomes NaN is recorded failed with run_trial's error; the others
+    train on as if alone."""
+    build = packed.build
+
+    def poisoned(s, device):
+        task, model = build(s, device)
+        if s.seed == 1:
+            with torch.no_grad():
+                model.head.bias.fill_(float("nan"))
+        return task, model
+
+    specs = [spec("copy", {"length": 4, "vocab": 4}, {"mem_tokens": 4}, seed) for seed in range(3)]
+    monkeypatch.setattr(packed, "build", poisoned)
+    records = run_pack(specs)
+    assert records[1]["status"] == "failed"
+    assert records[1]["error"] == "FloatingPointError: loss became nan at step 20"
+    assert records[1]["id"] == specs[1].trial_id()
+    for i in (0, 2):
+        check_same(records[i], run_trial(specs[i]))
+
+
+def test_plateau_per_member():
+    """patience stops each member at its own evaluation, as it would alone."""
+    specs = [
+        spec("sort", {"length": 6, "vocab": 4}, {"mem_tokens": 2}, seed, patience=p,
+             solve_threshold=1.0, eval_every=10, steps=150)
+        for seed, p in [(0, 1), (1, 2), (2, 0)]
+    ]  # fmt: skip
+    for p, a in zip(run_pack(specs), [run_trial(s) for s in specs], strict=True):
+        assert p["stopped"] == a["stopped"]
+        assert p["metrics"]["steps_trained"] == a["metrics"]["steps_trained"]
+
+
+def test_make_packs_groups_by_shape():
+    """Seeds of a cell share packs of at most `size`; another model or batch opens another;
+    an unpackable trial is a pack of one that runs alone with a note."""
+    a = [spec(seed=s) for s in range(5)]
+    b = [spec(model={"mem_tokens": 4}, seed=s) for s in range(2)]
+    c = [spec(seed=9, batch_size=8)]
+    recurrent = make_spec(
+        "copy", None, {"arch": "recurrent", "mem_tokens": 2, "segment": 8}, {"steps": 1}
+    )
+    packs = make_packs([*a, *b, recurrent, *c], 3)
+    assert [len(p) for p in packs] == [3, 2, 2, 1, 1]
+    assert packs[0] == a[:3] and packs[1] == a[3:] and packs[2] == b
+    assert packs[3] == [recurrent] and packs[4] == c
+    assert "arch recurrent" in packed.unpackable(recurrent)
+    with pytest.raises(Exception, match="pack size 0"):
+        make_packs(a, 0)
