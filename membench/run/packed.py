@@ -79,25 +79,41 @@ def pack_key(spec: TrialSpec) -> str | None:
     )
 
 
-def make_packs(specs: list[TrialSpec], size: int) -> list[list[TrialSpec]]:
-    """`specs` grouped into packs of at most `size` members that can train together, in the
-    order of first appearance; a trial that cannot pack is a pack of one."""
+PACK_GPU = 16  # default pack size with a GPU: a cell's seeds (core has 11) in one program
+PACK_CPU = 1  # on CPU: packs measured no faster per trial on 2 cores (bench/RESULTS.md)
+
+
+def pack_size(resources) -> int:
+    """Trials per pack for a suite's `resources`: its `pack`, else the device's default."""
+    if resources.pack is not None:
+        return resources.pack
+    return PACK_GPU if resources.gpu > 0 else PACK_CPU
+
+
+def pack_indices(specs: list[TrialSpec], size: int) -> list[list[int]]:
+    """Indices of `specs` grouped into packs of at most `size` members that can train
+    together, in the order of first appearance; a trial that cannot pack is a pack of one."""
     if size < 1:
         raise membench.errors.MembenchError(f"pack size {size}: must be at least 1")
-    groups: dict[str, list[TrialSpec]] = {}
-    packs: list[list[TrialSpec]] = []
-    for spec in specs:
+    open_packs: dict[str, list[int]] = {}
+    packs: list[list[int]] = []
+    for i, spec in enumerate(specs):
         key = pack_key(spec)
         if key is None:
-            packs.append([spec])
+            packs.append([i])
             continue
-        group = groups.setdefault(key, [])
-        if not group:
-            packs.append(group)
-        group.append(spec)
-        if len(group) == size:
-            groups[key] = []
-    return [p for p in packs if p]
+        if key not in open_packs:
+            open_packs[key] = []
+            packs.append(open_packs[key])
+        open_packs[key].append(i)
+        if len(open_packs[key]) == size:
+            del open_packs[key]
+    return packs
+
+
+def make_packs(specs: list[TrialSpec], size: int) -> list[list[TrialSpec]]:
+    """`specs` grouped as `pack_indices` groups them."""
+    return [[specs[i] for i in pack] for pack in pack_indices(specs, size)]
 
 
 def run_packed(
@@ -105,20 +121,25 @@ def run_packed(
 ) -> list[dict[str, Any]]:
     """Every spec's record, in order, training them in packs of at most `size`."""
     records: dict[int, dict[str, Any]] = {}
-    index = {id(s): i for i, s in enumerate(specs)}
-    for pack in make_packs(specs, size):
-        for spec, record in zip(pack, run_pack(pack, progress, graphs), strict=True):
-            records[index[id(spec)]] = record
+    for pack in pack_indices(specs, size):
+        members = [specs[i] for i in pack]
+        for i, record in zip(pack, run_pack(members, progress, graphs), strict=True):
+            records[i] = record
     return [records[i] for i in range(len(specs))]
 
 
 def run_pack(
-    specs: list[TrialSpec], progress: Callable | None = None, graphs: bool = False
+    specs: list[TrialSpec],
+    progress: Callable | None = None,
+    graphs: bool = False,
+    done: Callable | None = None,
 ) -> list[dict[str, Any]]:
     """Train `specs` (which `make_packs` put together) as one stacked program; one record per
     spec, as `run_trial` would make it. `progress`: None, or a callable receiving (index of the
     member in `specs`, the dict `run_trial`'s progress gets). `graphs`: on CUDA, replay each
-    step as a CUDA graph (bench/packed.py measures it)."""
+    step as a CUDA graph (bench/packed.py measures it). `done`: None, or a callable receiving
+    (index, record) the moment a member's record is complete (a sweep writes it then, so an
+    interrupted pack keeps its finished members)."""
     keys = {pack_key(s) for s in specs}
     if len(specs) == 1 or None in keys:
         records = []
@@ -129,6 +150,8 @@ def run_pack(
             if note:
                 record["notes"] = [*record.get("notes", []), note]
             records.append(record)
+            if done:
+                done(i, record)
         return records
     if len(keys) > 1:
         raise ValueError("run_pack: these trials differ in task, model or batch; use make_packs")
@@ -138,16 +161,14 @@ def run_pack(
     try:
         for m in members:
             _, m.model = build(m.spec, device)
-        Pack(members, task, device, progress, graphs).train()
+        Pack(members, task, device, progress, graphs, done).train()
     except membench.errors.MembenchError:
         raise
     except Exception as err:  # the pack itself broke: every unfinished member failed with it
         for m in members:
             if not m.done:
                 fail_record(m.record, m.spec, err)
-                m.done = True
-    for m in members:
-        m.record["end_time"] = now()
+                m.end(done)
     return [m.record for m in members]
 
 
@@ -165,14 +186,21 @@ class Member:
     stopping: Stopping | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def end(self, done: Callable | None) -> None:
+        self.record["end_time"] = now()
+        self.done = True
+        if done:
+            done(self.index, self.record)
+
 
 class Pack:
     """The stacked training state of a pack's active members. All parameters of a member live
     in one row of `flat` [K, N] (AdamW's moments alike), so AdamW and the clipping norm are a
     few kernels over the whole pack whatever the number of parameter tensors."""
 
-    def __init__(self, members: list[Member], task, device, progress, graphs: bool):
+    def __init__(self, members: list[Member], task, device, progress, graphs: bool, done):
         self.members, self.task, self.device, self.progress = members, task, device, progress
+        self.done = done
         self.base = members[0].model  # runs every member's parameters through functional_call
         named = list(self.base.named_parameters())
         self.names = [n for n, _ in named]
@@ -319,7 +347,7 @@ class Pack:
                 check_loss(loss_value, step)
             except FloatingPointError as err:
                 fail_record(m.record, m.spec, err)
-                m.done = True
+                m.end(self.done)
                 leaving.add(row)
                 continue
             tick = time.perf_counter()
@@ -356,7 +384,7 @@ class Pack:
             raise
         except Exception as err:
             fail_record(m.record, spec, err)
-        m.done = True
+        m.end(self.done)
 
 
 def flatten(model: torch.nn.Module) -> torch.Tensor:
