@@ -59,6 +59,7 @@ def check_same(p: dict, a: dict) -> None:
     assert (p.get("attention") is None) == (a.get("attention") is None)
 
 
+@pytest.mark.slow
 def test_loss_curves_match_lone_runs():
     """200 steps of long_range_sum (not solved that fast, so every curve runs to the budget),
     three members differing in seed, learning rate, weight decay and clipping (0.05 clips every
@@ -77,11 +78,15 @@ def test_loss_curves_match_lone_runs():
             assert abs(cp["token_accuracy"] - ca["token_accuracy"]) < 0.02
 
 
+SLOW = pytest.mark.slow
+
+
 @pytest.mark.parametrize(
     "model",
-    [{}, {"mem_tokens": 4}, {"mem_tokens": 4, "mem_reads": "memory"},
-     {"mem_tokens": 4, "mem_reads": "context", "controller": "dedicated"},
-     {"mem_tokens": 4, "bottleneck": True}],
+    [pytest.param({}, marks=SLOW), {"mem_tokens": 4},
+     pytest.param({"mem_tokens": 4, "mem_reads": "memory"}, marks=SLOW),
+     pytest.param({"mem_tokens": 4, "mem_reads": "context", "controller": "dedicated"}, marks=SLOW),
+     pytest.param({"mem_tokens": 4, "bottleneck": True}, marks=SLOW)],
     ids=["plain", "mem", "regs", "ctx-ctrl", "bottleneck"],
 )  # fmt: skip
 def test_records_match_lone_runs(model):
@@ -93,12 +98,17 @@ def test_records_match_lone_runs(model):
         spec("copy", {"length": 4, "vocab": 4}, model, 1, steps=40),
         spec("copy", {"length": 4, "vocab": 4}, model, 2, solve_threshold=0.5),
     ]
-    records = run_pack(specs)
+    finished = []
+    records = run_pack(specs, done=lambda i, record: finished.append((i, record["stopped"])))
     for p, a in zip(records, [run_trial(s) for s in specs], strict=True):
         check_same(p, a)
+    # each record is handed over the moment it is complete: the early stoppers first
+    assert sorted(finished) == [(i, r["stopped"]) for i, r in enumerate(records)]
+    steps = [r["metrics"]["steps_trained"] for r in records]
+    assert records[finished[-1][0]]["metrics"]["steps_trained"] == max(steps)
     assert records[1]["stopped"] == "budget" and records[1]["metrics"]["steps_trained"] == 40
     assert records[0]["stopped"] == "solved"
-    assert records[2]["metrics"]["steps_to_solve"] < records[0]["metrics"]["steps_to_solve"]
+    assert records[2]["stopped"] == "solved"
 
 
 def test_failing_member_fails_alone(monkeypatch):
@@ -123,6 +133,7 @@ def test_failing_member_fails_alone(monkeypatch):
         check_same(records[i], run_trial(specs[i]))
 
 
+@pytest.mark.slow
 def test_plateau_per_member():
     """patience stops each member at its own evaluation, as it would alone."""
     specs = [
@@ -151,3 +162,54 @@ def test_make_packs_groups_by_shape():
     assert "arch recurrent" in packed.unpackable(recurrent)
     with pytest.raises(Exception, match="pack size 0"):
         make_packs(a, 0)
+
+
+def test_unpackable_trials_run_alone_with_a_note(monkeypatch):
+    """A pack that holds a trial the stacked program cannot run trains each trial alone."""
+    calls = []
+    monkeypatch.setattr(packed, "run_trial", lambda s, progress=None: calls.append(s) or {})
+    recurrent = make_spec("copy", None, {"arch": "recurrent", "mem_tokens": 2, "segment": 8}, {})
+    records = run_pack([spec(), recurrent])
+    assert calls == [spec(), recurrent]
+    assert records[0] == {} and "ran unpacked: arch recurrent" in records[1]["notes"][0]
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_sweep_packs_and_resumes_per_member(ray_local, tmp_path):
+    """`resources: {pack: 3}`: one Tune trial per cell's three seeds, one record per trial with
+    the suite's ids; a deleted record is retrained alone, the others untouched."""
+    import yaml
+
+    from membench.run.sweep import run_suite
+    from membench.store.records import read_records
+    from membench.suite.load import load_suite
+
+    suite = {
+        "name": "packs",
+        "tasks": [{"copy": {"length": 4, "vocab": 3}}],
+        "model": {"d_model": 16, "n_layers": 1, "n_heads": 2, "d_ff": 32},
+        "variants": {"baseline": {}, "mem2": {"mem_tokens": 2}},
+        "seeds": 3,
+        "train": {"steps": 30, "eval_every": 10, "eval_size": 64, "attention": False},
+        "resources": {"cpu": 1, "pack": 3},
+    }
+    path, results = tmp_path / "suite.yaml", tmp_path / "results"
+    path.write_text(yaml.safe_dump(suite))
+    loaded = load_suite(path)
+    assert run_suite(loaded, results) == 0
+    (run,) = (results / "tune").iterdir()
+    assert len([d for d in run.iterdir() if d.is_dir()]) == 2  # two packs, not six trials
+    records = read_records(results / "trials")
+    assert set(records) == {t.id for t in loaded.trials()}
+    assert {r["status"] for r in records.values()} == {"ok"}
+    victim = loaded.trials()[4].id
+    (results / "trials" / f"{victim}.json").unlink()
+    kept = {p.name: p.stat().st_mtime_ns for p in (results / "trials").glob("*.json")}
+    assert run_suite(load_suite(path), results) == 0
+    again = read_records(results / "trials")
+    assert {
+        p.name: p.stat().st_mtime_ns for p in (results / "trials").glob("*.json") if p.name in kept
+    } == kept
+    for a, b in zip(again[victim]["curve"], records[victim]["curve"], strict=True):
+        assert close(a["loss"], b["loss"]) and a["exact_match"] == b["exact_match"]
