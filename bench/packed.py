@@ -84,6 +84,11 @@ def train_star(job):
     return train_packs(*job)
 
 
+def alone(record) -> bool:
+    """Whether a record asked to train in a pack ran alone (`packed.run_pack`'s note)."""
+    return any(n.startswith("ran unpacked") for n in record.get("notes", []))
+
+
 def fp32_peak(device: str) -> float:
     """FLOP/s of the FP32 peak: a GPU's datasheet figure, or on CPU a measured 1024² matmul."""
     if device == "cuda":
@@ -130,9 +135,9 @@ def main() -> None:
     )
     print(
         "| pack | trials | wall s | trials/min | steps trained | achieved GFLOP/s | of FP32 peak "
-        "| peak GPU MiB | failed |"
+        "| peak GPU MiB | failed | ran alone |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     rates = {}
     for size in args.pack:
         chosen = specs[: args.unpacked_trials] if size == 1 and args.unpacked_trials else specs
@@ -146,7 +151,7 @@ def main() -> None:
         print(
             f"| {label} | {len(chosen)} | {wall:.1f} | {rates[size]:.1f} | {steps:,} | "
             f"{flops / wall / 1e9:.1f} | {flops / wall / peak:.2%} | {memory:,.0f} | "
-            f"{len(records) - len(ok)} |",
+            f"{len(records) - len(ok)} | {sum(alone(r) for r in records) if size > 1 else '-'} |",
             flush=True,
         )
     base = rates.get(1)

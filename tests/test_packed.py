@@ -213,3 +213,17 @@ def test_sweep_packs_and_resumes_per_member(ray_local, tmp_path):
     } == kept
     for a, b in zip(again[victim]["curve"], records[victim]["curve"], strict=True):
         assert close(a["loss"], b["loss"]) and a["exact_match"] == b["exact_match"]
+
+
+def test_a_broken_pack_runs_its_members_alone(monkeypatch):
+    """Should the stacked program itself fail, its members are trained alone, with a note."""
+
+    def broken(self, *args):
+        raise RuntimeError("no batching rule")
+
+    monkeypatch.setattr(packed.Pack, "step_math", broken)
+    specs = [spec("copy", {"length": 4, "vocab": 4}, seed=s, steps=20) for s in range(2)]
+    records = run_pack(specs)
+    assert [r["status"] for r in records] == ["ok", "ok"]
+    assert [r["id"] for r in records] == [s.trial_id() for s in specs]
+    assert records[0]["notes"] == ["ran unpacked: the pack failed (RuntimeError: no batching rule)"]

@@ -14,7 +14,11 @@ records, their schema and trial ids do not change; the numbers agree with a lone
 floating-point summation order (tests/test_packed.py states the tolerance).
 
 Only the built-in `encoder` without dropout packs (`unpackable` says why not): other models
-run alone through `run_trial`, their record noting it.
+run alone through `run_trial`, their record noting it, as do a pack's unfinished members if the
+stacked program itself fails. Timings are the one thing a pack cannot give as a lone run would:
+a member's `train_seconds` is its share of the pack's wall time (each step's time split over the
+members still training, plus its own evaluations), so a suite's record seconds still add up to
+the time it took.
 """
 
 from __future__ import annotations
@@ -164,11 +168,16 @@ def run_pack(
         Pack(members, task, device, progress, graphs, done).train()
     except membench.errors.MembenchError:
         raise
-    except Exception as err:  # the pack itself broke: every unfinished member failed with it
+    except Exception as err:  # the stacked program broke: each unfinished member runs alone
+        note = f"ran unpacked: the pack failed ({type(err).__name__}: {err})"
         for m in members:
             if not m.done:
-                fail_record(m.record, m.spec, err)
-                m.end(done)
+                lone = None if progress is None else (lambda point, i=m.index: progress(i, point))
+                m.record = run_trial(m.spec, lone)
+                m.record["notes"] = [*m.record.get("notes", []), note]
+                m.done = True
+                if done:
+                    done(m.index, m.record)
     return [m.record for m in members]
 
 
