@@ -227,3 +227,26 @@ def test_a_broken_pack_runs_its_members_alone(monkeypatch):
     assert [r["status"] for r in records] == ["ok", "ok"]
     assert [r["id"] for r in records] == [s.trial_id() for s in specs]
     assert records[0]["notes"] == ["ran unpacked: the pack failed (RuntimeError: no batching rule)"]
+
+
+def test_graph_replay_plumbing(monkeypatch):
+    """The CUDA-graph path's bookkeeping (static inputs, state put back after the warm-up,
+    capture again when a member leaves) on CPU, with a stand-in graph that replays by calling
+    the step again: records equal the plain pack's exactly."""
+
+    def fake_graph(step):
+        for _ in range(3):
+            step()
+        out = step()
+        return (lambda: out.copy_(step())), out
+
+    specs = [
+        spec("copy", {"length": 4, "vocab": 4}, {"mem_tokens": 4}, seed, steps=steps)
+        for seed, steps in [(0, 60), (1, 40), (2, 60)]
+    ]
+    plain = run_pack(specs)
+    monkeypatch.setattr(packed, "GRAPH_DEVICES", ("cuda", "cpu"))
+    monkeypatch.setattr(packed, "record_graph", fake_graph)
+    replayed = run_pack(specs, graphs=True)
+    for p, r in zip(plain, replayed, strict=True):
+        assert p["curve"] == r["curve"] and p["stopped"] == r["stopped"]

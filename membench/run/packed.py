@@ -59,6 +59,7 @@ from membench.run.train import (
 
 BETAS, EPS = (0.9, 0.999), 1e-8  # torch.optim.AdamW's defaults, which make_optimizer keeps
 CLIP_EPS = 1e-6  # torch.nn.utils.clip_grad_norm_'s
+GRAPH_DEVICES = ("cuda",)  # where `graphs` replays steps as CUDA graphs (tests fake one on CPU)
 
 
 def unpackable(spec: TrialSpec) -> str | None:
@@ -228,8 +229,8 @@ class Pack:
             held_out = torch.Generator(device=device).manual_seed(EVAL_SEED)
             m.extra["eval"] = task.generate(cfg.eval_size, held_out, **m.spec.task_params)
         self.rows()
-        self.graphs = graphs and device.type == "cuda"
-        self.graph = None
+        self.graphs = graphs and device.type in GRAPH_DEVICES
+        self.graph = None  # (replay, losses) of the captured step
 
     def rows(self) -> None:
         """Per-member constants as columns [K, 1] over the active members."""
@@ -281,30 +282,20 @@ class Pack:
             return self.step_math(src, tgt, lr, *bias.tolist())
         if self.graph is None:
             self.capture(src, tgt, lr, bias)
-        static = self.static
-        static["src"].copy_(src)
-        static["tgt"].copy_(tgt)
-        static["lr"].copy_(lr)
-        static["bias"].copy_(bias)
-        self.graph.replay()
-        return static["losses"].clone()
+        for name, value in (("src", src), ("tgt", tgt), ("lr", lr), ("bias", bias)):
+            self.static[name].copy_(value)
+        replay, losses = self.graph
+        replay()
+        return losses.clone()
 
     def capture(self, src, tgt, lr, bias) -> None:
-        """Record `step_math` as a CUDA graph with static inputs. Warm-up steps run on copies of
-        the state, which is put back, so capturing changes no member's training."""
+        """Record `step_math` on static inputs (`record_graph`). Its warm-up steps change the
+        state, which is put back, so capturing changes no member's training."""
         state = [t.clone() for t in (self.flat, self.exp_avg, self.exp_avg_sq)]
         static = {"src": src.clone(), "tgt": tgt.clone(), "lr": lr.clone(),
                   "bias": bias.to(self.device)}  # fmt: skip
         args = (static["src"], static["tgt"], static["lr"], static["bias"][0], static["bias"][1])
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            for _ in range(3):
-                self.step_math(*args)
-        torch.cuda.current_stream().wait_stream(side)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            static["losses"] = self.step_math(*args)
+        self.graph = record_graph(lambda: self.step_math(*args))
         for t, saved in zip((self.flat, self.exp_avg, self.exp_avg_sq), state, strict=True):
             t.copy_(saved)
         self.static = static
@@ -394,6 +385,21 @@ class Pack:
         except Exception as err:
             fail_record(m.record, spec, err)
         m.end(self.done)
+
+
+def record_graph(step: Callable[[], torch.Tensor]) -> tuple[Callable[[], None], torch.Tensor]:
+    """`step` captured as a CUDA graph after three warm-up calls on a side stream (as torch's
+    docs do it): (replay, the tensor that each replay fills with `step`'s output)."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            step()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        out = step()
+    return graph.replay, out
 
 
 def flatten(model: torch.nn.Module) -> torch.Tensor:
