@@ -250,3 +250,19 @@ def test_graph_replay_plumbing(monkeypatch):
     replayed = run_pack(specs, graphs=True)
     for p, r in zip(plain, replayed, strict=True):
         assert p["curve"] == r["curve"] and p["stopped"] == r["stopped"]
+
+
+def test_interleaved_packs_match_one_after_another():
+    """Packs trained a step of each in turn give the records they give one after another, a
+    trial that cannot pack included (it runs alone)."""
+    recurrent = make_spec("copy", {"length": 4, "vocab": 4},
+                          {"arch": "recurrent", "mem_tokens": 2, "segment": 4}, {"steps": 20})  # fmt: skip
+    packs = [
+        [spec("copy", {"length": 4, "vocab": 4}, {"mem_tokens": 4}, s, steps=40) for s in (0, 1)],
+        [spec("sort", {"length": 4, "vocab": 4}, {}, s, steps=60) for s in (0, 1, 2)],
+        [recurrent],
+    ]
+    together = packed.run_interleaved(packs)
+    for pack, records in zip(packs, together, strict=True):
+        for a, b in zip(run_pack(pack), records, strict=True):
+            assert a["id"] == b["id"] and a["curve"] == b["curve"]

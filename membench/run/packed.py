@@ -160,26 +160,91 @@ def run_pack(
         return records
     if len(keys) > 1:
         raise ValueError("run_pack: these trials differ in task, model or batch; use make_packs")
-    device = pick_device(specs[0].training.device)
-    task = tasks.get(specs[0].task)
-    members = [Member(i, spec, start_record(spec, device)) for i, spec in enumerate(specs)]
-    try:
-        for m in members:
-            _, m.model = build(m.spec, device)
-        Pack(members, task, device, progress, graphs, done).train()
-    except membench.errors.MembenchError:
-        raise
-    except Exception as err:  # the stacked program broke: each unfinished member runs alone
+    training = PackRun(specs, progress, graphs, done)
+    for _ in training.steps():
+        pass
+    return training.records
+
+
+def run_interleaved(packs: list[list[TrialSpec]], graphs: bool = False) -> list[list[dict]]:
+    """Each pack's records, training the packs at once in this process: one step of each in
+    turn, each pack on its own CUDA stream. Why: the tiny kernels of different packs can then
+    overlap on a GPU, which processes sharing it cannot (they take turns). On CPU it is the
+    same work as one pack after another. A trial that cannot pack runs alone afterwards."""
+    runs: list[PackRun | None] = []
+    for pack in packs:
+        if pack_key(pack[0]) is None:
+            runs.append(None)
+            continue
+        stream = None
+        if pick_device(pack[0].training.device).type == "cuda":
+            stream = torch.cuda.Stream()
+        with on_stream(stream):  # a pack allocates and computes on its own stream only
+            runs.append(PackRun(pack, None, graphs, None, stream))
+    live = [(run, run.steps()) for run in runs if run is not None]
+    while live:
+        still = []
+        for run, steps in live:
+            with on_stream(run.stream):
+                if next(steps, None) is not None:
+                    still.append((run, steps))
+        live = still
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    pairs = zip(packs, runs, strict=True)
+    return [run_pack(pack) if run is None else run.records for pack, run in pairs]
+
+
+def on_stream(stream):
+    return contextlib.nullcontext() if stream is None else torch.cuda.stream(stream)
+
+
+class PackRun:
+    """One pack from specs to records: builds its members, trains them as a `Pack` step by
+    step (`steps` yields after each), and should the stacked program fail, trains each
+    unfinished member alone with a note."""
+
+    def __init__(self, specs, progress, graphs, done, stream=None):
+        self.specs, self.progress, self.done, self.stream = specs, progress, done, stream
+        device = pick_device(specs[0].training.device)
+        task = tasks.get(specs[0].task)
+        self.members = [Member(i, s, start_record(s, device)) for i, s in enumerate(specs)]
+        self.pack, self.error = None, None
+        try:
+            for m in self.members:
+                _, m.model = build(m.spec, device)
+            self.pack = Pack(self.members, task, device, progress, graphs, done)
+        except membench.errors.MembenchError:
+            raise
+        except Exception as err:
+            self.error = err
+
+    def steps(self):
+        try:
+            if self.error is None:
+                yield from self.pack.run()
+        except membench.errors.MembenchError:
+            raise
+        except Exception as err:
+            self.error = err
+        if self.error is not None:  # the stacked program broke: each unfinished member alone
+            self.alone(self.error)
+
+    def alone(self, err: Exception) -> None:
         note = f"ran unpacked: the pack failed ({type(err).__name__}: {err})"
-        for m in members:
+        progress = self.progress
+        for m in self.members:
             if not m.done:
                 lone = None if progress is None else (lambda point, i=m.index: progress(i, point))
                 m.record = run_trial(m.spec, lone)
                 m.record["notes"] = [*m.record.get("notes", []), note]
                 m.done = True
-                if done:
-                    done(m.index, m.record)
-    return [m.record for m in members]
+                if self.done:
+                    self.done(m.index, m.record)
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        return [m.record for m in self.members]
 
 
 @dataclass
@@ -308,7 +373,8 @@ class Pack:
         ]
         return torch.stack([s for s, _ in pairs]), torch.stack([t for _, t in pairs])
 
-    def train(self) -> None:
+    def run(self):
+        """Train every member to its end, yielding after each step."""
         step = 0
         while self.active:
             step += 1
@@ -323,6 +389,7 @@ class Pack:
                 m.seconds += share
             if due:
                 self.evaluate(step, due, losses[due].tolist())
+            yield step
 
     def configs(self):
         return [m.spec.training for m in self.active]
