@@ -7,16 +7,22 @@
 #   1. equivalence on CUDA: a pack of 3 against the same trials alone, plain and as CUDA graphs;
 #   2. rates at fixed work (4 cells x 11 seeds, 200 steps): unpacked (11 trials), packs of 4, 11;
 #   3. the same packs of 11 replayed as CUDA graphs (--graphs);
-#   4. the whole core suite (396 trials, its own steps and early stop), packs of 11 in 12 worker
-#      processes, plain and with --graphs.
+#   4. the whole core suite (396 trials, its own steps and early stop) in packs of 11: one pack
+#      at a time in each of 12 processes; then as CUDA graphs, each of 4 processes stepping its
+#      share of the packs in turn on CUDA streams (--interleave: kernels of packs overlap).
 # Everything printed goes to OUT/gpu_packed.md (the tables are bench/RESULTS.md rows).
 set -uo pipefail
 out=${1:?output folder}
 mkdir -p "$out"
 log="$out/gpu_packed.md"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
-python -c "import pydantic" 2>/dev/null ||
-  pip install -q --no-index --find-links .whl pydantic 2>&1 | tail -n 2
+if ! python -c "import pydantic" 2>/dev/null; then # wheels carried in .whl/ (no network there)
+  pip install -q --no-index --find-links .whl pydantic 2>&1 | tail -n 3
+  python -c "import pydantic" || {
+    echo "no pydantic: carry .whl/ with the wheels of pydantic and its dependencies"
+    exit 1
+  }
+fi
 start=$(date +%s)
 {
   echo "# bench/gpu_packed.sh, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -34,7 +40,7 @@ stage() { # stage TITLE SECONDS bench/packed.py options...
 }
 
 echo -e "\n## 1. equivalence on CUDA (pack of 3 vs alone, 300 steps)\n" | tee -a "$log"
-timeout 40 python - <<'EOF' 2>&1 | tee -a "$log"
+timeout 35 python - <<'EOF' 2>&1 | tee -a "$log"
 import time
 from membench.config.identity import make_spec
 from membench.run.packed import run_pack
@@ -64,8 +70,8 @@ for graphs in (False, True):
           f"status {status}; {time.perf_counter() - tick:.1f} s")
 EOF
 
-stage "2. rates at fixed work, one process" 70 --trials 44 --seeds 11 --steps 200 --pack 1 4 11 --unpacked-trials 11
-stage "3. CUDA graphs, one process" 35 --trials 44 --seeds 11 --steps 200 --pack 11 --graphs
+stage "2. rates at fixed work, one process" 60 --trials 44 --seeds 11 --steps 200 --pack 1 4 11 --unpacked-trials 11
+stage "3. CUDA graphs, one process" 30 --trials 44 --seeds 11 --steps 200 --pack 11 --graphs
 stage "4a. the core suite, packs of 11, 12 processes" 70 --trials 396 --pack 11 --workers 12
-stage "4b. the core suite, packs of 11 as CUDA graphs, 12 processes" 45 --trials 396 --pack 11 --workers 12 --graphs
+stage "4b. the core suite, packs of 11 as CUDA graphs, interleaved in 4 processes" 60 --trials 396 --pack 11 --workers 4 --graphs --interleave
 echo -e "\nwhole script: $(($(date +%s) - start)) s" | tee -a "$log"

@@ -9,7 +9,7 @@ at each `--pack` size, and prints wall time, trials per minute, achieved FLOP/s 
 peak memory. `--workers W` trains the packs in W processes at once (as W Ray workers would).
 
     python bench/packed.py --trials 8 --steps 300 --pack 1 4 8 --device cpu
-    python bench/packed.py --trials 396 --pack 11 --device cuda --workers 8 --graphs
+    python bench/packed.py --trials 396 --pack 11 --device cuda --workers 4 --graphs --interleave
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from membench.run.packed import make_packs, run_pack
+from membench.run.packed import make_packs, run_interleaved, run_pack
 from membench.run.train import cpu_model
 from membench.suite.load import load_suite
 
@@ -49,32 +49,40 @@ def core_specs(trials: int, steps: int | None, device: str, seeds: int | None):
     return specs
 
 
-def train_packs(packs, threads: int, graphs: bool) -> tuple[list, float]:
-    """Records of `packs`, and their peak GPU memory in MiB (0 on CPU)."""
+def train_packs(packs, threads: int, graphs: bool, interleave: bool) -> tuple[list, float]:
+    """Records of `packs` (one after another, or interleaved: `run_interleaved`), and their
+    peak GPU memory in MiB (0 on CPU)."""
     torch.set_num_threads(threads)
     cuda = packs[0][0].train["device"] == "cuda"
     if cuda:
         torch.cuda.reset_peak_memory_stats()
-    records = [record for pack in packs for record in run_pack(pack, graphs=graphs)]
+    if interleave:
+        records = [r for pack in run_interleaved(packs, graphs) for r in pack]
+    else:
+        records = [record for pack in packs for record in run_pack(pack, graphs=graphs)]
     return records, torch.cuda.max_memory_allocated() / 2**20 if cuda else 0.0
 
 
-def run(specs, size: int, workers: int, threads: int, graphs: bool) -> tuple[float, list, float]:
-    """Wall seconds, records and the largest peak GPU MiB of one pack, training `specs` in packs
-    of `size` (1: run_trial each). With workers, each takes the next pack when it is free (as
-    Ray schedules trials), and a line reports progress every 4 packs."""
+def run(specs, size, workers, threads, graphs, interleave) -> tuple[float, list, float]:
+    """Wall seconds, records and the largest peak GPU MiB of a process, training `specs` in
+    packs of `size` (1: run_trial each). With workers, each takes the next pack when it is free
+    (as Ray schedules trials; a line reports progress every 4 packs), or with `interleave` a
+    share of the packs (two shares per worker), all interleaved."""
     packs = make_packs(specs, size)
     start = time.perf_counter()
     if workers == 1:
-        records, memory = train_packs(packs, threads, graphs)
+        records, memory = train_packs(packs, threads, graphs, interleave)
         return time.perf_counter() - start, records, memory
     records, memory = [], 0.0
     with multiprocessing.get_context("spawn").Pool(workers) as pool:
-        jobs = [([pack], threads, graphs) for pack in packs]
+        jobs = [([pack], threads, graphs, False) for pack in packs]
+        if interleave:  # two jobs per worker, each a share of the packs trained at once
+            jobs = [(packs[i :: 2 * workers], threads, graphs, True) for i in range(2 * workers)]
+            jobs = [job for job in jobs if job[0]]
         for i, (part, peak) in enumerate(pool.imap_unordered(train_star, jobs), 1):
             records += part
             memory = max(memory, peak)
-            if i % 4 == 0:  # partial rates survive a time limit
+            if i % 4 == 0 or interleave:  # partial rates survive a time limit
                 seconds = time.perf_counter() - start
                 print(f"#   {seconds:.0f} s: {len(records)} trials done", flush=True)
     return time.perf_counter() - start, records, memory
@@ -118,6 +126,11 @@ def main() -> None:
         help="train only this many trials at pack 1 (a sample; rates compare)",
     )
     parser.add_argument("--graphs", action="store_true", help="replay packed steps as CUDA graphs")
+    parser.add_argument(
+        "--interleave",
+        action="store_true",
+        help="each process trains its packs at once, a step of each in turn (CUDA streams)",
+    )
     args = parser.parse_args()
     specs = core_specs(args.trials, args.steps, args.device, args.seeds)
     if args.device == "cuda":
@@ -142,12 +155,13 @@ def main() -> None:
     for size in args.pack:
         chosen = specs[: args.unpacked_trials] if size == 1 and args.unpacked_trials else specs
         graphs = args.graphs and size > 1
-        wall, records, memory = run(chosen, size, args.workers, args.threads, graphs)
+        interleave = args.interleave and size > 1
+        wall, records, memory = run(chosen, size, args.workers, args.threads, graphs, interleave)
         ok = [r for r in records if r["status"] == "ok"]
         flops = sum(r["metrics"]["train_flops"] for r in ok)
         steps = sum(r["metrics"]["steps_trained"] for r in ok)
         rates[size] = len(chosen) / wall * 60
-        label = f"{size}{' graphs' if graphs else ''}"
+        label = f"{size}{' graphs' if graphs else ''}{' interleaved' if interleave else ''}"
         print(
             f"| {label} | {len(chosen)} | {wall:.1f} | {rates[size]:.1f} | {steps:,} | "
             f"{flops / wall / 1e9:.1f} | {flops / wall / peak:.2%} | {memory:,.0f} | "
