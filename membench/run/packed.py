@@ -286,7 +286,7 @@ class Pack:
             self.flat = torch.stack([flatten(m.model) for m in members])
         self.exp_avg = torch.zeros_like(self.flat)
         self.exp_avg_sq = torch.zeros_like(self.flat)
-        self.active = list(members)  # row i of the stacked tensors is self.active[i]
+        self.slots: list[Member | None] = list(members)  # row i is slots[i]; None: left
         for m in members:
             cfg = m.spec.training
             m.stopping = Stopping(cfg)
@@ -297,9 +297,13 @@ class Pack:
         self.graphs = graphs and device.type in GRAPH_DEVICES
         self.graph = None  # (replay, losses) of the captured step
 
+    @property
+    def active(self) -> list[Member]:
+        return [m for m in self.slots if m is not None]
+
     def rows(self) -> None:
-        """Per-member constants as columns [K, 1] over the active members."""
-        cfgs = [m.spec.training for m in self.active]
+        """Per-member constants as columns [K, 1] over the rows (all live after `compact`)."""
+        cfgs = [m.spec.training for m in self.slots]
 
         def column(values):
             return torch.tensor(values, dtype=self.flat.dtype, device=self.device)[:, None]
@@ -339,7 +343,10 @@ class Pack:
     def step(self, step: int, src, tgt) -> torch.Tensor:
         """`step_math` at this step's learning rates: directly, or by replaying a CUDA graph
         captured for the current members (captured again when one leaves)."""
-        factors = [lr_factor(step - 1, c.warmup, c.steps) for c in self.configs()]
+        factors = [  # a row whose member left: learning rate 0, its row stays as it is
+            0.0 if m is None else lr_factor(step - 1, m.spec.training.warmup, m.spec.training.steps)
+            for m in self.slots
+        ]
         scale = torch.tensor(factors, dtype=self.flat.dtype)[:, None]
         lr = (self.lr * scale).to(self.device, non_blocking=True)
         bias = torch.tensor([1 - BETAS[0] ** step, math.sqrt(1 - BETAS[1] ** step)])
@@ -366,12 +373,18 @@ class Pack:
         self.static = static
 
     def batch(self):
-        """Each active member's next batch from its own stream, stacked [K, B, ...]."""
-        pairs = [
-            self.task.generate(m.spec.training.batch_size, m.extra["data"], **m.spec.task_params)
-            for m in self.active
-        ]
-        return torch.stack([s for s, _ in pairs]), torch.stack([t for _, t in pairs])
+        """Each member's next batch from its own stream, stacked [K, B, ...] (a row whose member
+        left gets another row's batch: it trains at learning rate 0)."""
+        pairs = {
+            row: self.task.generate(
+                m.spec.training.batch_size, m.extra["data"], **m.spec.task_params
+            )
+            for row, m in enumerate(self.slots)
+            if m is not None
+        }
+        spare = next(iter(pairs.values()))
+        rows = [pairs.get(row, spare) for row in range(len(self.slots))]
+        return torch.stack([s for s, _ in rows]), torch.stack([t for _, t in rows])
 
     def run(self):
         """Train every member to its end, yielding after each step."""
@@ -383,16 +396,13 @@ class Pack:
             if step == 1:
                 self.count_flops(src[0], tgt[0])
             losses = self.step(step, src, tgt)
-            due = [row for row, m in enumerate(self.active) if m.stopping.due(step)]
+            due = [row for row, m in enumerate(self.slots) if m and m.stopping.due(step)]
             share = (time.perf_counter() - tick) / len(self.active)
             for m in self.active:
                 m.seconds += share
             if due:
                 self.evaluate(step, due, losses[due].tolist())
             yield step
-
-    def configs(self):
-        return [m.spec.training for m in self.active]
 
     def count_flops(self, src, tgt) -> None:
         """A lone trial's `train_flops` per step: one member's forward and backward, counted on
@@ -409,7 +419,7 @@ class Pack:
         reach their budget or fail leave the pack."""
         leaving = set()
         for row, loss_value in zip(due, losses, strict=True):
-            m = self.active[row]
+            m = self.slots[row]
             try:
                 check_loss(loss_value, step)
             except FloatingPointError as err:
@@ -429,15 +439,22 @@ class Pack:
             if m.stopping.add(point) or step == m.spec.training.steps:
                 self.finish(m, step, correct)
                 leaving.add(row)
-        if leaving:
-            keep = [row for row in range(len(self.active)) if row not in leaving]
-            index = torch.tensor(keep, device=self.device)
-            self.flat, self.exp_avg, self.exp_avg_sq = (
-                t.index_select(0, index) for t in (self.flat, self.exp_avg, self.exp_avg_sq)
-            )
-            self.active = [self.active[row] for row in keep]
-            self.rows()
-            self.graph = None  # other shapes: capture again
+        for row in leaving:
+            self.slots[row] = None
+        # Drop the rows that left. A CUDA graph is captured again for the new shapes (capture
+        # synchronises and collects garbage), so it keeps them until half have left.
+        if leaving and self.active and (not self.graphs or 2 * len(self.active) <= len(self.slots)):
+            self.compact()
+
+    def compact(self) -> None:
+        keep = [row for row, m in enumerate(self.slots) if m is not None]
+        index = torch.tensor(keep, device=self.device)
+        self.flat, self.exp_avg, self.exp_avg_sq = (
+            t.index_select(0, index) for t in (self.flat, self.exp_avg, self.exp_avg_sq)
+        )
+        self.slots = [self.slots[row] for row in keep]
+        self.rows()
+        self.graph = None  # other shapes: capture again
 
     def finish(self, m: Member, step: int, correct: torch.Tensor) -> None:
         """A member's record, from its own model (already holding its final parameters)."""
