@@ -129,6 +129,13 @@ def add_run(sub) -> None:
     )
     parser.add_argument("--force", action="store_true", help="train every trial again")
     parser.add_argument(
+        "--pack",
+        type=int,
+        metavar="N",
+        help="train up to N trials of a cell as one program per Ray trial (default: the suite's "
+        "resources.pack, else 16 with a GPU and 1 on CPU)",
+    )
+    parser.add_argument(
         "--metric", default="exact_match", help="metric of the final report (default: exact_match)"
     )
 
@@ -141,8 +148,13 @@ def add_run(sub) -> None:
         from membench.suite.load import load_suite
 
         check_at_least(args.max_concurrent, 1, "--max-concurrent")
+        check_at_least(args.pack, 1, "--pack")
         check_metric(args.metric)
         suite = load_suite(args.suite)
+        if args.pack:
+            import dataclasses
+
+            suite.resources = dataclasses.replace(suite.resources, pack=args.pack)
         results = Path(args.results) if args.results else Path("results") / suite.name
         if args.dry_run:
             from membench.run.display import dry_run

@@ -72,7 +72,7 @@ class Attention(nn.Module):
                 q, k, v, attn_mask=mask, dropout_p=p, is_causal=causal and mask is None
             )
         out = self.proj(y.transpose(1, 2).flatten(2))
-        if empty is not None and empty.any():
+        if empty is not None:  # no `empty.any()` test: it would wait for the GPU every call
             out = out.masked_fill(empty[:, None], 0.0)
         return out, weights
 

@@ -1,8 +1,10 @@
-"""The launch layer: a suite's trials -> Ray Tune (one Tune trial per membench trial) -> records.
+"""The launch layer: a suite's trials -> Ray Tune (one Tune trial per pack of membench trials,
+`membench.run.packed`; a pack of one is a lone trial) -> records.
 
 The driver writes every record as its trial reports it (so a multi-node run needs no shared
-filesystem) and skips trials that already have one, so the same command resumes. Ray's own
-console output goes to RESULTS/ray.log, under a live progress display.
+filesystem) and skips trials that already have one, so the same command resumes: packs form
+from the missing trials only, so a pack interrupted halfway retrains its unrecorded members.
+Ray's own console output goes to RESULTS/ray.log, under a live progress display.
 """
 
 from __future__ import annotations
@@ -244,6 +246,8 @@ def tune_run(suite: Suite, todo: list[Trial], results: Path, max_concurrent, pro
     from ray import tune
     from ray.tune.logger import TBXLoggerCallback
 
+    from membench.run.packed import pack_indices, pack_size
+
     # Tune's end-of-run analysis looks for the per-trial CSV/JSON files we turned off
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
 
@@ -265,13 +269,16 @@ def tune_run(suite: Suite, todo: list[Trial], results: Path, max_concurrent, pro
     # Each Tune trial's config carries its own names: Tune pickles the name functions into every
     # trial's saved state, so closures over all jobs would make that state quadratic in trials.
     configs = []
-    for i, job in enumerate(jobs):
+    for members in pack_indices([t.spec for t in todo], pack_size(suite.resources)):
+        job = jobs[members[0]]
         label = f"{job['task']}-{job['variant']}-s{job['seed']}".replace("]", "")
         point = job["labels"].get("tuning", {})
         if point.get("phase") == "tune":
             label += "-" + point["label"].replace(", ", "-")
+        if len(members) > 1:  # a pack: named by its first member and its size
+            label += f"-pack{len(members)}"
         name = re.sub(r"[^A-Za-z0-9_.=+-]", "_", label)  # sort[length=32] -> sort_length=32
-        configs.append({"i": i, "name": name, "dirname": f"{name}-{job['id']}"})
+        configs.append({"members": members, "name": name, "dirname": f"{name}-{job['id']}"})
     trainable = tune.with_parameters(train_one, jobs=jobs)
     resources = {"cpu": suite.resources.cpu, "gpu": suite.resources.gpu}
     tuner = tune.Tuner(
@@ -295,31 +302,43 @@ def tune_run(suite: Suite, todo: list[Trial], results: Path, max_concurrent, pro
 
 
 def train_one(config: dict[str, Any], jobs: list[dict[str, Any]]) -> None:
-    """On a Ray worker: one membench trial; metrics reported as it trains, the record last."""
+    """On a Ray worker: one pack of membench trials (often of one); metrics reported as they
+    train, each record the moment it is complete (`member`: its index in the pack)."""
     import ray
     import torch
     from ray import tune
 
-    from membench.run.train import run_trial
+    from membench.run.packed import run_pack
 
-    job = jobs[config["trial"]["i"]]
-    torch.set_num_threads(max(1, int(job["cpu"])))
-    add_code_paths(job["code_paths"])
-    device = "cuda" if job["gpu"] > 0 else "cpu"  # Ray sets CUDA_VISIBLE_DEVICES to our GPU
-    spec = TrialSpec(**{**job["spec"], "train": {**job["spec"]["train"], "device": device}})
+    members = [jobs[i] for i in config["trial"]["members"]]
+    torch.set_num_threads(max(1, int(members[0]["cpu"])))
+    add_code_paths(members[0]["code_paths"])
+    device = "cuda" if members[0]["gpu"] > 0 else "cpu"  # Ray sets CUDA_VISIBLE_DEVICES
+    specs = [
+        TrialSpec(**{**job["spec"], "train": {**job["spec"]["train"], "device": device}})
+        for job in members
+    ]
+    reported = set()
+
+    def report(index: int, record: dict[str, Any]) -> None:
+        record["node_id"] = ray.get_runtime_context().get_node_id()
+        last = (record.get("curve") or [{}])[-1]
+        tune.report({**last, "member": index, "record": json.dumps(record)})
+        reported.add(index)
+
     try:
-        record = run_trial(spec, progress=tune.report)
+        run_pack(specs, lambda i, point: tune.report({**point, "member": i}), done=report)
     except Exception as err:  # e.g. a user's model that does not import on this node
-        record = {
-            "id": job["id"],
-            **spec.to_dict(),
-            "status": "failed",
-            "error": f"{type(err).__name__}: {err}",
-            "host": socket.gethostname(),
-        }
-    record["node_id"] = ray.get_runtime_context().get_node_id()
-    last = (record.get("curve") or [{}])[-1]
-    tune.report({**last, "record": json.dumps(record)})
+        for i, (job, spec) in enumerate(zip(members, specs, strict=True)):
+            if i not in reported:
+                record = {
+                    "id": job["id"],
+                    **spec.to_dict(),
+                    "status": "failed",
+                    "error": f"{type(err).__name__}: {err}",
+                    "host": socket.gethostname(),
+                }
+                report(i, record)
 
 
 class Recorder(Callback):
@@ -331,18 +350,23 @@ class Recorder(Callback):
     def __getstate__(self):
         return {}  # Tune pickles callbacks for its own resume; membench resumes from records
 
+    # the display follows membench trials: a pack's member is "<Tune trial id>/<index>"
     def on_trial_start(self, iteration, trials, trial, **info):
-        self.progress.start(trial.trial_id, self.jobs[trial.config["trial"]["i"]])
+        for i, job in enumerate(trial.config["trial"]["members"]):
+            self.progress.start(f"{trial.trial_id}/{i}", self.jobs[job])
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         text = result.pop("record", None)  # popped: Tune need not keep ~100 KB per trial
+        member = int(result.get("member", 0))
+        key = f"{trial.trial_id}/{member}"
         if text is None:
-            self.progress.update(trial.trial_id, result)
+            self.progress.update(key, result)
             return
-        job = self.jobs[trial.config["trial"]["i"]]
+        job = self.jobs[trial.config["trial"]["members"][member]]
         record = {**json.loads(text), **job["labels"]}
         write_record(self.directory, record)
-        self.progress.finish(trial.trial_id, record)
+        self.progress.finish(key, record)
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        self.progress.lose(trial.trial_id)
+        for i in range(len(trial.config["trial"]["members"])):
+            self.progress.lose(f"{trial.trial_id}/{i}")

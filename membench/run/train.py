@@ -176,54 +176,56 @@ def training_batches(spec: TrialSpec, task, data: torch.Generator):
         yield pool_src[pick], pool_tgt[pick]
 
 
-def train_loop(spec: TrialSpec, model, task, device, progress: Callable | None) -> dict[str, Any]:
-    """Train until the budget or the solve threshold; returns metrics and the learning curve."""
+class Stopping:
+    """A trial's evaluations and the rules that end it early: solved at `solve_threshold` exact
+    match, plateau after `patience` evaluations without improvement (`improved`). Shared by a
+    lone trial and each member of a pack, so both stop at the same evaluation."""
+
+    def __init__(self, cfg: TrainConfig):
+        self.cfg = cfg
+        self.curve: list[dict[str, Any]] = []
+        self.best = {"token_accuracy": -1.0, "exact_match": -1.0}
+        self.best_at, self.solved_at, self.stopped = 0, None, "budget"
+
+    def due(self, step: int) -> bool:
+        return step % self.cfg.eval_every == 0 or step == self.cfg.steps
+
+    def add(self, point: dict[str, Any]) -> bool:
+        """Record one evaluation; True when training stops here."""
+        self.curve.append(point)
+        if point["exact_match"] >= self.cfg.solve_threshold:
+            self.solved_at, self.stopped = point["step"], "solved"
+            return True
+        rose, self.best = improved(self.best, point)
+        if rose:
+            self.best_at = len(self.curve)
+        elif self.cfg.patience and len(self.curve) - self.best_at >= self.cfg.patience:
+            self.stopped = "plateau"  # `patience` evaluations without improvement
+            return True
+        return False
+
+
+def check_loss(loss_value: float, step: int) -> None:
+    if not math.isfinite(loss_value):
+        raise FloatingPointError(f"loss became {loss_value} at step {step}")
+
+
+def loop_result(
+    spec: TrialSpec,
+    task,
+    stopping: Stopping,
+    step: int,
+    step_flops: float,
+    seconds: float,
+    eval_seconds: float,
+    correct: torch.Tensor,
+    eval_tgt: torch.Tensor,
+) -> dict[str, Any]:
+    """`train_loop`'s return value from a finished trial's evaluations and counts."""
     cfg = spec.training
-    data = torch.Generator(device=device).manual_seed(spec.seed)
-    held_out = torch.Generator(device=device).manual_seed(EVAL_SEED)
-    eval_src, eval_tgt = task.generate_held_out(cfg.eval_size, held_out, **spec.task_params)
-    batches = training_batches(spec, task, data)
-    optimizer = make_optimizer(model, cfg)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: lr_factor(s, cfg.warmup, cfg.steps)
-    )
-    curve, solved_at, step_flops, eval_seconds = [], None, 0.0, 0.0
-    patience = cfg.patience
-    best = {"token_accuracy": -1.0, "exact_match": -1.0}
-    best_at, stopped = 0, "budget"
-    start = time.perf_counter()
-    for step in range(1, cfg.steps + 1):
-        src, tgt = next(batches)
-        counter = FlopCounterMode(display=False) if step == 1 else None
-        with counter or contextlib.nullcontext():
-            loss = train_step(model, optimizer, src, tgt, cfg.grad_clip)
-        if counter is not None:
-            step_flops = float(counter.get_total_flops())
-        schedule.step()
-        if step % cfg.eval_every == 0 or step == cfg.steps:
-            loss_value = loss.item()
-            if not math.isfinite(loss_value):
-                raise FloatingPointError(f"loss became {loss_value} at step {step}")
-            tick = time.perf_counter()
-            correct = correct_tokens(model, eval_src, eval_tgt)
-            now_scores = scores(correct, eval_tgt)
-            eval_seconds += time.perf_counter() - tick
-            point = {"step": step, "loss": loss_value, **now_scores}
-            curve.append(point)
-            if progress:
-                progress({**point, "steps": cfg.steps})
-            if now_scores["exact_match"] >= cfg.solve_threshold:
-                solved_at, stopped = step, "solved"
-                break
-            rose, best = improved(best, now_scores)
-            if rose:
-                best_at = len(curve)
-            elif patience and len(curve) - best_at >= patience:
-                stopped = "plateau"  # `patience` evaluations without improvement
-                break
-    seconds = time.perf_counter() - start
     src_len, tgt_len = task.lengths(**spec.task_params)
     trained_tokens = step * cfg.batch_size * (src_len + tgt_len)
+    curve, solved_at = stopping.curve, stopping.solved_at
     final = curve[-1]
     return {
         "token_accuracy": final["token_accuracy"],
@@ -238,9 +240,48 @@ def train_loop(spec: TrialSpec, model, task, device, progress: Callable | None) 
         "eval_seconds": eval_seconds,
         "tokens_per_second": trained_tokens / max(seconds - eval_seconds, 1e-9),
         "curve": curve,
-        "stopped": stopped,
+        "stopped": stopping.stopped,
         "per_position": position_accuracy(correct, eval_tgt),
     }
+
+
+def train_loop(spec: TrialSpec, model, task, device, progress: Callable | None) -> dict[str, Any]:
+    """Train until the budget or the solve threshold; returns metrics and the learning curve."""
+    cfg = spec.training
+    data = torch.Generator(device=device).manual_seed(spec.seed)
+    held_out = torch.Generator(device=device).manual_seed(EVAL_SEED)
+    eval_src, eval_tgt = task.generate_held_out(cfg.eval_size, held_out, **spec.task_params)
+    batches = training_batches(spec, task, data)
+    optimizer = make_optimizer(model, cfg)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, cfg.warmup, cfg.steps)
+    )
+    stopping, step_flops, eval_seconds = Stopping(cfg), 0.0, 0.0
+    start = time.perf_counter()
+    for step in range(1, cfg.steps + 1):
+        src, tgt = next(batches)
+        counter = FlopCounterMode(display=False) if step == 1 else None
+        with counter or contextlib.nullcontext():
+            loss = train_step(model, optimizer, src, tgt, cfg.grad_clip)
+        if counter is not None:
+            step_flops = float(counter.get_total_flops())
+        schedule.step()
+        if stopping.due(step):
+            loss_value = loss.item()
+            check_loss(loss_value, step)
+            tick = time.perf_counter()
+            correct = correct_tokens(model, eval_src, eval_tgt)
+            now_scores = scores(correct, eval_tgt)
+            eval_seconds += time.perf_counter() - tick
+            point = {"step": step, "loss": loss_value, **now_scores}
+            if progress:
+                progress({**point, "steps": cfg.steps})
+            if stopping.add(point):
+                break
+    seconds = time.perf_counter() - start
+    return loop_result(
+        spec, task, stopping, step, step_flops, seconds, eval_seconds, correct, eval_tgt
+    )
 
 
 def knockout_metrics(spec: TrialSpec, model, task, device) -> dict[str, float]:
@@ -281,7 +322,22 @@ def run_trial(spec: TrialSpec, progress: Callable | None = None) -> dict[str, An
     """
     device = pick_device(spec.training.device)
     task = tasks.get(spec.task)
-    record: dict[str, Any] = {
+    record = start_record(spec, device)
+    try:
+        _, model = build(spec, device)
+        result = train_loop(spec, model, task, device, progress)
+        finish_record(record, spec, model, task, device, result)
+    except membench.errors.MembenchError:
+        raise
+    except Exception as err:  # a failed trial is a result, not a crash of the sweep
+        fail_record(record, spec, err)
+    record["end_time"] = now()
+    return record
+
+
+def start_record(spec: TrialSpec, device: torch.device) -> dict[str, Any]:
+    """A record's fields known before training."""
+    return {
         "schema_version": RECORD_SCHEMA_VERSION,
         "id": spec.trial_id(),
         **spec.to_dict(),
@@ -295,39 +351,37 @@ def run_trial(spec: TrialSpec, progress: Callable | None = None) -> dict[str, An
         "code": fingerprint(spec.factory),  # which model code made it: stale records are caught
         "start_time": now(),
     }
-    try:
-        _, model = build(spec, device)
-        result = train_loop(spec, model, task, device, progress)
-        curve = result.pop("curve")
-        record["stopped"] = result.pop("stopped")  # solved | plateau | budget
-        per_position = result.pop("per_position")
-        record["per_position"] = per_position and {"token_accuracy": per_position}
-        record["metrics"] = {
-            **result,
-            "params": sum(p.numel() for p in model.parameters()),
-            "chance": task.chance(**spec.task_params),
-        }
-        record["curve"] = curve
-        record["metrics"].update(knockout_metrics(spec, model, task, device))
-        if spec.training.attention:
-            from membench.analysis.attention import summarize
 
-            held_out = torch.Generator(device=device).manual_seed(EVAL_SEED)
-            eval_src, _ = task.generate_held_out(
-                spec.training.eval_size, held_out, **spec.task_params
-            )
-            _, tgt_len = task.lengths(**spec.task_params)
-            record["attention"] = summarize(model, eval_src[:ATTENTION_EXAMPLES], tgt_len)
-            if record["attention"] is None:
-                record["notes"] = [NO_LAYOUT]
-    except membench.errors.MembenchError:
-        raise
-    except Exception as err:  # a failed trial is a result, not a crash of the sweep
-        whose = f"factory {spec.factory}: " if spec.factory else ""  # a user's model: say whose
-        record.update(status="failed", error=f"{whose}{type(err).__name__}: {err}")
-        record["traceback"] = traceback.format_exc(limit=-8)
-    record["end_time"] = now()
-    return record
+
+def finish_record(record, spec: TrialSpec, model, task, device, result: dict[str, Any]) -> None:
+    """Fill `record` from `train_loop`'s result and the trained model: metrics, curve,
+    knockouts, attention summary."""
+    curve = result.pop("curve")
+    record["stopped"] = result.pop("stopped")  # solved | plateau | budget
+    per_position = result.pop("per_position")
+    record["per_position"] = per_position and {"token_accuracy": per_position}
+    record["metrics"] = {
+        **result,
+        "params": sum(p.numel() for p in model.parameters()),
+        "chance": task.chance(**spec.task_params),
+    }
+    record["curve"] = curve
+    record["metrics"].update(knockout_metrics(spec, model, task, device))
+    if spec.training.attention:
+        from membench.analysis.attention import summarize
+
+        held_out = torch.Generator(device=device).manual_seed(EVAL_SEED)
+        eval_src, _ = task.generate_held_out(spec.training.eval_size, held_out, **spec.task_params)
+        _, tgt_len = task.lengths(**spec.task_params)
+        record["attention"] = summarize(model, eval_src[:ATTENTION_EXAMPLES], tgt_len)
+        if record["attention"] is None:
+            record["notes"] = [NO_LAYOUT]
+
+
+def fail_record(record, spec: TrialSpec, err: Exception) -> None:
+    whose = f"factory {spec.factory}: " if spec.factory else ""  # a user's model: say whose
+    record.update(status="failed", error=f"{whose}{type(err).__name__}: {err}")
+    record["traceback"] = traceback.format_exc(limit=-8)
 
 
 NO_LAYOUT = (

@@ -78,6 +78,12 @@ class Resources(BaseModel):
         description="Ray GPUs per trial: a fraction or whole GPUs",
         json_schema_extra={"anyOf": [{"maximum": 1}, {"multipleOf": 1}]},
     )
+    pack: int | None = Field(
+        None,
+        ge=1,
+        description="trials trained together as one program in one Ray trial (the seeds of a "
+        "cell; membench.run.packed); default: 16 with a GPU, 1 on CPU",
+    )
 
     @model_validator(mode="after")
     def whole_or_fraction(self) -> Resources:

@@ -60,7 +60,7 @@ def load_suite(path: str | Path) -> Suite:
         baseline=baseline,
         seeds=list(file.seeds),
         train=train,
-        resources=Resources(float(resources.cpu), float(resources.gpu)),
+        resources=Resources(float(resources.cpu), float(resources.gpu), resources.pack),
         notes=notes,
         tune=make_tune(file, data.get("tune") or {}),
         model=base,
