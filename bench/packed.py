@@ -23,7 +23,8 @@ from pathlib import Path
 
 import torch
 
-from membench.run.packed import make_packs, run_interleaved, run_pack
+from membench.run.packed import run_interleaved, run_pack
+from membench.run.packing import make_packs
 from membench.run.train import cpu_model
 from membench.suite.load import load_suite
 

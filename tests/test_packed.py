@@ -17,7 +17,8 @@ import torch
 
 from membench.config.identity import make_spec
 from membench.run import packed
-from membench.run.packed import make_packs, run_pack
+from membench.run.packed import run_pack
+from membench.run.packing import make_packs, unpackable
 from membench.run.train import run_trial
 
 RTOL = 1e-3
@@ -159,7 +160,7 @@ def test_make_packs_groups_by_shape():
     assert [len(p) for p in packs] == [3, 2, 2, 1, 1]
     assert packs[0] == a[:3] and packs[1] == a[3:] and packs[2] == b
     assert packs[3] == [recurrent] and packs[4] == c
-    assert "arch recurrent" in packed.unpackable(recurrent)
+    assert "arch recurrent" in unpackable(recurrent)
     with pytest.raises(Exception, match="pack size 0"):
         make_packs(a, 0)
 

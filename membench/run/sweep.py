@@ -246,7 +246,7 @@ def tune_run(suite: Suite, todo: list[Trial], results: Path, max_concurrent, pro
     from ray import tune
     from ray.tune.logger import TBXLoggerCallback
 
-    from membench.run.packed import pack_indices, pack_size
+    from membench.run.packing import pack_indices, pack_size
 
     # Tune's end-of-run analysis looks for the per-trial CSV/JSON files we turned off
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)

@@ -67,7 +67,7 @@ class TaskSetup:
 class Resources:
     cpu: float = 1.0  # Ray CPUs per trial; torch uses int(cpu) threads
     gpu: float = 0.0  # Ray GPUs per trial; 0.25 puts four trials on one GPU
-    pack: int | None = None  # trials per pack (one Ray trial); None: `packed.pack_size`'s default
+    pack: int | None = None  # trials per pack (one Ray trial); None: `packing.pack_size`'s default
 
 
 @dataclass(frozen=True)
