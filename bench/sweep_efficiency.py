@@ -8,8 +8,11 @@ start), in-trial overhead (a trial's start to end beyond its train seconds: buil
 summary, record), idle slots (scheduling gaps and the tail, when fewer trials than slots are left)
 and the end (last trial to exit: Ray shutdown, report). Record times have one-second resolution.
 A second run of the same suite with one-step trials measures the fixed costs directly.
+`--pack N [N ...]` runs the suite once per pack size instead (`membench run --pack N`), each into
+a fresh directory, and compares their records: packing must change the wall time, not the answers.
 
     python bench/sweep_efficiency.py suites/smoke.yaml [--max-concurrent N] [--no-fixed]
+    python bench/sweep_efficiency.py bench/packed_core.yaml --pack 1 11 --no-fixed
 """
 
 from __future__ import annotations
@@ -30,11 +33,15 @@ import membench
 from membench.suite.load import load_suite
 
 
-def run(suite: Path, results: Path, max_concurrent: int | None) -> tuple[float, float, float]:
+def run(
+    suite: Path, results: Path, max_concurrent: int | None, pack: int | None = None
+) -> tuple[float, float, float]:
     """(wall seconds, start epoch, load average) of `membench run` into a fresh directory."""
     command = [sys.executable, "-m", "membench.cli", "run", str(suite), "--results", str(results)]
     if max_concurrent:
         command += ["--max-concurrent", str(max_concurrent)]
+    if pack:
+        command += ["--pack", str(pack)]
     load = os.getloadavg()[0]
     start = time.time()
     done = subprocess.run(command, capture_output=True, text=True)
@@ -68,6 +75,20 @@ def account(results: Path, wall: float, start: float, slots: int) -> dict[str, f
     }
 
 
+def agreement(first: Path, other: Path) -> str:
+    """How many trials two runs of one suite answered alike (exact match and steps)."""
+    cols = ["id", "exact_match", "steps_trained"]
+    a = membench.load_results(first)[cols].set_index("id")
+    b = membench.load_results(other)[cols].set_index("id").reindex(a.index)
+    same = (a["exact_match"] == b["exact_match"]) & (a["steps_trained"] == b["steps_trained"])
+    gap = (a["exact_match"] - b["exact_match"]).abs().max()
+    steps = (a["steps_trained"] != b["steps_trained"]).sum()
+    return (
+        f"{int(same.sum())}/{len(a)} identical in exact match and steps, largest exact-match "
+        f"difference {gap:.4f}, {int(steps)} trained a different number of steps"
+    )
+
+
 def one_step_copy(suite: Path, directory: Path) -> Path:
     """The suite with one-step trials (same tasks, variants, seeds, resources)."""
     data = yaml.safe_load(suite.read_text())
@@ -83,6 +104,9 @@ def main() -> None:
     parser.add_argument("--max-concurrent", type=int)
     parser.add_argument("--no-fixed", action="store_true", help="skip the one-step-trials run")
     parser.add_argument("--keep", type=Path, help="keep the results here (default: a temp dir)")
+    parser.add_argument(
+        "--pack", type=int, nargs="+", help="run the suite once per pack size (membench run --pack)"
+    )
     args = parser.parse_args()
 
     suite = load_suite(args.suite)
@@ -95,30 +119,43 @@ def main() -> None:
         f"{suite.resources.cpu:g} CPU each -> {slots} slots"
     )
     print(
-        f"{'run':<9} {'trials':>6} {'wall s':>7} {'train s':>8} {'eval s':>7} {'conc.':>5} "
+        f"{'run':<9} {'trials':>6} {'wall s':>7} {'/min':>5} {'train s':>8} {'eval s':>7} "
+        f"{'conc.':>5} "
         f"{'effic.':>6} {'start s':>7} {'in-trial s':>10} {'idle slot-s':>11} {'end s':>6} "
         f"{'load':>5}"
     )
     with tempfile.TemporaryDirectory(prefix="membench-bench-") as tmp:
         root = args.keep or Path(tmp)
-        runs = {"suite": args.suite}
+        packs = args.pack or [None]
+        runs = {("suite" if p is None else f"pack {p}"): (args.suite, p) for p in packs}
         if not args.no_fixed:
-            runs["one-step"] = one_step_copy(args.suite, Path(tmp))
+            runs["one-step"] = (one_step_copy(args.suite, Path(tmp)), packs[0])
         rows = {}
-        for name, path in runs.items():
-            results = root / name
+        for name, (path, pack) in runs.items():
+            results = root / name.replace(" ", "")
             if results.exists():
                 sys.exit(f"{results} exists: sweep_efficiency needs fresh results directories")
-            wall, start, load = run(path, results, args.max_concurrent)
+            wall, start, load = run(path, results, args.max_concurrent, pack)
             r = rows[name] = account(results, wall, start, slots)
+            rate = 60 * r["trials"] / r["wall"]
             print(
-                f"{name:<9} {r['trials']:>6} {r['wall']:>7.1f} {r['train']:>8.1f} "
+                f"{name:<9} {r['trials']:>6} {r['wall']:>7.1f} {rate:>5.1f} "
+                f"{r['train']:>8.1f} "
                 f"{r['eval']:>7.1f} {r['concurrency']:>5.2f} {r['efficiency']:>6.2f} "
                 f"{r['startup']:>7.1f} {r['in_trial']:>10.2f} {r['idle']:>11.1f} "
                 f"{r['end']:>6.1f} {load:>5.1f}",
                 flush=True,
             )
-    r = rows["suite"]
+        if args.pack and len(args.pack) > 1:
+            first = f"pack {packs[0]}"
+            for name in runs:
+                if name.startswith("pack") and name != first:
+                    ratio = rows[first]["wall"] / rows[name]["wall"]
+                    print(
+                        f"{name} vs {first}: {ratio:.2f}x the trials per minute; "
+                        + agreement(root / first.replace(" ", ""), root / name.replace(" ", ""))
+                    )
+    r = rows["suite" if not args.pack else f"pack {packs[0]}"]
     fixed = ""
     if "one-step" in rows:
         f = rows["one-step"]
