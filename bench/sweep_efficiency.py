@@ -7,6 +7,8 @@ slots). The rest of the wall time is split into Ray start-up (command start to t
 start), in-trial overhead (a trial's start to end beyond its train seconds: build, attention
 summary, record), idle slots (scheduling gaps and the tail, when fewer trials than slots are left)
 and the end (last trial to exit: Ray shutdown, report). Record times have one-second resolution.
+In a pack every member starts with the pack and its train seconds are a share of the pack's, so
+for packed runs "conc." counts trials in flight, and in-trial and idle are not defined (shown -).
 A second run of the same suite with one-step trials measures the fixed costs directly.
 `--pack N [N ...]` runs the suite once per pack size instead (`membench run --pack N`), each into
 a fresh directory, and compares their records: packing must change the wall time, not the answers.
@@ -52,7 +54,9 @@ def run(
     return wall, start, (load + os.getloadavg()[0]) / 2
 
 
-def account(results: Path, wall: float, start: float, slots: int) -> dict[str, float]:
+def account(
+    results: Path, wall: float, start: float, slots: int, packed: bool = False
+) -> dict[str, float]:
     """Where the wall time x slots went, from the records."""
     df = membench.load_results(results)
     begin = pd.to_datetime(df["start_time"]).map(pd.Timestamp.timestamp)
@@ -68,11 +72,15 @@ def account(results: Path, wall: float, start: float, slots: int) -> dict[str, f
         "eval": float(df["eval_seconds"].sum()),
         "efficiency": trial_seconds / (wall * slots),
         "startup": first - start,
-        "in_trial": (span - trial_seconds) / len(df),
-        "idle": slots * (last - first) - span,
+        "in_trial": math.nan if packed else (span - trial_seconds) / len(df),
+        "idle": math.nan if packed else slots * (last - first) - span,
         "end": start + wall - last,
         "concurrency": span / (last - first),
     }
+
+
+def dash(value: float, width: int, digits: int) -> str:
+    return f"{'-':>{width}}" if math.isnan(value) else f"{value:>{width}.{digits}f}"
 
 
 def agreement(first: Path, other: Path) -> str:
@@ -136,13 +144,13 @@ def main() -> None:
             if results.exists():
                 sys.exit(f"{results} exists: sweep_efficiency needs fresh results directories")
             wall, start, load = run(path, results, args.max_concurrent, pack)
-            r = rows[name] = account(results, wall, start, slots)
+            r = rows[name] = account(results, wall, start, slots, (pack or 1) > 1)
             rate = 60 * r["trials"] / r["wall"]
             print(
                 f"{name:<9} {r['trials']:>6} {r['wall']:>7.1f} {rate:>5.1f} "
                 f"{r['train']:>8.1f} "
                 f"{r['eval']:>7.1f} {r['concurrency']:>5.2f} {r['efficiency']:>6.2f} "
-                f"{r['startup']:>7.1f} {r['in_trial']:>10.2f} {r['idle']:>11.1f} "
+                f"{r['startup']:>7.1f} {dash(r['in_trial'], 10, 2)} {dash(r['idle'], 11, 1)} "
                 f"{r['end']:>6.1f} {load:>5.1f}",
                 flush=True,
             )
