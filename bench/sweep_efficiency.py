@@ -12,6 +12,9 @@ for packed runs "conc." counts trials in flight, and in-trial and idle are not d
 A second run of the same suite with one-step trials measures the fixed costs directly.
 `--pack N [N ...]` runs the suite once per pack size instead (`membench run --pack N`), each into
 a fresh directory, and compares their records: packing must change the wall time, not the answers.
+The sizes run one after another in the order given, once each: drift in the machine's load over
+the runs biases the ratio, so read it with the per-cell times and, where it matters, run again in
+the other order.
 
     python bench/sweep_efficiency.py suites/smoke.yaml [--max-concurrent N] [--no-fixed]
     python bench/sweep_efficiency.py bench/packed_core.yaml --pack 1 11 --no-fixed
@@ -32,6 +35,7 @@ import pandas as pd
 import yaml
 
 import membench
+from membench.run.packing import pack_size
 from membench.suite.load import load_suite
 
 
@@ -42,7 +46,7 @@ def run(
     command = [sys.executable, "-m", "membench.cli", "run", str(suite), "--results", str(results)]
     if max_concurrent:
         command += ["--max-concurrent", str(max_concurrent)]
-    if pack:
+    if pack is not None:
         command += ["--pack", str(pack)]
     load = os.getloadavg()[0]
     start = time.time()
@@ -116,6 +120,8 @@ def main() -> None:
         "--pack", type=int, nargs="+", help="run the suite once per pack size (membench run --pack)"
     )
     args = parser.parse_args()
+    if args.pack and (min(args.pack) < 1 or len(set(args.pack)) < len(args.pack)):
+        parser.error("--pack: distinct sizes of at least 1, e.g. --pack 1 11")
 
     suite = load_suite(args.suite)
     slots = math.floor((os.cpu_count() or 1) / suite.resources.cpu)
@@ -144,7 +150,8 @@ def main() -> None:
             if results.exists():
                 sys.exit(f"{results} exists: sweep_efficiency needs fresh results directories")
             wall, start, load = run(path, results, args.max_concurrent, pack)
-            r = rows[name] = account(results, wall, start, slots, (pack or 1) > 1)
+            packed = (pack or pack_size(suite.resources)) > 1
+            r = rows[name] = account(results, wall, start, slots, packed)
             rate = 60 * r["trials"] / r["wall"]
             print(
                 f"{name:<9} {r['trials']:>6} {r['wall']:>7.1f} {rate:>5.1f} "
@@ -173,8 +180,13 @@ def main() -> None:
         )
     print(
         f"summary: efficiency {r['efficiency']:.2f} ({r['train']:.0f} train s / ({r['wall']:.0f} "
-        f"wall s x {slots} slots)), start-up {r['startup']:.1f} s, in-trial overhead "
-        f"{r['in_trial']:.2f} s per trial{fixed}"
+        f"wall s x {slots} slots)), start-up {r['startup']:.1f} s"
+        + (
+            ""
+            if math.isnan(r["in_trial"])
+            else f", in-trial overhead {r['in_trial']:.2f} s per trial"
+        )
+        + fixed
     )
 
 

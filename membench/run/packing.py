@@ -33,7 +33,7 @@ def pack_key(spec: TrialSpec) -> str | None:
 
 
 PACK_GPU = 16  # default pack size with a GPU: a cell's seeds (core has 11) in one program
-PACK_CPU = 1  # on CPU: packs of 11 ran core at 0.84x the rate on 2 cores (bench/RESULTS.md)
+PACK_CPU = 1  # on CPU: packs of 11 ran 88 core trials at 0.84x the rate on 2 cores (RESULTS.md)
 
 
 def pack_size(resources) -> int:
