@@ -18,7 +18,7 @@ import torch
 from membench.config.identity import make_spec
 from membench.run import packed
 from membench.run.packed import run_pack
-from membench.run.packing import make_packs, unpackable
+from membench.run.packing import make_packs, pack_plan, unpackable
 from membench.run.train import run_trial
 
 RTOL = 1e-3
@@ -163,6 +163,22 @@ def test_make_packs_groups_by_shape():
     assert "arch recurrent" in unpackable(recurrent)
     with pytest.raises(Exception, match="pack size 0"):
         make_packs(a, 0)
+
+
+def test_the_pack_plan_says_what_a_pack_size_becomes():
+    """A user asking for packs of 16 on cells of 2 seeds is told the packs hold 2; unpacked
+    runs say nothing; trials that cannot pack are counted."""
+    cells = [spec(seed=s) for s in range(2)] + [
+        spec(model={"mem_tokens": 4}, seed=s) for s in (0, 1)
+    ]
+    recurrent = make_spec("copy", None, {"arch": "recurrent", "mem_tokens": 2, "segment": 8}, {})
+    assert pack_plan(cells, 1) is None
+    assert pack_plan(cells, 16) == (
+        "packed: 4 trials in 2 Ray trials of up to 16 "
+        "(a pack holds the trials of one cell; the largest here has 2)"
+    )
+    assert pack_plan([*cells, recurrent], 1) is None
+    assert pack_plan([*cells, recurrent], 2).endswith("; 1 run alone (their records say why)")
 
 
 def test_unpackable_trials_run_alone_with_a_note(monkeypatch):

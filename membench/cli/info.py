@@ -18,7 +18,7 @@ def add_tasks(sub) -> None:
 
         console = Console()
         wide = console.width >= 110  # narrower: descriptions go below, so names stay whole
-        table = Table(title="Tasks (use the name with --task; override with --set key=value)")
+        table = Table(title="Tasks (membench train --task NAME --set key=value)")
         columns = ["name (generator)", "parameters", "src/tgt", "chance"]
         for column in columns + ["description"] * wide:
             table.add_column(column, no_wrap=column != "description")

@@ -67,3 +67,18 @@ def pack_indices(specs: list[TrialSpec], size: int) -> list[list[int]]:
 def make_packs(specs: list[TrialSpec], size: int) -> list[list[TrialSpec]]:
     """`specs` grouped as `pack_indices` groups them."""
     return [[specs[i] for i in pack] for pack in pack_indices(specs, size)]
+
+
+def pack_plan(specs: list[TrialSpec], size: int) -> str | None:
+    """One line saying how `specs` train in packs of at most `size` (None when unpacked), so a
+    user who asked for packs of 16 sees that a cell of 2 seeds makes packs of 2."""
+    if size == 1:
+        return None
+    packs = pack_indices(specs, size)
+    largest = max(len(p) for p in packs)
+    alone = sum(1 for i in range(len(specs)) if pack_key(specs[i]) is None)
+    line = (
+        f"packed: {len(specs)} trials in {len(packs)} Ray trials of up to {size} "
+        f"(a pack holds the trials of one cell; the largest here has {largest})"
+    )
+    return line + (f"; {alone} run alone (their records say why)" if alone else "")

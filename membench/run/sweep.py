@@ -29,6 +29,7 @@ from membench.config.identity import TrialSpec
 from membench.errors import MembenchError
 from membench.run.cluster import capture_output, check_fits, connect
 from membench.run.display import SweepProgress, say
+from membench.run.packing import pack_indices, pack_plan, pack_size
 from membench.store.records import (
     TRIALS,
     labels,
@@ -141,6 +142,9 @@ def train_missing(
         f"{suite.name}: {what}: {len(todo)} of {len(trials)} trials to train "
         f"({len(trials) - len(todo)} already recorded)",
     )
+    plan = pack_plan([t.spec for t in todo], pack_size(suite.resources))
+    if plan:
+        say(console, plan)
     say(console, f"Ray's own output: {results / 'ray.log'}")
     created = not results.exists()
     results.mkdir(parents=True, exist_ok=True)
@@ -245,8 +249,6 @@ def launch(suite, todo, results: Path, address, max_concurrent) -> SweepProgress
 def tune_run(suite: Suite, todo: list[Trial], results: Path, max_concurrent, progress) -> None:
     from ray import tune
     from ray.tune.logger import TBXLoggerCallback
-
-    from membench.run.packing import pack_indices, pack_size
 
     # Tune's end-of-run analysis looks for the per-trial CSV/JSON files we turned off
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
