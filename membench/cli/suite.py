@@ -54,6 +54,8 @@ def add_report(sub) -> None:
     def handler(args) -> int:
         from pathlib import Path
 
+        if not Path(args.path).exists():  # before the imports below, which take seconds
+            raise MembenchError(f"{args.path}: no such file or directory")
         from membench.report.model import build_report, read_table
         from membench.report.render import FORMATS, render, write_report
         from membench.report.terminal import print_report
