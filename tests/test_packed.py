@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from membench.config.identity import make_spec
-from membench.run import packed
+from membench.run import packed, stacked
 from membench.run.packed import run_pack
 from membench.run.packing import make_packs, pack_plan, unpackable
 from membench.run.train import run_trial
@@ -262,8 +262,8 @@ def test_graph_replay_plumbing(monkeypatch):
         for seed, steps in [(0, 60), (1, 40), (2, 60)]
     ]
     plain = run_pack(specs)
-    monkeypatch.setattr(packed, "GRAPH_DEVICES", ("cuda", "cpu"))
-    monkeypatch.setattr(packed, "record_graph", fake_graph)
+    monkeypatch.setattr(stacked, "GRAPH_DEVICES", ("cuda", "cpu"))
+    monkeypatch.setattr(stacked, "record_graph", fake_graph)
     replayed = run_pack(specs, graphs=True)
     for p, r in zip(plain, replayed, strict=True):
         assert p["curve"] == r["curve"] and p["stopped"] == r["stopped"]
