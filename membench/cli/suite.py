@@ -78,6 +78,7 @@ def add_report(sub) -> None:
                 found.tune,
                 found.references,
                 found.planned,
+                found.design,
             )
         except ValueError as err:
             raise MembenchError(f"{path}: {err}") from None

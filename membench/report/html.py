@@ -19,6 +19,7 @@ from membench.report.attention_tables import (
     attention_sentences,
     attention_tables,
 )
+from membench.report.frontier_tables import FRONTIER_INTRO, frontier_tables
 from membench.report.tables import (
     CAPACITY_INTRO,
     KNOCKOUT_INTRO,
@@ -48,7 +49,7 @@ CSS = (
     "figure{margin:1.5em 0}img{max-width:100%;height:auto}figcaption{color:#444;font-size:.9em}"
 )
 # Plots that belong to a section of their own; every other plot goes under "Plots".
-SECTION_PLOTS = {"capacity.png", "sensitivity.png"}
+SECTION_PLOTS = {"capacity.png", "sensitivity.png", "frontier.png"}
 
 
 def _captions(metric: str) -> dict[str, str]:
@@ -62,6 +63,7 @@ def _captions(metric: str) -> dict[str, str]:
         "joined by a bar are not distinguishable (Nemenyi, 0.05).",
         f"{metric}_vs_mem_tokens.png": f"{metric} against the number of memory tokens.",
         "capacity.png": "Exact match at each level of the task's difficulty, per variant.",
+        "frontier.png": "Share of seeds that solved each level of a ladder, per variant.",
         "sensitivity.png": "The tuning metric against the tuned option, on the tuning seeds.",
     }
 
@@ -130,6 +132,12 @@ def render_html(report: Report, images: Mapping[str, bytes] | None = None) -> st
     if report.published:
         parts += ["<h2>Published vs measured</h2>", f"<p>{html.escape(PUBLISHED_INTRO)}</p>"]
         parts += [_table(*published_table(report))]
+    if report.frontier:
+        parts += ["<h2>Frontiers</h2>", f"<p>{html.escape(FRONTIER_INTRO)}</p>"]
+        for name, head, body in frontier_tables(report.frontier):
+            parts += [f"<h3>{html.escape(name)}</h3>", _table(head, body)]
+        parts += [f"<p>non-monotone: {html.escape(x)}</p>" for x in report.frontier["nonmonotone"]]
+        parts += figures(["frontier.png"])
     if report.capacity:
         parts += ["<h2>Capacity</h2>", f"<p>{html.escape(CAPACITY_INTRO)}</p>"]
         for entry in report.capacity:

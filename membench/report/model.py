@@ -18,6 +18,7 @@ from membench import metrics
 from membench.analysis import across, comparison, stats
 from membench.analysis.attention_roles import attention_section
 from membench.analysis.capacity import capacity_section
+from membench.analysis.frontier import frontier_section
 from membench.analysis.knockouts import knockout_section
 from membench.analysis.positions import positions_section
 from membench.analysis.published import RULE, published_section
@@ -62,6 +63,8 @@ class Report:
     tuning_data: pd.DataFrame | None = field(default=None, repr=False)  # for the plot
     positions: list[dict] = field(default_factory=list)  # positions.positions_section
     published: list[dict] = field(default_factory=list)  # published.published_section
+    frontier: dict | None = None  # frontier.frontier_section: climbs, per-seed frontiers, families
+    design: dict | None = None  # suite.json's declared tests: primary, contrasts, trends, climb
 
 
 NOT_METRICS = {"seed", "mem_tokens", "solved", "stale"}  # numeric columns that describe a trial
@@ -88,6 +91,7 @@ def build_report(
     tune: dict | None = None,
     references: list[dict] | None = None,
     planned: dict[tuple[str, str], set[int]] | None = None,
+    design: dict | None = None,
 ) -> Report:
     """Run the statistics of membench.analysis on successful trials and collect what went wrong.
     `unused`: records of the results folder left out as other settings (said in a note);
@@ -133,6 +137,12 @@ def build_report(
     usable = ok[np.isfinite(pd.to_numeric(ok[metric], errors="coerce"))]
     missing = _missing(df, usable, tasks, variants, planned)
     published = published_section(ok, references)
+    design = design or {}
+    frontier = None
+    if design.get("primary") == "frontier" or design.get("climb") is not None:
+        frontier = frontier_section(
+            ok, baseline, alpha, correction, design.get("contrasts"), design.get("trends")
+        )
     method = _method(metric, baseline, alpha, correction, cells, comparisons, len(failed), test)
     return Report(
         metric=metric,
@@ -160,6 +170,8 @@ def build_report(
         tuning=tuning_section(tuning, tune) if tune and tuning is not None else [],
         tune=tune,
         tuning_data=tuning,
+        frontier=frontier,
+        design=design,
     )
 
 

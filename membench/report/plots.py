@@ -87,6 +87,7 @@ def build_figures(
         f"cd_{m}.png": lambda: cd_diagram(report),
         f"{m}_vs_mem_tokens.png": lambda: memory(df, report, sharey=sharey),
         "capacity.png": lambda: capacity(report, df),
+        "frontier.png": lambda: frontier(report),
     }
     figures, notes = {}, []
     for name, build in builders.items():
@@ -313,6 +314,32 @@ def capacity(report, df: pd.DataFrame | None = None):
     axes[0].legend(fontsize="small")
     if any_seeds:
         figure_title(fig, f"hollow: each seed (up to {SEED_POINTS} seeds)")
+    return fig, None
+
+
+def frontier(report):
+    """Share of seeds that solved each level of a ladder, one line per variant, with exact
+    (Clopper-Pearson) 95% intervals. Returns (Figure or None, None)."""
+    if not report.frontier:
+        return None, None
+    rates = report.frontier["rates"]
+    names = list(dict.fromkeys(rates["ladder"]))
+    fig, axes = panel_grid(len(names), width=4.5, sharey=True)
+    for ax, name in zip(axes, names, strict=True):
+        mine = rates[rates["ladder"] == name]
+        for i, (variant, c) in enumerate(mine.groupby("variant", sort=False)):
+            c = c.sort_values("level")
+            err = np.clip(np.array([c["rate"] - c["low"], c["high"] - c["rate"]]), 0, None)
+            xs = c["level"] * 2.0 ** ((i - len(mine["variant"].unique()) / 2) * 0.02)
+            ax.errorbar(xs, c["rate"], yerr=err, marker="o", capsize=2, label=variant)
+        levels = sorted(mine["level"].unique())
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(levels, [f"{lv:g}" for lv in levels])
+        ax.set_title(name)
+        ax.set_ylim(-0.05, 1.05)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("seeds that solved (share, exact 95% CI)")
+    axes[0].legend(fontsize="small")
     return fig, None
 
 

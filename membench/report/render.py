@@ -16,6 +16,7 @@ import pandas as pd
 
 from membench import metrics
 from membench.report.attention_tables import render_attention_markdown
+from membench.report.frontier_tables import FRONTIER_INTRO, frontier_tables
 from membench.report.tables import (
     CAPACITY_INTRO,
     KNOCKOUT_INTRO,
@@ -58,6 +59,12 @@ def _render_md(report: Report) -> str:
     if report.published:
         out += ["", "## Published vs measured", "", PUBLISHED_INTRO, ""]
         out += [_md_table(*published_table(report))]
+    if report.frontier:
+        out += ["", "## Frontiers", "", FRONTIER_INTRO]
+        for title, head, body in frontier_tables(report.frontier):
+            out += ["", f"### {title}", "", _md_table(head, body)]
+        out += [f"- non-monotone: {line}" for line in report.frontier["nonmonotone"]]
+        out += ["", "![frontier](frontier.png)"]
     if report.capacity:
         out += ["", "## Capacity", "", CAPACITY_INTRO]
         for entry in report.capacity:
@@ -134,6 +141,9 @@ def _render_json(report: Report) -> str:
         positions=report.positions,
         capacity=report.capacity,
     ) | ({"published": report.published} if report.published else {})
+    if report.frontier:
+        obj["frontier"] = dict(report.frontier)
+        obj["design"] = report.design
     return json.dumps(_jsonable(obj), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
 
 

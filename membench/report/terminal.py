@@ -13,6 +13,7 @@ from rich.markup import escape as rich_escape
 from rich.table import Table
 from rich.text import Text
 
+from membench.report.frontier_tables import frontier_tables, verdicts
 from membench.report.model import CORRECTIONS
 from membench.report.tables import (
     MAX_LINES,
@@ -196,6 +197,13 @@ def print_report(report: Report, console: Console | None = None, all_rows: bool 
     for title, head, body in side_tables(report)[1:]:
         _print_table(console, title, *_escaped(head, body))
     _print_comparisons(report, console, all_rows)
+    if report.frontier:
+        for title, head, body in frontier_tables(report.frontier):
+            _print_table(console, rich_escape(title), *_escaped(head, body))
+        lines = verdicts(report.frontier) or ["no family has a significant result"]
+        console.print("\n[bold]Frontier verdicts[/] (families in report.md's Frontiers)")
+        for line in lines + [f"non-monotone: {x}" for x in report.frontier["nonmonotone"]]:
+            console.print(rich_escape(line), highlight=False)
     for entry in report.capacity:
         title, head, body = capacity_tables(entry)[0]
         _print_table(console, rich_escape(title), *_escaped(head, body))

@@ -33,6 +33,7 @@ from membench.run.packing import pack_indices, pack_plan, pack_size
 from membench.store.records import (
     TRIALS,
     labels,
+    read_records,
     relabel,
     remove_stale_temps,
     select,
@@ -40,7 +41,8 @@ from membench.store.records import (
     write_record,
     write_suite_file,
 )
-from membench.store.results import load_suite_results, trial_table
+from membench.store.results import derived_metrics, load_suite_results, trial_table
+from membench.suite.climb import FAILED, SOLVED, UNSOLVED, plan
 from membench.suite.trials import Suite, Trial, add_code_paths
 
 
@@ -95,8 +97,12 @@ def run_suite(
         )
     trials = suite.trials(choices)
     what = "phase 2 of 2, evaluation at the chosen points" if suite.tune else "trials"
-    progress = train_missing(suite, trials, what, *options)
-    trained = trained or progress is not None
+    if suite.climb is not None:  # each seed up its ladders, a level per round
+        trials, progress, climbed = climb(suite, trials, what, options, console)
+        trained = trained or climbed
+    else:
+        progress = train_missing(suite, trials, what, *options)
+        trained = trained or progress is not None
     relabel(suite.name, tuning + trials, directory)
     write_suite_file(results, suite, trials, tuning, choices)  # `membench report` reads it
     if progress is not None and progress.interrupted:
@@ -160,6 +166,61 @@ def train_missing(
     return progress
 
 
+def climb(suite, trials, what, options, console) -> tuple[list, SweepProgress | None, bool]:
+    """Train a climb in rounds: each round trains, for every variant and seed, the next level
+    its records call for (membench.suite.climb.plan), until no seed has a level to train.
+    Returns the trials climbed so far, the last round's progress and whether any trained.
+    The rerun options apply to the first round only (later rounds train what is new)."""
+    results, rest = options[0], options[1:]
+    directory = results / TRIALS
+    trained, progress, rounds = False, None, 0
+    while True:
+        climbed, todo = plan(suite, trials, climb_outcomes(trials, directory), suite.climb.beyond)
+        first = rounds == 0
+        if not todo and not first:
+            return climbed, progress, trained
+        rounds += 1
+        address, max_concurrent, rerun_failed, force, rerun_stale, _ = rest
+        step = train_missing(
+            suite,
+            climbed,
+            f"{what}, climb round {rounds}",
+            results,
+            address,
+            max_concurrent,
+            rerun_failed and first,
+            force and first,
+            rerun_stale and first,
+            console,
+        )
+        if step is None:
+            if todo:  # recorded trials the plan still calls missing: cannot happen
+                raise MembenchError(f"{suite.name}: the climb found nothing to train in {todo}")
+            return climbed, progress, trained
+        progress, trained = step, True
+        if progress.interrupted:
+            return climbed, progress, trained
+        after = trial_states(todo, directory)
+        if todo and all(after[t.id] == "todo" for t in todo):  # a round that recorded nothing
+            return climbed, progress, trained
+
+
+def climb_outcomes(trials, directory: Path) -> dict[str, str]:
+    """Trial id -> solved | unsolved | failed, for the recorded ones of `trials`."""
+    records = read_records(directory) if directory.is_dir() else {}
+    out = {}
+    for t in trials:
+        record = records.get(t.id)
+        if record is None:
+            continue
+        if record.get("status") != "ok":
+            out[t.id] = FAILED
+        else:
+            solved = derived_metrics(record, record.get("metrics") or {}).get("solved")
+            out[t.id] = SOLVED if solved else UNSOLVED
+    return out
+
+
 def interrupted(suite, trials, directory, resume, console) -> int:
     left = list(trial_states(trials, directory).values()).count("todo")
     say(console, f"interrupted: {left} trials left; run `{resume}` to train only those")
@@ -202,6 +263,7 @@ def report_suite(suite: Suite, results: Path, metric: str, console) -> None:
             tune=found.tune,
             references=found.references,
             planned=found.planned,
+            design=found.design,
         )
     except ValueError as err:  # e.g. no record of the baseline yet
         say(console, f"no report: {err}", "yellow")

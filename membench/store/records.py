@@ -167,6 +167,7 @@ def write_suite_file(
     }
     if suite.references:
         data["references"] = suite.references
+    data["design"] = suite.design
     if suite.tune is not None:
         tune = suite.tune
         data["tuning"] = {

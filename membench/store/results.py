@@ -71,6 +71,7 @@ class SuiteResults:
     tune: dict | None = None  # suite.json's tuning section: metric, space, margin, choices
     references: list[dict] | None = None  # suite.json's published values for cells
     planned: dict[tuple[str, str], set[int]] | None = None  # suite.json's cells and their seeds
+    design: dict | None = None  # suite.json's declared tests (primary, climb, contrasts, trends)
 
 
 def load_suite_results(path: str | Path) -> SuiteResults:
@@ -113,7 +114,15 @@ def load_suite_results(path: str | Path) -> SuiteResults:
     for t in data["trials"]:
         planned.setdefault((t["task"], t["variant"]), set()).add(t["seed"])
     return SuiteResults(
-        table, data.get("suite"), data.get("baseline"), unused, tuning, tune, references, planned
+        table,
+        data.get("suite"),
+        data.get("baseline"),
+        unused,
+        tuning,
+        tune,
+        references,
+        planned,
+        data.get("design"),
     )
 
 

@@ -26,6 +26,7 @@ from pydantic_core import PydanticCustomError
 from membench.config.spec import ModelConfig, TrainConfig, check_model_fields, rule, train_config
 from membench.config.validation import unknown_key
 from membench.errors import MembenchError
+from membench.suite.climb import ClimbBlock
 from membench.suite.tune import TuneBlock, make_points
 
 SUITE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.+=-]*$"  # names become file and directory names
@@ -175,6 +176,26 @@ class SuiteFile(BaseModel):
     tune: TuneBlock | None = None
     per_task: dict[str, PerTask] | None = Field(
         None, description="task label -> what differs on that task (model, train, variants)"
+    )
+    climb: ClimbBlock | None = Field(
+        None,
+        description="climb each task's difficulty ladder per seed, a level at a time, and score "
+        "each seed by its frontier (the hardest level solved)",
+    )
+    primary: str | None = Field(
+        None,
+        description="the measure the suite is scored by: 'frontier' (a climb's default) or a "
+        "metric (default: exact_match)",
+    )
+    contrasts: list[Annotated[list[str], Field(min_length=2, max_length=2)]] | None = Field(
+        None,
+        description="pairs of variants [a, b] compared with each other (a against b), in a "
+        "Holm family of their own",
+    )
+    trend: list[str] | list[list[str]] | None = Field(
+        None,
+        description="variants in an order (e.g. memory size) tested for a monotone trend on "
+        "paired seeds (Page's L, exact); a list of such lists for several",
     )
 
     @field_validator("name", mode="wrap")

@@ -65,11 +65,55 @@ def load_suite(path: str | Path) -> Suite:
         tune=make_tune(file, data.get("tune") or {}),
         model=base,
         per_task=make_per_task(file, data.get("per_task") or {}, path),
+        climb=file.climb,
+        primary=file.primary or ("frontier" if file.climb is not None else "exact_match"),
+        contrasts=[(a, b) for a, b in file.contrasts or []],
+        trends=[file.trend] if file.trend and isinstance(file.trend[0], str) else file.trend or [],
     )
+    check_design(suite)
     check_per_task(suite)
     check_factories(suite)
     check_distinct(suite)
     return suite
+
+
+def check_design(suite: Suite) -> None:
+    """The declared tests name variants that exist, and the primary measure is one the suite
+    can give: a frontier needs a ladder (a swept difficulty) or a climb."""
+    from membench.metrics import METRICS
+    from membench.suite.climb import ladders
+
+    names = [v.name for v in suite.variants]
+    declared = [(f"contrasts[{i}]", c) for i, c in enumerate(suite.contrasts)]
+    declared += [(f"trend[{i}]" if len(suite.trends) > 1 else "trend", t) for i, t in
+                 enumerate(suite.trends)]  # fmt: skip
+    for where, group in declared:
+        for name in group:
+            if name not in names:
+                raise MembenchError(
+                    f"{suite.path}: {where}: unknown variant '{name}': "
+                    f"{did_you_mean(name, names)}known: {', '.join(names)}"
+                )
+        if len(set(group)) < len(group):
+            raise MembenchError(f"{suite.path}: {where}: a variant is named twice in {group}")
+    for group in suite.trends:
+        if len(group) < 3:
+            raise MembenchError(
+                f"{suite.path}: trend: needs 3 or more variants in order, got {group}; for two, "
+                "declare a contrast"
+            )
+    if suite.primary == "frontier":
+        if not any(ladder.parameter for ladder in ladders(suite)):
+            raise MembenchError(
+                f"{suite.path}: primary: 'frontier' needs a ladder: sweep a task's difficulty "
+                "(e.g. copy: {length: [16, 32, 64]}) or set primary to a metric"
+            )
+    elif suite.primary not in METRICS:
+        known = ["frontier", *METRICS]
+        raise MembenchError(
+            f"{suite.path}: primary: unknown measure '{suite.primary}': "
+            f"{did_you_mean(suite.primary, known)}known: {', '.join(known)}"
+        )
 
 
 def make_variant(

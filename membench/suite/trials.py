@@ -96,6 +96,20 @@ class Suite:
     model: dict[str, Any] = field(default_factory=dict)  # the base model the variants override
     extra_code_paths: list[str] = field(default_factory=list)  # more folders factories live in
     per_task: dict[str, TaskSetup] = field(default_factory=dict)  # task label -> its options
+    climb: Any = None  # a `climb:` block (suite.climb.ClimbBlock): frontiers per seed
+    primary: str = "exact_match"  # what the suite is scored by: a metric, or 'frontier'
+    contrasts: list[tuple[str, str]] = field(default_factory=list)  # (a, b): a against b
+    trends: list[list[str]] = field(default_factory=list)  # variants in a declared order
+
+    @property
+    def design(self) -> dict[str, Any]:
+        """What the report needs of the suite's declared tests (written to suite.json)."""
+        return {
+            "primary": self.primary,
+            "climb": self.climb.model_dump() if self.climb is not None else None,
+            "contrasts": [list(c) for c in self.contrasts],
+            "trends": self.trends,
+        }
 
     def setup(self, task: TaskInstance, variant: Variant) -> tuple[dict, dict] | None:
         """(model, train) of one cell, or None for a variant that does not run on the task."""

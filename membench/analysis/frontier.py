@@ -1,0 +1,310 @@
+"""Frontiers: how far up a difficulty ladder each seed gets, and the tests a reviewer accepts.
+
+A seed's frontier is the hardest level of a ladder it solved with every easier level solved too
+(a climb trains exactly that run of levels and the first failure above it). Its finer score is
+log2 of the frontier plus the exact match reached one level up, in log2 units of the step to
+that level, so two seeds with the same frontier are told apart by how close they came to the
+next one. A frontier is a lower bound where the seed solved the ladder's top, or where the
+next level was cut by the step budget while still improving (`still_improving`); two seeds
+whose order a bound leaves unknown tie, as in `capacity`.
+
+Families, each corrected on its own (Holm by default):
+- **frontier**: every variant's paired scores against the baseline's, per ladder (the exact
+  sign-flip test on the per-seed differences, unknown orders as ties);
+- **contrasts**: declared pairs of variants (`contrasts:` in the suite), the same test;
+- **trend**: declared orders of variants (`trend:`), Page's L on paired seeds with its exact
+  null (within-seed permutations of midranks, convolved over seeds), two-sided;
+- **speed**: steps to solve at the hardest level every variant's every seed reached, censored
+  at the budget (the censored paired sign test of `stats`).
+Pure: DataFrames in, DataFrames out.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+import scipy.stats as st
+
+from membench.analysis import stats
+from membench.analysis.capacity import ladders
+
+RISE = 0.01  # held-out token accuracy gained over a curve's last quarter: still improving
+
+
+def still_improving(curve: list, rise: float = RISE) -> bool:
+    """Whether held-out token accuracy rose by more than `rise` over the last quarter of the
+    evaluations (best in the last quarter against the best before it): a trial cut by the
+    budget while still learning, whose failure is not a frontier."""
+    values = [p.get("token_accuracy") for p in curve or [] if p.get("token_accuracy") is not None]
+    if len(values) < 4:
+        return False
+    cut = len(values) - max(1, len(values) // 4)
+    return max(values[cut:]) - max(values[:cut]) > rise
+
+
+def seed_frontiers(ok: pd.DataFrame) -> pd.DataFrame:
+    """One row per (ladder, variant, seed): frontier level (NaN: not even the bottom), its index,
+    the finer score, the exact match one level up, whether it is a lower bound (`at_top`, `cut`)
+    and `jumps`: levels solved above an unsolved one (a break of monotonicity)."""
+    rows = []
+    for name, param, ladder in ladders(ok):
+        levels = np.sort(ladder["level"].unique())
+        logs = np.log2(levels.astype(float))
+        step = np.diff(logs, prepend=logs[0] - 1)  # the log2 width below each level
+        for (variant, seed), g in ladder.groupby(["variant", "seed"], sort=False):
+            by_level = {float(r.level): r for r in g.itertuples()}
+            top = -1
+            for i, level in enumerate(levels):
+                r = by_level.get(float(level))
+                if r is None or not bool(r.solved):
+                    break
+                top = i
+            nxt = by_level.get(float(levels[top + 1])) if top + 1 < len(levels) else None
+            next_em = float(nxt.exact_match) if nxt is not None else math.nan
+            base = logs[top] if top >= 0 else logs[0] - 1
+            score = base + (step[top + 1] * next_em if nxt is not None else 0.0)
+            cut = bool(
+                nxt is not None
+                and getattr(nxt, "stopped", None) == "budget"
+                and still_improving(getattr(nxt, "curve", None))
+            )
+            above = [lv for lv, r in by_level.items() if r.solved and lv > (levels[top + 1]
+                     if top + 1 < len(levels) else math.inf)]  # fmt: skip
+            rows.append(dict(
+                ladder=name, parameter=param, variant=variant, seed=int(seed),
+                frontier=float(levels[top]) if top >= 0 else math.nan, index=top,
+                score=float(score), next_exact=next_em, at_top=top == len(levels) - 1,
+                cut=cut, jumps=sorted(above),
+            ))  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def solve_rates(ok: pd.DataFrame, seeds: pd.DataFrame) -> pd.DataFrame:
+    """Per ladder, variant and level: seeds that solved it (k) of the variant's seeds (n), with
+    the exact (Clopper-Pearson) 95% interval. A seed that never reached a level (it failed one
+    below, so a climb did not train it) counts as not solving it: the monotonicity assumption."""
+    rows = []
+    for name, _, ladder in ladders(ok):
+        levels = np.sort(ladder["level"].unique())
+        for variant in dict.fromkeys(ladder["variant"]):
+            mine = seeds[(seeds["ladder"] == name) & (seeds["variant"] == variant)]
+            n = len(mine)
+            for i, level in enumerate(levels):
+                k = int((mine["index"] >= i).sum())
+                trained = int(((ladder["variant"] == variant) & (ladder["level"] == level)).sum())
+                lo, hi = st.binomtest(k, n).proportion_ci(method="exact") if n else (math.nan,) * 2
+                rows.append(dict(ladder=name, variant=variant, level=float(level), k=k, n=n,
+                                 trained=trained, rate=k / n if n else math.nan, low=lo,
+                                 high=hi))  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def paired_scores(a: pd.DataFrame, b: pd.DataFrame) -> dict:
+    """Frontier scores of `a` against `b` on shared seeds: the differences, with 0 where a lower
+    bound leaves the order unknown (a bound at or below the other seed's score), and the exact
+    sign-flip test on them."""
+    a, b = a.set_index("seed"), b.set_index("seed")
+    shared = sorted(set(a.index) & set(b.index))
+    x, y = a.loc[shared, "score"].to_numpy(float), b.loc[shared, "score"].to_numpy(float)
+    bx = (a.loc[shared, "at_top"] | a.loc[shared, "cut"]).to_numpy(bool)
+    by = (b.loc[shared, "at_top"] | b.loc[shared, "cut"]).to_numpy(bool)
+    unknown = (bx & (x <= y)) | (by & (y <= x))
+    d = np.round(np.where(unknown, 0.0, x - y), stats.DECIMALS)
+    n = len(d)
+    if not np.any(d):
+        p, p_min = 1.0, 1.0
+    else:
+        signs = stats.sign_patterns(n)
+        p, p_min = stats.sign_flip_p(d, signs), stats.sign_flip_p(np.abs(d), signs)
+    return dict(
+        n=n, wins=int((d > 0).sum()), losses=int((d < 0).sum()), ties=int((d == 0).sum()),
+        bounds=int((bx | by).sum()), diff=float(np.median(d)) if n else math.nan,
+        p_value=p, p_min=p_min, sign=int(np.sign(d.sum())),
+    )  # fmt: skip
+
+
+def _family(rows: list[dict], alpha: float, correction: str) -> pd.DataFrame:
+    """Correct a family's p-values; a test that cannot reach alpha at its seeds stays out of
+    the correction (Tarone), and says so."""
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return out
+    out["decidable"] = out["p_min"] <= alpha
+    out["p_adjusted"] = stats.adjust_pvalues(out["p_value"].where(out["decidable"]), correction)
+    out["significant"] = (out["p_adjusted"] < alpha).astype(bool)
+    return out
+
+
+def compare_frontiers(
+    seeds: pd.DataFrame, pairs: list[tuple[str, str]], alpha: float, correction: str
+) -> pd.DataFrame:
+    """Each pair (a, b) on every ladder both ran, as one family: a's frontier scores against
+    b's (`paired_scores`)."""
+    rows = []
+    for name, g in seeds.groupby("ladder", sort=False):
+        for a, b in pairs:
+            ga, gb = g[g["variant"] == a], g[g["variant"] == b]
+            if ga.empty or gb.empty:
+                continue
+            rows.append(dict(ladder=name, variant=a, against=b, **paired_scores(ga, gb)))
+    return _family(rows, alpha, correction)
+
+
+def page_null(blocks: list[np.ndarray]) -> Counter:
+    """The exact null distribution of Page's L = sum_j j * R_j over blocks (seeds), each block's
+    midranks equally likely in any order: a convolution of per-block distributions."""
+    dist = Counter({0.0: 1.0})
+    for ranks in blocks:
+        k = len(ranks)
+        weights = np.arange(1, k + 1)
+        orders = itertools.permutations(ranks)
+        values = Counter(round(float(weights @ np.array(p)), 9) for p in orders)
+        total = sum(values.values())
+        step = Counter()
+        for s, ps in dist.items():
+            for v, c in values.items():
+                step[round(s + v, 9)] += ps * c / total
+        dist = step
+    return dist
+
+
+def page_test(scores: np.ndarray) -> dict:
+    """Page's L test of a monotone trend across the columns of `scores` [seeds, variants in the
+    declared order], exact, two-sided (rising or falling), ties as midranks. `rho`: the mean
+    Spearman correlation of a seed's ranks with the declared order (+1: rising on every seed)."""
+    ranks = np.apply_along_axis(st.rankdata, 1, scores)
+    k = scores.shape[1]
+    weights = np.arange(1, k + 1)
+    observed = round(float((ranks @ weights).sum()), 9)
+    null = page_null(list(ranks))
+    upper = sum(p for v, p in null.items() if v >= observed - 1e-9)
+    lower = sum(p for v, p in null.items() if v <= observed + 1e-9)
+    extreme_hi, extreme_lo = max(null), min(null)
+    p_min = min(1.0, 2 * min(null[extreme_hi], null[extreme_lo]))
+    rho = [st.spearmanr(r, weights).statistic if np.ptp(r) else 0.0 for r in ranks]
+    sign = 1 if upper < lower else -1 if lower < upper else 0  # +1: rising with the order
+    return dict(L=observed, p_value=min(1.0, 2 * min(upper, lower)), p_min=p_min,
+                rho=float(np.mean(rho)), sign=sign)  # fmt: skip
+
+
+def trend_tests(
+    seeds: pd.DataFrame, trends: list[list[str]], alpha: float, correction: str
+) -> pd.DataFrame:
+    """Each declared order on every ladder, as one family: Page's L on the seeds every variant
+    of the order ran. Scores at the ladder's top tie (all are lower bounds there)."""
+    rows = []
+    for name, g in seeds.groupby("ladder", sort=False):
+        capped = g.assign(score=np.where(g["at_top"], g["score"].max(), g["score"]))
+        for order in trends:
+            table = capped[capped["variant"].isin(order)].pivot(
+                index="seed", columns="variant", values="score"
+            )
+            if set(table.columns) != set(order):
+                continue
+            table = table[order].dropna()
+            if len(table) < 2:
+                continue
+            test = page_test(table.to_numpy(float))
+            rows.append(dict(ladder=name, order=" < ".join(order), n=len(table), **test))
+    return _family(rows, alpha, correction)
+
+
+def speed_level(rates: pd.DataFrame, name: str) -> float:
+    """The hardest level of a ladder that every variant solves on at least half its seeds (the
+    bottom where there is none): where learning speed is compared."""
+    g = rates[rates["ladder"] == name]
+    held = g.groupby("level")["rate"].min()
+    held = held[held >= 0.5]
+    return float(held.index.max()) if len(held) else float(g["level"].min())
+
+
+def speed_cell(ladder: pd.DataFrame, seeds: pd.DataFrame, variant: str, level: float):
+    """A variant's steps to solve at `level` on each of its seeds; a seed with no trial there
+    (it failed below, so the climb stopped) did not solve it within the budget: censored."""
+    mine = ladder[ladder["variant"] == variant]
+    budget = float(pd.to_numeric(mine["train.steps"]).max())
+    at = mine[mine["level"] == level].set_index("seed")
+    order = np.sort(seeds.loc[seeds["variant"] == variant, "seed"].to_numpy())
+    values, observed = [], []
+    for seed in order:
+        if seed in at.index:
+            values.append(float(at.loc[seed, "steps_to_solve"]))
+            observed.append(bool(at.loc[seed, "solved"]))
+        else:
+            values.append(budget)
+            observed.append(False)
+    return stats.Cell(order, np.array(values), np.array(observed, bool))
+
+
+def learning_speed(
+    ok: pd.DataFrame, seeds: pd.DataFrame, rates: pd.DataFrame, baseline: str, alpha: float,
+    correction: str,
+) -> pd.DataFrame:  # fmt: skip
+    """Steps to solve at each ladder's `speed_level`, every variant against the baseline on
+    paired seeds, censored at the budget (the paired censored sign test): one family."""
+    rows = []
+    for name, _, ladder in ladders(ok):
+        level = speed_level(rates, name)
+        mine = seeds[seeds["ladder"] == name]
+        if baseline not in set(mine["variant"]):
+            continue
+        base = speed_cell(ladder, mine, baseline, level)
+        for variant in dict.fromkeys(mine["variant"]):
+            if variant == baseline:
+                continue
+            cell = speed_cell(ladder, mine, variant, level)
+            test = stats.compare_cells(cell, base, "censored", alpha=alpha)
+            rows.append(dict(
+                ladder=name, level=level, variant=variant,
+                solved=int(cell.observed.sum()), n=len(cell.values),
+                solved_baseline=int(base.observed.sum()), n_baseline=len(base.values),
+                median=stats.median_censored(cell), median_baseline=stats.median_censored(base),
+                n_paired=test["n_paired"], p_value=test["p_value"], p_min=test["p_min"],
+                sign=test["sign"],  # +1: solved in fewer steps than the baseline (gehan)
+            ))  # fmt: skip
+    return _family(rows, alpha, correction)
+
+
+def nonmonotone(seeds: pd.DataFrame) -> list[str]:
+    """Seeds that failed a level and solved a harder one (only seen where `beyond` trains past
+    a failure, or on a full grid): each breaks the climb's assumption."""
+    out = []
+    for r in seeds.itertuples():
+        if r.jumps:
+            levels = ", ".join(f"{lv:g}" for lv in r.jumps)
+            out.append(
+                f"{r.ladder} / {r.variant} seed {r.seed}: unsolved at one level, solved {levels}"
+            )
+    return out
+
+
+def frontier_section(
+    ok: pd.DataFrame,
+    baseline: str,
+    alpha: float,
+    correction: str,
+    contrasts: list[tuple[str, str]] | None = None,
+    trends: list[list[str]] | None = None,
+) -> dict | None:
+    """Everything the report shows of frontiers: per-seed frontiers, solve rates per level,
+    and the four families (None where the results hold no ladder)."""
+    if "solved" not in ok.columns:
+        return None
+    seeds = seed_frontiers(ok)
+    if seeds.empty:
+        return None
+    variants = [v for v in dict.fromkeys(seeds["variant"]) if v != baseline]
+    rates = solve_rates(ok, seeds)
+    return dict(
+        seeds=seeds,
+        rates=rates,
+        versus=compare_frontiers(seeds, [(v, baseline) for v in variants], alpha, correction),
+        contrasts=compare_frontiers(seeds, list(contrasts or []), alpha, correction),
+        trends=trend_tests(seeds, list(trends or []), alpha, correction),
+        speed=learning_speed(ok, seeds, rates, baseline, alpha, correction),
+        nonmonotone=nonmonotone(seeds),
+    )

@@ -1,0 +1,174 @@
+"""The frontier section's rows (membench.analysis.frontier), for every report format: solve
+counts per level, each seed's frontier, and the four test families, each named in its title."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pandas as pd
+
+FRONTIER_INTRO = (
+    "Each seed climbs a task's difficulty ladder: the easiest level first, a level above only "
+    "once the one below is solved (exact match >= the solve threshold). A seed's frontier is "
+    "the hardest level it solved with every easier one solved; its score is log2 of that level "
+    "plus the exact match reached one level up (in log2 units of that step), one rung below the "
+    "ladder when it solved none. A frontier at the ladder's top, or whose next level ran out of "
+    "steps while held-out token accuracy was still rising (by more than 0.01 over the last "
+    "quarter of the curve), is a lower bound ('>='). Levels above a seed's first failure are "
+    "not trained unless the suite says `climb: {beyond: N}`: a seed that fails a level is "
+    "assumed to fail every harder one, and solve counts count it as unsolved there. Solve "
+    "counts: seeds that solved the level, of all seeds, with the exact (Clopper-Pearson) 95% "
+    "interval. Four families, each corrected on its own: frontier (each variant's scores "
+    "against the baseline's), contrasts (declared pairs), trend (declared orders: Page's L, "
+    "exact, two-sided) and speed (steps to solve at the hardest level every variant solves on "
+    "at least half its seeds, censored at the budget). Paired scores are compared by the exact "
+    "sign-flip test on per-seed differences; a difference whose sign a lower bound leaves "
+    "unknown counts as a tie."
+)
+
+
+def _p(x) -> str:
+    return "–" if x is None or not np.isfinite(x) else f"{x:.2g}" if x < 0.001 else f"{x:.3f}"
+
+
+def mark(r) -> str:
+    """▲ / ▼ for a significant result in the row's family, by its sign (+1: better)."""
+    if not getattr(r, "significant", False):
+        return ""
+    return "▲" if r.sign > 0 else "▼" if r.sign < 0 else ""
+
+
+def _level(x: float) -> str:
+    return f"{x:g}"
+
+
+def seeds_text(g: pd.DataFrame, bottom: float) -> str:
+    """Each seed's frontier as counts: '32: 5, >=64: 4, <16: 2'."""
+    counts: Counter = Counter()
+    for r in g.itertuples():
+        if not np.isfinite(r.frontier):
+            counts[(-1.0, f"<{_level(bottom)}")] += 1
+        else:
+            bound = ">=" if (r.at_top or r.cut) else ""
+            counts[(r.frontier, f"{bound}{_level(r.frontier)}")] += 1
+    return ", ".join(f"{label}: {n}" for (_, label), n in sorted(counts.items()))
+
+
+def rate_table(section: dict, ladder: str) -> tuple[str, list[str], list[list[str]]]:
+    """Solve counts per level with exact intervals, then the seeds' frontiers and scores."""
+    rates = section["rates"][section["rates"]["ladder"] == ladder]
+    seeds = section["seeds"][section["seeds"]["ladder"] == ladder]
+    levels = sorted(rates["level"].unique())
+    param = seeds["parameter"].iloc[0] if len(seeds) else "level"
+    head = ["variant", *[f"{param}={_level(lv)}" for lv in levels]]
+    head += ["seeds' frontiers", "median score"]
+    body = []
+    for variant in dict.fromkeys(rates["variant"]):
+        row = [variant]
+        for lv in levels:
+            r = rates[(rates["variant"] == variant) & (rates["level"] == lv)].iloc[0]
+            row.append(f"{r.k}/{r.n} [{r.low:.2f}, {r.high:.2f}]")
+        mine = seeds[seeds["variant"] == variant]
+        row += [seeds_text(mine, levels[0]), f"{np.median(mine['score']):.2f}"]
+        body.append(row)
+    return f"Solve counts by level (k/n seeds [exact 95% CI]): {ladder}", head, body
+
+
+def versus_rows(table: pd.DataFrame, against: bool) -> tuple[list[str], list[list[str]]]:
+    head = ["ladder", "variant", *(["against"] if against else []), "seeds", "wins/losses/ties",
+            "median diff (log2 levels)", "p", "p adj.", ""]  # fmt: skip
+    body = []
+    for r in table.itertuples():
+        note = "" if r.decidable else f" (cannot reach p < alpha at {r.n} seeds)"
+        body.append([
+            r.ladder, r.variant, *([r.against] if against else []), str(r.n),
+            f"{r.wins}/{r.losses}/{r.ties}" + (f" ({r.bounds} bounds)" if r.bounds else ""),
+            f"{r.diff:+.2f}", _p(r.p_value), _p(r.p_adjusted) + note, mark(r),
+        ])  # fmt: skip
+    return head, body
+
+
+def trend_rows(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    head = ["ladder", "order", "seeds", "mean Spearman rho", "Page's L", "p", "p adj.", ""]
+    body = [
+        [
+            r.ladder,
+            r.order,
+            str(r.n),
+            f"{r.rho:+.2f}",
+            f"{r.L:g}",
+            _p(r.p_value),
+            _p(r.p_adjusted),
+            {1: "▲ rising", -1: "▼ falling"}.get(r.sign, "") if r.significant else "",
+        ]  # fmt: skip
+        for r in table.itertuples()
+    ]
+    return head, body
+
+
+def speed_rows(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    head = ["ladder", "level", "variant", "solved", "baseline solved", "median steps",
+            "baseline median", "p", "p adj.", ""]  # fmt: skip
+    body = [
+        [
+            r.ladder,
+            _level(r.level),
+            r.variant,
+            f"{r.solved}/{r.n}",
+            f"{r.solved_baseline}/{r.n_baseline}",
+            _steps(r.median),
+            _steps(r.median_baseline),
+            _p(r.p_value),
+            _p(r.p_adjusted),
+            mark(r),
+        ]  # fmt: skip
+        for r in table.itertuples()
+    ]
+    return head, body
+
+
+def _steps(x: float) -> str:
+    return "> budget" if not np.isfinite(x) else f"{x:,.0f}"
+
+
+def frontier_tables(section: dict) -> list[tuple[str, list[str], list[list[str]]]]:
+    """Every table of the section, in reading order."""
+    out = [rate_table(section, name) for name in dict.fromkeys(section["seeds"]["ladder"])]
+    if len(section["versus"]):
+        out.append(("Frontier against the baseline (family: frontier)",
+                    *versus_rows(section["versus"], False)))  # fmt: skip
+    if len(section["contrasts"]):
+        out.append(("Contrasts between variants (family: contrasts)",
+                    *versus_rows(section["contrasts"], True)))  # fmt: skip
+    if len(section["trends"]):
+        out.append(("Trend in a declared order (family: trend)", *trend_rows(section["trends"])))
+    if len(section["speed"]):
+        out.append(("Learning speed: steps to solve (family: speed)",
+                    *speed_rows(section["speed"])))  # fmt: skip
+    return out
+
+
+def verdicts(section: dict) -> list[str]:
+    """The significant results of every family, one line each (the terminal's summary)."""
+    lines = []
+    for family, table in (("frontier", section["versus"]), ("contrasts", section["contrasts"])):
+        for r in table.itertuples() if len(table) else ():
+            if r.significant:
+                against = getattr(r, "against", None) or "the baseline"
+                word = "higher" if r.sign > 0 else "lower"
+                lines.append(
+                    f"{family}: {r.ladder} / {r.variant} frontier {word} than {against} "
+                    f"({r.wins}/{r.n} seeds higher, {r.losses} lower; p adj. {_p(r.p_adjusted)})"
+                )
+    for r in section["trends"].itertuples() if len(section["trends"]) else ():
+        if r.significant:
+            word = "rises" if r.sign > 0 else "falls"
+            lines.append(f"trend: {r.ladder}: frontier {word} along {r.order} (p adj. "
+                         f"{_p(r.p_adjusted)})")  # fmt: skip
+    for r in section["speed"].itertuples() if len(section["speed"]) else ():
+        if r.significant:
+            word = "faster" if r.sign > 0 else "slower"
+            lines.append(f"speed: {r.ladder} at {_level(r.level)} / {r.variant} solves {word} "
+                         f"than the baseline (p adj. {_p(r.p_adjusted)})")  # fmt: skip
+    return lines

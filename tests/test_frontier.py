@@ -1,0 +1,272 @@
+"""Frontiers: the climb's plan (a failed seed stops, resume, `beyond`), per-seed frontiers and
+their bounds, solve counts with exact intervals, and the families' tests: exactness against
+brute force and scipy, calibration under the null and power by simulation (fixed seeds)."""
+
+import itertools
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.stats as st
+import yaml
+
+from membench.analysis import frontier
+from membench.errors import MembenchError
+from membench.suite.climb import FAILED, SOLVED, UNSOLVED, ladders, plan
+from membench.suite.load import load_suite
+
+SUITE = {
+    "name": "climb",
+    "tasks": [{"copy": {"length": [4, 8, 16], "vocab": 3}}, {"sort": {"length": 4, "vocab": 3}}],
+    "model": {"d_model": 16, "n_layers": 1, "n_heads": 2, "d_ff": 32},
+    "variants": {"baseline": {}, "mem2": {"mem_tokens": 2}},
+    "seeds": 2,
+    "climb": {},
+    "train": {"steps": 30, "eval_every": 10, "eval_size": 64, "attention": False},
+}
+
+
+def write(tmp_path, suite: dict):
+    path = tmp_path / "suite.yaml"
+    path.write_text(yaml.safe_dump(suite, sort_keys=False))
+    return path
+
+
+# ---- the plan ---------------------------------------------------------------------------------
+
+
+def test_ladders_group_a_swept_difficulty_in_order(tmp_path):
+    suite = load_suite(write(tmp_path, {**SUITE, "tasks": [{"copy": {"length": [16, 4, 8]}}]}))
+    (ladder,) = ladders(suite)
+    assert ladder.parameter == "length" and ladder.values == (4, 8, 16)
+    assert [t.label for t in ladder.levels] == [f"copy[length={n}]" for n in (4, 8, 16)]
+
+
+def outcomes_for(trials, table: dict) -> dict:
+    """Trial id -> outcome from {(task label, variant, seed): outcome}."""
+    return {t.id: table[(t.task, t.variant, t.seed)] for t in trials if (t.task, t.variant, t.seed) in table}
+
+
+def cell(n: int) -> str:
+    return f"copy[length={n},vocab=3]"
+
+
+def test_climb_trains_the_bottom_first_and_a_level_only_above_a_solved_one(tmp_path):
+    suite = load_suite(write(tmp_path, SUITE))
+    trials = suite.trials()
+    climbed, todo = plan(suite, trials, {})
+    # every (variant, seed) starts at copy's bottom, and sort is a ladder of one
+    assert {t.task for t in todo} == {cell(4), "sort[length=4,vocab=3]"} and len(todo) == 8
+    assert climbed == todo
+    seen = {(cell(4), "baseline", 0): SOLVED, (cell(4), "baseline", 1): UNSOLVED,
+            (cell(4), "mem2", 0): FAILED, (cell(4), "mem2", 1): SOLVED}  # fmt: skip
+    climbed, todo = plan(suite, trials, outcomes_for(trials, seen))
+    copy_todo = {(t.task, t.variant, t.seed) for t in todo if t.task.startswith("copy")}
+    # a solved seed goes one level up; an unsolved or failed one stops climbing
+    assert copy_todo == {(cell(8), "baseline", 0), (cell(8), "mem2", 1)}
+    assert len([t for t in climbed if t.task.startswith("copy")]) == 6
+
+
+def test_resume_trains_only_what_is_missing_and_beyond_trains_past_a_failure(tmp_path):
+    suite = load_suite(write(tmp_path, SUITE))
+    trials = suite.trials()
+    seen = {}
+    for variant, seed in itertools.product(("baseline", "mem2"), (0, 1)):
+        seen[(cell(4), variant, seed)] = SOLVED
+        seen[(cell(8), variant, seed)] = UNSOLVED
+        seen[("sort[length=4,vocab=3]", variant, seed)] = SOLVED
+    _, todo = plan(suite, trials, outcomes_for(trials, seen))
+    assert todo == []  # every seed has its answer: nothing to train on a rerun
+    _, todo = plan(suite, trials, outcomes_for(trials, seen), beyond=1)
+    assert {(t.task, t.variant, t.seed) for t in todo} == {
+        (cell(16), v, s) for v in ("baseline", "mem2") for s in (0, 1)
+    }
+
+
+def test_a_climb_shares_trial_ids_with_the_full_grid(tmp_path):
+    grid = load_suite(write(tmp_path, {k: v for k, v in SUITE.items() if k != "climb"}))
+    climb = load_suite(write(tmp_path, SUITE))
+    assert {t.id for t in grid.trials()} == {t.id for t in climb.trials()}
+
+
+def test_declared_tests_name_known_variants_and_a_frontier_needs_a_ladder(tmp_path):
+    with pytest.raises(MembenchError, match=r"contrasts\[0\]: unknown variant 'mem3'.*mem2"):
+        load_suite(write(tmp_path, {**SUITE, "contrasts": [["mem3", "baseline"]]}))
+    with pytest.raises(MembenchError, match="trend: needs 3 or more variants"):
+        load_suite(write(tmp_path, {**SUITE, "trend": ["baseline", "mem2"]}))
+    flat = {**SUITE, "tasks": ["copy"], "primary": "frontier"}
+    flat.pop("climb")
+    with pytest.raises(MembenchError, match="primary: 'frontier' needs a ladder"):
+        load_suite(write(tmp_path, flat))
+    with pytest.raises(MembenchError, match="primary: unknown measure 'exact'"):
+        load_suite(write(tmp_path, {**SUITE, "primary": "exact"}))
+    with pytest.raises(MembenchError, match="trend: a variant is named twice"):
+        load_suite(write(tmp_path, {**SUITE, "trend": ["baseline", "mem2", "mem2"]}))
+
+
+# ---- per-seed frontiers -----------------------------------------------------------------------
+
+
+def rising(n: int = 20) -> list[dict]:
+    return [{"step": 100 * (i + 1), "token_accuracy": 0.3 + 0.03 * i} for i in range(n)]
+
+
+def flat(n: int = 20) -> list[dict]:
+    return [{"step": 100 * (i + 1), "token_accuracy": 0.4} for i in range(n)]
+
+
+def rows(spec: dict) -> pd.DataFrame:
+    """{(variant, seed): [(level, solved, exact, stopped, curve), ...]} -> a results table."""
+    out = []
+    for (variant, seed), levels in spec.items():
+        for level, solved, exact, stopped, curve in levels:
+            out.append({
+                "task": f"copy[length={level}]", "generator": "copy", "variant": variant,
+                "seed": seed, "task_params.length": level, "solved": solved,
+                "exact_match": exact, "stopped": stopped, "curve": curve, "status": "ok",
+                "steps_to_solve": 500 if solved else 2000, "train.steps": 2000,
+            })  # fmt: skip
+    return pd.DataFrame(out)
+
+
+def test_frontier_score_bounds_and_a_break_of_monotonicity():
+    df = rows({
+        ("a", 0): [(4, True, 1, "solved", []), (8, False, 0.5, "budget", flat())],
+        ("a", 1): [(4, True, 1, "solved", []), (8, True, 1, "solved", []),
+                   (16, True, 1, "solved", [])],
+        ("a", 2): [(4, True, 1, "solved", []), (8, False, 0.25, "budget", rising())],
+        ("a", 3): [(4, False, 0.0, "budget", flat()), (8, True, 1, "solved", [])],
+    })  # fmt: skip
+    seeds = frontier.seed_frontiers(df).set_index("seed")
+    assert seeds.loc[0, "frontier"] == 4 and seeds.loc[0, "score"] == pytest.approx(2.5)
+    assert not seeds.loc[0, "at_top"] and not seeds.loc[0, "cut"]  # a plateau: a frontier
+    assert seeds.loc[1, "at_top"] and seeds.loc[1, "score"] == pytest.approx(4)
+    assert seeds.loc[2, "cut"] and seeds.loc[2, "score"] == pytest.approx(2.25)  # still rising
+    assert math.isnan(seeds.loc[3, "frontier"]) and seeds.loc[3, "score"] == pytest.approx(1)
+    assert seeds.loc[3, "jumps"] == [8.0]
+    assert frontier.nonmonotone(seeds.reset_index()) == [
+        "copy / a seed 3: unsolved at one level, solved 8"
+    ]
+
+
+def test_solve_counts_count_untrained_levels_as_unsolved_with_exact_intervals():
+    df = rows({
+        ("a", s): [(4, True, 1, "solved", []), (8, s < 2, 1 if s < 2 else 0.1, "budget", flat())]
+        + [(16, False, 0.0, "budget", flat())] * (s < 2)
+        for s in range(5)
+    })  # fmt: skip
+    rates = frontier.solve_rates(df, frontier.seed_frontiers(df)).set_index("level")
+    assert rates.loc[4, "k"] == 5 and rates.loc[8, "k"] == 2 and rates.loc[8, "n"] == 5
+    lo, hi = st.binomtest(2, 5).proportion_ci(method="exact")
+    assert rates.loc[8, "low"] == pytest.approx(lo) and rates.loc[8, "high"] == pytest.approx(hi)
+    assert rates.loc[16, "k"] == 0 and rates.loc[16, "n"] == 5  # 3 seeds never reached it
+    assert rates.loc[16, "trained"] == 2
+
+
+def seeds_table(values: dict, at_top=(), cut=()) -> pd.DataFrame:
+    """{variant: [score per seed]} -> seed_frontiers' shape on one ladder."""
+    out = []
+    for variant, scores in values.items():
+        for seed, score in enumerate(scores):
+            out.append(dict(ladder="copy", parameter="length", variant=variant, seed=seed,
+                            frontier=2**score, index=0, score=float(score),
+                            at_top=(variant, seed) in at_top, cut=(variant, seed) in cut,
+                            jumps=[]))  # fmt: skip
+    return pd.DataFrame(out)
+
+
+def test_the_frontier_test_is_the_exact_sign_flip_test_and_bounds_tie():
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=8), rng.normal(size=8)
+    table = seeds_table({"a": a, "b": b})
+    test = frontier.paired_scores(table[table.variant == "a"], table[table.variant == "b"])
+    d = np.round(a - b, 9)
+    brute = np.mean([abs(np.dot(s, d)) >= abs(d.sum()) - 1e-12
+                     for s in itertools.product((-1, 1), repeat=8)])  # fmt: skip
+    assert test["p_value"] == pytest.approx(brute)
+    # both at the top: a tie; a bound below the other seed: unknown, a tie; above it: counts
+    table = seeds_table({"a": [4, 2, 3], "b": [4, 3, 2]}, at_top={("a", 0), ("b", 0), ("a", 1)})
+    test = frontier.paired_scores(table[table.variant == "a"], table[table.variant == "b"])
+    assert (test["wins"], test["losses"], test["ties"]) == (1, 0, 2)
+
+
+def test_a_unanimous_frontier_gain_is_significant_at_11_seeds_and_not_at_5():
+    for n, significant in ((11, True), (5, False)):
+        table = seeds_table({"base": [3.0] * n, "mem": [4.0] * n})
+        out = frontier.compare_frontiers(table, [("mem", "base")], 0.05, "holm")
+        assert bool(out["significant"].iloc[0]) is significant
+        assert out["p_value"].iloc[0] == pytest.approx(2 / 2**n)
+
+
+# ---- calibration and power by simulation ------------------------------------------------------
+
+
+def null_seeds(rng, variants, n) -> pd.DataFrame:
+    """Frontier scores with no effect: ladder levels 0-4 and the exact match at the next."""
+    return seeds_table({v: rng.integers(0, 4, n) + rng.uniform(0, 1, n).round(2) for v in variants})
+
+
+def test_contrast_family_keeps_its_familywise_error_under_the_null():
+    rng = np.random.default_rng(0)
+    pairs = [("a", "b"), ("c", "b"), ("a", "c")]
+    rejections = 0
+    runs = 400
+    for _ in range(runs):
+        out = frontier.compare_frontiers(null_seeds(rng, "abc", 11), pairs, 0.05, "holm")
+        rejections += bool(out["significant"].any())
+    assert rejections / runs <= 0.05 + 2 * math.sqrt(0.05 * 0.95 / runs)
+
+
+def test_page_trend_is_exact_calibrated_under_the_null_and_has_power():
+    rng = np.random.default_rng(1)
+    # exact: as scipy's exact Page test on data without ties (scipy's is one-sided)
+    x = rng.normal(size=(6, 3)) + np.arange(3) * 0.4
+    ours = frontier.page_test(x)
+    assert ours["p_value"] == pytest.approx(2 * st.page_trend_test(x, method="exact").pvalue)
+    assert ours["sign"] == 1 and frontier.page_test(x[:, ::-1])["sign"] == -1
+    # ties: the null is still exact (all orders of a block's midranks), so p never undercuts
+    # the share of the null at least as extreme; familywise error under the null
+    runs, rejections = 300, 0
+    for _ in range(runs):
+        table = null_seeds(rng, ["m5", "m10", "m20"], 11)
+        out = frontier.trend_tests(table, [["m5", "m10", "m20"]], 0.05, "holm")
+        rejections += bool(out["significant"].any())
+    assert rejections / runs <= 0.05 + 2 * math.sqrt(0.05 * 0.95 / runs)
+    # power: a frontier one level higher per step of the order, 11 seeds
+    hits = 0
+    for _ in range(100):
+        n = 11
+        table = seeds_table({f"m{i}": rng.integers(0, 3, n) + i + rng.uniform(0, 1, n)
+                             for i in range(3)})  # fmt: skip
+        out = frontier.trend_tests(table, [["m0", "m1", "m2"]], 0.05, "holm")
+        hits += bool(out["significant"].iloc[0] and out["sign"].iloc[0] == 1)
+    assert hits >= 90
+
+
+def test_page_null_is_a_distribution_over_every_order_of_each_block():
+    blocks = [np.array([1.0, 2.5, 2.5]), np.array([1.0, 2.0, 3.0])]
+    null = frontier.page_null(blocks)
+    assert sum(null.values()) == pytest.approx(1.0)
+    brute = {}
+    for p, q in itertools.product(itertools.permutations(blocks[0]),
+                                  itertools.permutations(blocks[1])):  # fmt: skip
+        value = round(float(np.dot([1, 2, 3], p) + np.dot([1, 2, 3], q)), 9)
+        brute[value] = brute.get(value, 0) + 1 / 36
+    assert null.keys() == brute.keys()
+    assert all(null[k] == pytest.approx(brute[k]) for k in brute)
+
+
+def test_learning_speed_censors_seeds_that_never_reached_the_level():
+    df = rows({
+        **{("baseline", s): [(4, True, 1, "solved", []), (8, True, 1, "solved", [])]
+           for s in range(6)},
+        **{("mem", s): [(4, True, 1, "solved", []), (8, s < 4, 1, "budget", [])]
+           for s in range(6)},
+    })  # fmt: skip
+    df.loc[(df.variant == "mem") & (df.seed < 4), "steps_to_solve"] = 1500  # slower
+    seeds = frontier.seed_frontiers(df)
+    rates = frontier.solve_rates(df, seeds)
+    out = frontier.learning_speed(df, seeds, rates, "baseline", 0.05, "holm").iloc[0]
+    assert out["level"] == 8 and out["solved"] == 4 and out["solved_baseline"] == 6
+    assert out["sign"] == -1 and out["p_value"] == pytest.approx(2 / 2**6)
