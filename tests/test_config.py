@@ -118,7 +118,7 @@ def test_every_trial_of_the_shipped_suites_has_its_shipped_record():
     """The shipped results stay recorded: what `membench run SUITE --dry-run` checks."""
     from membench.suite.load import load_suite
 
-    for name in ("core", "capacity", "smoke"):
+    for name in ("core-v1", "capacity", "smoke"):
         ids = {t.id for t in load_suite(ROOT / "suites" / f"{name}.yaml").trials()}
         assert ids == {p.stem for p in (ROOT / "results" / name / "trials").glob("*.json")}
 

@@ -45,7 +45,11 @@ def test_ladders_group_a_swept_difficulty_in_order(tmp_path):
 
 def outcomes_for(trials, table: dict) -> dict:
     """Trial id -> outcome from {(task label, variant, seed): outcome}."""
-    return {t.id: table[(t.task, t.variant, t.seed)] for t in trials if (t.task, t.variant, t.seed) in table}
+    return {
+        t.id: table[(t.task, t.variant, t.seed)]
+        for t in trials
+        if (t.task, t.variant, t.seed) in table
+    }
 
 
 def cell(n: int) -> str:
@@ -270,3 +274,42 @@ def test_learning_speed_censors_seeds_that_never_reached_the_level():
     out = frontier.learning_speed(df, seeds, rates, "baseline", 0.05, "holm").iloc[0]
     assert out["level"] == 8 and out["solved"] == 4 and out["solved_baseline"] == 6
     assert out["sign"] == -1 and out["p_value"] == pytest.approx(2 / 2**6)
+
+
+# ---- a climb on a real Ray --------------------------------------------------------------------
+
+
+@pytest.mark.ray
+def test_a_climb_on_ray_stops_at_a_failure_resumes_and_checks_past_it(ray_local, tmp_path):
+    """Copy of 1 symbol out of 2 is solved at a threshold of 0.3 (chance is 0.5); 48 symbols in
+    20 steps never are: each seed trains the bottom and the first failure, nothing above."""
+    import json
+
+    from membench.run.sweep import run_suite
+    from membench.store.records import read_records
+
+    suite = {
+        **SUITE,
+        "tasks": [{"copy": {"length": [1, 48, 96], "vocab": 2}}],
+        "train": {"steps": 20, "eval_every": 10, "eval_size": 64, "attention": False,
+                  "solve_threshold": 0.3},
+    }  # fmt: skip
+    path, results = write(tmp_path, suite), tmp_path / "results"
+    assert run_suite(load_suite(path), results) == 0
+    records = read_records(results / "trials")
+    levels = sorted(r["task_params"]["length"] for r in records.values())
+    assert levels == [1] * 4 + [48] * 4  # 2 variants x 2 seeds, no level above a failure
+    listed = json.loads((results / "suite.json").read_text())
+    assert len(listed["trials"]) == 8 and listed["design"]["primary"] == "frontier"
+    report = (results / "report" / "report.md").read_text()
+    assert "## Frontiers" in report and "1: 4" not in report
+    assert "| baseline | 2/2 [0.16, 1.00] | 0/2 [0.00, 0.84] | 0/2 [0.00, 0.84] |" in report
+
+    before = set(records)
+    assert run_suite(load_suite(path), results) == 0  # resume: every answer is recorded
+    assert set(read_records(results / "trials")) == before
+
+    path = write(tmp_path, {**suite, "climb": {"beyond": 1}})  # one level past each failure
+    assert run_suite(load_suite(path), results) == 0
+    new = {i: r for i, r in read_records(results / "trials").items() if i not in before}
+    assert sorted(r["task_params"]["length"] for r in new.values()) == [96] * 4

@@ -42,7 +42,7 @@ def shipped(name: str):
 def tuned_with_a_failure():
     """results/core with a tuning phase (two learning rates on copy) and one failed trial, so
     the Tuning and the Failed and missing sections show too."""
-    found = load_suite_results(ROOT / "results" / "core")
+    found = load_suite_results(ROOT / "results" / "core-v1")
     table = found.table.copy()
     table.loc[0, ["status", "error"]] = ["failed", "RuntimeError: out of memory"]
     points = [{"lr": 0.0003}, {"lr": 0.001}]
@@ -88,11 +88,11 @@ class Page(HTMLParser):
             self._heading = None
 
 
-@pytest.fixture(scope="module", params=["core", "tuned"])
+@pytest.fixture(scope="module", params=["core-v1", "tuned"])
 def written(request, tmp_path_factory):
     """A report written as write_report writes it (plots first), with report.md beside it."""
     out = tmp_path_factory.mktemp(request.param)
-    report = shipped("core") if request.param == "core" else tuned_with_a_failure()
+    report = shipped("core-v1") if request.param == "core-v1" else tuned_with_a_failure()
     write_report(report, out, formats=("md", "html"))
     return out
 
@@ -160,7 +160,7 @@ def test_html_in_headless_chromium_loads_every_image_and_section(written, tmp_pa
     assert all(h in headings for h in md_headings(written))
 
 
-@pytest.mark.parametrize("name", ["core", "capacity"])
+@pytest.mark.parametrize("name", ["core-v1", "capacity"])
 def test_terminal_report_fits_80_columns_with_every_name_whole(name):
     report = shipped(name)
     console = Console(width=80, record=True)
@@ -182,7 +182,7 @@ def test_terminal_report_fits_80_columns_with_every_name_whole(name):
 
 
 def test_terminal_report_all_rows():
-    report = shipped("core")
+    report = shipped("core-v1")
     console = Console(width=80, record=True)
     print_report(report, console, all_rows=True)
     text = console.export_text()

@@ -96,7 +96,7 @@ def curve_rows(rows) -> pd.DataFrame:
 # ---- markers and carried-forward curves -------------------------------------------------------
 
 
-@pytest.mark.parametrize("suite", ["core", "capacity", "smoke"])
+@pytest.mark.parametrize("suite", ["core-v1", "capacity", "smoke"])
 def test_every_curve_point_has_a_marker(suite):
     report, figures, _ = drawn(suite)
     fig = figures["curves_exact_match.png"]
@@ -125,7 +125,7 @@ def test_a_baseline_that_solved_at_its_first_evaluation_is_drawn_as_a_marker():
     assert has_marker(line) and line.get_markersize() > 0
 
 
-@pytest.mark.parametrize("suite", ["core", "capacity"])
+@pytest.mark.parametrize("suite", ["core-v1", "capacity"])
 def test_curves_end_at_the_mean_of_every_seeds_last_value(suite):
     """Every point averages all seeds: the last point of a curve is the mean of each seed's
     last evaluation, however early a seed stopped."""
@@ -166,7 +166,7 @@ def test_a_seed_that_stopped_early_is_carried_forward_and_the_title_says_so():
 
 @pytest.mark.parametrize("metric", BOUNDED)
 def test_bounded_metrics_are_drawn_on_zero_to_one_with_a_shared_y_axis(metric):
-    _, figures, _ = drawn("core", metric)
+    _, figures, _ = drawn("core-v1", metric)
     for name in (f"{metric}_by_task.png", f"{metric}_vs_mem_tokens.png"):
         axes = panels(figures[name])
         assert len(axes) == 4, name
@@ -180,7 +180,7 @@ def test_bounded_metrics_are_drawn_on_zero_to_one_with_a_shared_y_axis(metric):
 
 def test_curve_bands_stay_inside_zero_to_one():
     # a band of one sd ran to 1.2 on copy and below 0 on assoc_recall before it was clipped
-    _, figures, _ = drawn("core")
+    _, figures, _ = drawn("core-v1")
     axes = panels(figures["curves_exact_match.png"])
     for ax in axes:
         assert any(isinstance(c, PolyCollection) for c in ax.collections)
@@ -191,7 +191,7 @@ def test_curve_bands_stay_inside_zero_to_one():
 
 
 def test_a_loss_curve_band_never_goes_below_zero():
-    _, figures, _ = drawn("core", "final_loss")
+    _, figures, _ = drawn("core-v1", "final_loss")
     fig = figures["curves_final_loss.png"]
     assert "held-out loss" in title(fig) and "no final_loss" in title(fig)
     for ax in panels(fig):
@@ -200,21 +200,21 @@ def test_a_loss_curve_band_never_goes_below_zero():
 
 def test_sort_noise_is_not_blown_up_to_fill_its_panel():
     # results/core sort: every variant at 0.99-1.00; drawn alone it spanned 0.988-1.000
-    _, figures, _ = drawn("core")
+    _, figures, _ = drawn("core-v1")
     sort = next(a for a in panels(figures["exact_match_by_task.png"]) if a.get_title() == "sort")
     lo, hi = sort.get_ylim()
     assert hi - lo >= 1
 
 
 def test_panels_can_keep_their_own_axis_when_asked_but_bounded_stays_on_its_range():
-    _, figures, _ = drawn("core", sharey=False)
+    _, figures, _ = drawn("core-v1", sharey=False)
     axes = panels(figures["exact_match_by_task.png"])
     assert not axes[0].get_shared_y_axes().joined(axes[0], axes[1])
     assert all(ax.get_ylim() == pytest.approx(axes[0].get_ylim()) for ax in axes)
 
 
 def test_unbounded_metrics_share_one_axis_without_a_fixed_range():
-    _, figures, _ = drawn("core", "steps_to_solve")
+    _, figures, _ = drawn("core-v1", "steps_to_solve")
     axes = panels(figures["steps_to_solve_by_task.png"])
     assert all(axes[0].get_shared_y_axes().joined(axes[0], ax) for ax in axes)
     assert axes[0].get_ylim()[1] > 1000  # steps, not [0, 1]
@@ -224,8 +224,8 @@ def test_unbounded_metrics_share_one_axis_without_a_fixed_range():
 
 
 def test_each_seed_is_drawn_on_the_means_up_to_the_limit():
-    report, figures, _ = drawn("core")
-    t = table("core")
+    report, figures, _ = drawn("core-v1")
+    t = table("core-v1")
     for ax in panels(figures["exact_match_by_task.png"]):
         rows = t[t["task"] == ax.get_title()]
         points = seed_offsets(ax)
@@ -279,7 +279,7 @@ def test_no_critical_difference_diagram_below_three_tasks():
     assert report.ranks.n_tasks == 2
     assert "cd_exact_match.png" not in figures
     assert any("critical-difference diagram skipped: 2 tasks" in n for n in notes)
-    _, figures, notes = drawn("core")
+    _, figures, notes = drawn("core-v1")
     assert "cd_exact_match.png" in figures and notes == []
 
 
@@ -295,7 +295,7 @@ def with_factory(t: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_the_memory_plot_names_a_factory_model_it_leaves_out():
-    df = with_factory(table("core"))
+    df = with_factory(table("core-v1"))
     report = build_report(df)
     fig, note = plots.memory(report.data, report)
     assert note is None
@@ -308,7 +308,7 @@ def test_the_memory_plot_names_a_factory_model_it_leaves_out():
 
 
 def test_a_memory_plot_without_memory_variants_is_skipped_with_a_note():
-    t = table("core")
+    t = table("core-v1")
     df = with_factory(t[t["variant"] == "baseline"])
     report = build_report(df)
     figures, notes = plots.build_figures(report.data, report)
@@ -319,7 +319,7 @@ def test_a_memory_plot_without_memory_variants_is_skipped_with_a_note():
 
 def test_variants_without_the_metric_are_named():
     # knockouts have no value for the baseline (it has no memory to cut)
-    _, figures, _ = drawn("core", "exact_match_no_read")
+    _, figures, _ = drawn("core-v1", "exact_match_no_read")
     for name in ("exact_match_no_read_by_task.png", "exact_match_no_read_vs_mem_tokens.png"):
         assert "not shown: baseline (no exact_match_no_read)" in title(figures[name])
     cd = figures["cd_exact_match_no_read.png"]

@@ -39,7 +39,7 @@ def test_shipped_suites_expand():
     smoke = load_suite(ROOT / "suites/smoke.yaml")
     assert len(smoke.tasks) == 2 and len(smoke.variants) == 2 and smoke.seeds == [0, 1]
     assert len(smoke.trials()) == 8
-    core = load_suite(ROOT / "suites/core.yaml")
+    core = load_suite(ROOT / "suites/core-v1.yaml")
     labels = [t.label for t in core.tasks]
     assert labels == ["copy", "sort", "assoc_recall", "long_range_sum"]
     assert core.baseline == "baseline" and len(core.seeds) >= 3

@@ -46,13 +46,30 @@ def still_improving(curve: list, rise: float = RISE) -> bool:
     return max(values[cut:]) - max(values[:cut]) > rise
 
 
-def seed_frontiers(ok: pd.DataFrame) -> pd.DataFrame:
+def planned_levels(ladder: pd.DataFrame, param: str, design: list | None) -> np.ndarray:
+    """A ladder's levels: the trained ones, completed by the suite's declared ladder of the same
+    task and parameter (a climb leaves levels above every seed's failure untrained)."""
+    trained = np.sort(ladder["level"].unique())
+    generator = ladder["generator"].iloc[0]
+    for entry in design or []:
+        values = set(entry["values"])
+        if entry["generator"] == generator and entry["parameter"] == param:
+            if set(trained.tolist()) <= values:
+                return np.sort(np.array(sorted(values), float))
+    return trained
+
+
+def all_ladders(ok: pd.DataFrame, design: list | None = None):
+    """(name, parameter, rows, levels) per ladder (`capacity.ladders` with planned levels)."""
+    return [(n, p, rows, planned_levels(rows, p, design)) for n, p, rows in ladders(ok)]
+
+
+def seed_frontiers(ok: pd.DataFrame, design: list | None = None) -> pd.DataFrame:
     """One row per (ladder, variant, seed): frontier level (NaN: not even the bottom), its index,
     the finer score, the exact match one level up, whether it is a lower bound (`at_top`, `cut`)
     and `jumps`: levels solved above an unsolved one (a break of monotonicity)."""
     rows = []
-    for name, param, ladder in ladders(ok):
-        levels = np.sort(ladder["level"].unique())
+    for name, param, ladder, levels in all_ladders(ok, design):
         logs = np.log2(levels.astype(float))
         step = np.diff(logs, prepend=logs[0] - 1)  # the log2 width below each level
         for (variant, seed), g in ladder.groupby(["variant", "seed"], sort=False):
@@ -83,13 +100,12 @@ def seed_frontiers(ok: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def solve_rates(ok: pd.DataFrame, seeds: pd.DataFrame) -> pd.DataFrame:
+def solve_rates(ok: pd.DataFrame, seeds: pd.DataFrame, design: list | None = None) -> pd.DataFrame:
     """Per ladder, variant and level: seeds that solved it (k) of the variant's seeds (n), with
     the exact (Clopper-Pearson) 95% interval. A seed that never reached a level (it failed one
     below, so a climb did not train it) counts as not solving it: the monotonicity assumption."""
     rows = []
-    for name, _, ladder in ladders(ok):
-        levels = np.sort(ladder["level"].unique())
+    for name, _, ladder, levels in all_ladders(ok, design):
         for variant in dict.fromkeys(ladder["variant"]):
             mine = seeds[(seeds["ladder"] == name) & (seeds["variant"] == variant)]
             n = len(mine)
@@ -289,16 +305,17 @@ def frontier_section(
     correction: str,
     contrasts: list[tuple[str, str]] | None = None,
     trends: list[list[str]] | None = None,
+    design: list | None = None,
 ) -> dict | None:
     """Everything the report shows of frontiers: per-seed frontiers, solve rates per level,
     and the four families (None where the results hold no ladder)."""
     if "solved" not in ok.columns:
         return None
-    seeds = seed_frontiers(ok)
+    seeds = seed_frontiers(ok, design)
     if seeds.empty:
         return None
     variants = [v for v in dict.fromkeys(seeds["variant"]) if v != baseline]
-    rates = solve_rates(ok, seeds)
+    rates = solve_rates(ok, seeds, design)
     return dict(
         seeds=seeds,
         rates=rates,

@@ -132,6 +132,12 @@ def add_run(sub) -> None:
     )
     parser.add_argument("--force", action="store_true", help="train every trial again")
     parser.add_argument(
+        "--update-suite",
+        action="store_true",
+        help="let the results folder stand for this suite though it was made by the suite as it "
+        "was before a change (its records are kept; only what the change adds trains)",
+    )
+    parser.add_argument(
         "--pack",
         type=int,
         metavar="N",
@@ -159,6 +165,10 @@ def add_run(sub) -> None:
 
             suite.resources = dataclasses.replace(suite.resources, pack=args.pack)
         results = Path(args.results) if args.results else Path("results") / suite.name
+        if not args.update_suite:
+            from membench.run.sweep import check_owner, fixed_trials
+
+            check_owner(results, suite, fixed_trials(suite))
         if args.dry_run:
             from membench.run.display import dry_run
 
@@ -175,6 +185,7 @@ def add_run(sub) -> None:
             force=args.force,
             metric=args.metric,
             rerun_stale=args.rerun_stale,
+            update_suite=args.update_suite,
         )
 
     parser.set_defaults(handler=handler)

@@ -141,7 +141,13 @@ def build_report(
     frontier = None
     if design.get("primary") == "frontier" or design.get("climb") is not None:
         frontier = frontier_section(
-            ok, baseline, alpha, correction, design.get("contrasts"), design.get("trends")
+            ok,
+            baseline,
+            alpha,
+            correction,
+            design.get("contrasts"),
+            design.get("trends"),
+            design.get("ladders"),
         )
     method = _method(metric, baseline, alpha, correction, cells, comparisons, len(failed), test)
     return Report(

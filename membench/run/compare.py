@@ -16,7 +16,7 @@ from pathlib import Path
 
 from membench.config.identity import parse_assignment
 from membench.errors import MembenchError
-from membench.store.records import SUITE_FILE, TRIALS, trial_states
+from membench.store.records import SUITE_FILE, TRIALS, differences, plain, trial_states
 from membench.store.results import load_suite_results
 from membench.suite.grid import grid_name
 from membench.suite.load import check_distinct, check_factories, load_suite, make_variant
@@ -86,10 +86,14 @@ def prepare(
             "references are not supported yet)"
         )
     listed = [t["id"] for t in data["trials"]]
-    if sorted(listed) != sorted(t.id for t in ref.trials()):
+    changed = differences(data["definition"], plain(ref.definition)) if "definition" in data else []
+    if not changed and ref.climb is None and sorted(listed) != sorted(t.id for t in ref.trials()):
+        changed = [f"its trials are not the {len(listed)} listed"]
+    if changed:
         raise MembenchError(
-            f"{reference}: {path} has changed since these records were made (its trials are not "
-            f"the {len(listed)} listed): rerun `membench run {path}` first"
+            f"{reference}: {path} has changed since these records were made "
+            f"({'; '.join(changed[:3])}): restore it, or compare against a folder the changed "
+            "suite made"
         )
     found = load_suite_results(reference)
     table = found.table

@@ -68,6 +68,20 @@ def dry_run(
     )
     if suite.tune is not None:
         title = f"{suite.name}, phase 2 of 2 (evaluation at the chosen points): {len(trials)}"
+    if suite.climb is not None:  # the climb's next round, from the records so far
+        from membench.run.sweep import climb_outcomes
+        from membench.suite.climb import plan
+
+        outcomes = climb_outcomes(trials, directory)
+        climbed, _ = plan(suite, trials, outcomes, suite.climb.beyond)
+        todo = select(climbed, states, rerun_failed, force, rerun_stale)
+        title = (
+            f"{suite.name}, a climb: at most {len(trials)} trials (every level of every "
+            f"ladder); the next round trains {len(todo)} of the {len(climbed)} reached so far"
+        )
+        print_plan(suite, climbed, states, todo, console, title)
+        say(console, "each round adds, per variant and seed, the level above one it solved")
+        return
     print_plan(suite, trials, states, todo, console, title)
 
 

@@ -32,6 +32,7 @@ from membench.run.display import SweepProgress, say
 from membench.run.packing import pack_indices, pack_plan, pack_size
 from membench.store.records import (
     TRIALS,
+    check_owner,
     labels,
     read_records,
     relabel,
@@ -56,13 +57,17 @@ def run_suite(
     metric: str = "exact_match",
     console: Console | None = None,
     rerun_stale: bool = False,
+    update_suite: bool = False,
 ) -> int:
     """Train what is missing, then print and write the report. A tuned suite runs in two
     phases: the tuning trials, the choice of each cell's point from them, then the evaluation
     trials at the chosen points. Exit code: 0 when every trial has an ok record, 1 when some
     failed, are missing or are stale (made by other model code; listed, and retrained only with
-    `rerun_stale`), 130 when interrupted."""
+    `rerun_stale`), 130 when interrupted. A folder made by another suite, or by this one
+    before a change, is refused (`check_owner`) unless `update_suite`."""
     console = console or Console()
+    if not update_suite:
+        check_owner(results, suite, fixed_trials(suite))
     directory = results / TRIALS
     resume = f"membench run {suite.path}" + (
         f" --results {results}" if results != Path("results") / suite.name else ""
@@ -128,6 +133,11 @@ def run_suite(
     if trained and tensorboard_installed():
         say(console, f"TensorBoard: tensorboard --logdir {results / 'tune'}")
     return 1 if failed or missing or stale else 0
+
+
+def fixed_trials(suite: Suite) -> list[str] | None:
+    """The suite's trial ids where they do not depend on records (no tuning, no climb)."""
+    return [t.id for t in suite.trials()] if suite.tune is None and suite.climb is None else None
 
 
 def train_missing(

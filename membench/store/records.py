@@ -152,6 +152,63 @@ def relabel(suite: str, trials: list[Trial], directory: Path) -> None:
             write_record(directory, {**record, **new})
 
 
+def plain(x: Any) -> Any:
+    """JSON's view of a value (tuples become lists), so a definition read back compares equal."""
+    return json.loads(json.dumps(x))
+
+
+def differences(old: dict, new: dict, at: str = "") -> list[str]:
+    """Where two suite definitions differ, as key paths with old -> new values."""
+    out = []
+    for key in dict.fromkeys([*old, *new]):
+        where = f"{at}.{key}" if at else key
+        a, b = old.get(key, "<absent>"), new.get(key, "<absent>")
+        if a == b:
+            continue
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += differences(a, b, where)
+        elif a == "<absent>" or b == "<absent>":
+            out.append(f"{where} {'added' if a == '<absent>' else 'removed'}")
+        else:
+            text = f"{where}: {json.dumps(a)} -> {json.dumps(b)}"
+            out.append(text if len(text) <= 80 else f"{where} changed")
+    return out
+
+
+def check_owner(results: Path, suite, listed_now: list[str] | None = None) -> None:
+    """A results folder stands for the suite that made it (suite.json): a run of a different
+    suite, or of this one changed, into it is refused in one line naming what differs, so a
+    shipped reference is never silently rewritten. Folders written before suite.json held a
+    definition are checked by their trial list (`listed_now`: the suite's trials, where a
+    suite's trials do not depend on records)."""
+    listing = results / SUITE_FILE
+    if not listing.is_file():
+        return
+    try:
+        data = json.loads(listing.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise MembenchError(f"{listing}: unreadable ({err}); move the folder aside") from None
+    fix = f"run it into a folder of its own (--results runs/{suite.name})"
+    if data.get("suite") != suite.name:
+        raise MembenchError(
+            f"{results}: holds suite '{data.get('suite')}' (suite.json), not '{suite.name}': {fix}"
+        )
+    if "definition" in data:
+        changed = differences(data["definition"], plain(suite.definition))
+    elif listed_now is not None and sorted(t["id"] for t in data["trials"]) != sorted(listed_now):
+        changed = [f"trials: {len(data['trials'])} there, {len(listed_now)} in {suite.path}"]
+    else:
+        changed = []
+    if changed:
+        shown = "; ".join(changed[:3]) + (
+            f"; and {len(changed) - 3} more" if len(changed) > 3 else ""
+        )
+        raise MembenchError(
+            f"{results}: holds suite '{suite.name}' as it was, and {suite.path} differs ({shown}): "
+            f"{fix}, or pass --update-suite to let {results} stand for the changed suite"
+        )
+
+
 def write_suite_file(
     results: Path, suite, trials: list[Trial], tuning: list[Trial] | None = None, choices=None
 ) -> Path:
@@ -168,6 +225,7 @@ def write_suite_file(
     if suite.references:
         data["references"] = suite.references
     data["design"] = suite.design
+    data["definition"] = plain(suite.definition)
     if suite.tune is not None:
         tune = suite.tune
         data["tuning"] = {

@@ -43,6 +43,7 @@ class Ladder:
     """One task's levels, easiest first; `name` is the task label less the difficulty."""
 
     name: str
+    generator: str
     parameter: str  # the difficulty parameter (Task.difficulty), '' for a single level
     levels: tuple[TaskInstance, ...]
     values: tuple[int, ...]  # the parameter's value at each level
@@ -54,7 +55,7 @@ def ladders(suite: Suite) -> list[Ladder]:
     from membench import tasks
 
     groups: dict[tuple, list[tuple[int, TaskInstance]]] = {}
-    names: dict[tuple, tuple[str, str]] = {}
+    names: dict[tuple, tuple[str, str, str]] = {}
     for task in suite.tasks:
         generator, params = resolve_task(task.name, task.overrides, suite.near)
         parameter = tasks.get(generator).difficulty
@@ -64,14 +65,15 @@ def ladders(suite: Suite) -> list[Ladder]:
         label = task.name + ("[" + ",".join(f"{k}={v}" for k, v in fixed.items()) + "]") * bool(
             fixed
         )
-        names[key] = (label, parameter)
+        names[key] = (label, generator, parameter)
     out = []
     for key, members in groups.items():
         members.sort(key=lambda m: m[0])
-        label, parameter = names[key]
+        label, generator, parameter = names[key]
         out.append(
             Ladder(
                 label,
+                generator,
                 parameter if len(members) > 1 else "",
                 tuple(t for _, t in members),
                 tuple(v for v, _ in members),

@@ -102,10 +102,48 @@ class Suite:
     trends: list[list[str]] = field(default_factory=list)  # variants in a declared order
 
     @property
+    def definition(self) -> dict[str, Any]:
+        """What the suite stands for, as plain JSON: everything that decides which trials it
+        runs and how it is reported, less its description and resources (how it runs). A results
+        folder records it (suite.json), so a changed suite is never run into it unnoticed."""
+        tune = None
+        if self.tune is not None:
+            t = self.tune
+            tune = dict(space=t.space, seeds=t.seeds, metric=t.metric, per=list(t.per),
+                        margin=t.margin, samples=t.samples, extend=t.extend)  # fmt: skip
+        return {
+            "name": self.name,
+            "tasks": [dict(label=t.label, name=t.name, overrides=t.overrides) for t in self.tasks],
+            "variants": {
+                v.name: dict(model=v.model, factory=v.factory, overrides=v.overrides)
+                for v in self.variants
+            },
+            "baseline": self.baseline,
+            "seeds": self.seeds,
+            "train": self.train,
+            "per_task": {
+                label: dict(
+                    model=s.model, train=s.train, variants=s.variants, references=list(s.references)
+                )  # fmt: skip
+                for label, s in self.per_task.items()
+            },
+            "tune": tune,
+            **self.design,
+        }
+
+    @property
     def design(self) -> dict[str, Any]:
         """What the report needs of the suite's declared tests (written to suite.json)."""
+        from membench.suite.climb import ladders
+
+        levels = [
+            dict(generator=ladder.generator, parameter=ladder.parameter, values=list(ladder.values))
+            for ladder in ladders(self)
+            if ladder.parameter
+        ]
         return {
             "primary": self.primary,
+            "ladders": levels,
             "climb": self.climb.model_dump() if self.climb is not None else None,
             "contrasts": [list(c) for c in self.contrasts],
             "trends": self.trends,

@@ -1,0 +1,98 @@
+"""A results folder belongs to one suite: a changed suite run into it is refused in one line
+naming the difference, a shipped folder is never rewritten, and compare refuses a reference
+whose suite file no longer stands for its records."""
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from membench.cli import main
+from membench.errors import MembenchError
+from membench.store.records import check_owner, differences, plain, write_suite_file
+from membench.suite.load import load_suite
+
+ROOT = Path(__file__).parent.parent
+
+
+def digest(folder: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        if p.is_file():
+            h.update(str(p.relative_to(folder)).encode() + p.read_bytes())
+    return h.hexdigest()
+
+
+def test_a_changed_copy_of_a_shipped_suite_is_refused_and_the_folder_stays_as_it_was(
+    tmp_path, monkeypatch, capsys
+):
+    """The newcomer's case: smoke.yaml copied elsewhere with seeds: 3, run without --results
+    from the repository, would have trained into the git-tracked results/smoke."""
+    copy = tmp_path / "smoke.yaml"
+    copy.write_text((ROOT / "suites/smoke.yaml").read_text().replace("seeds: 2", "seeds: 3"))
+    assert "seeds: 3" in copy.read_text()
+    monkeypatch.chdir(ROOT)
+    before = digest(ROOT / "results/smoke")
+    assert main(["run", str(copy)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "results/smoke: holds suite 'smoke' as it was" in err
+    assert "seeds: [0, 1] -> [0, 1, 2]" in err and "--results runs/smoke" in err
+    assert digest(ROOT / "results/smoke") == before
+
+
+def test_the_shipped_folders_stand_for_their_suite_files():
+    for listing in sorted((ROOT / "results").glob("*/suite.json")):
+        data = json.loads(listing.read_text())
+        suite = load_suite(ROOT / data["path"])
+        assert suite.name == data["suite"], listing
+        assert differences(data["definition"], plain(suite.definition)) == [], listing
+
+
+def test_update_suite_lets_a_folder_stand_for_the_changed_suite(tmp_path, monkeypatch):
+    suite_path = tmp_path / "s.yaml"
+    shutil.copy(ROOT / "suites/smoke.yaml", suite_path)
+    suite = load_suite(suite_path)
+    results = tmp_path / "results"
+    write_suite_file(results, suite, suite.trials())
+    check_owner(results, suite)  # the same suite: fine
+    data = yaml.safe_load(suite_path.read_text())
+    data["variants"]["mem4"] = {"mem_tokens": 4}
+    suite_path.write_text(yaml.safe_dump(data))
+    changed = load_suite(suite_path)
+    with pytest.raises(MembenchError, match=r"variants.mem4 added.*--update-suite"):
+        check_owner(results, changed)
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", str(suite_path), "--results", str(results), "--dry-run"]) == 2
+    assert main(["run", str(suite_path), "--results", str(results), "--dry-run",
+                 "--update-suite"]) == 0  # fmt: skip
+    other = tmp_path / "other.yaml"
+    other.write_text(suite_path.read_text().replace("name: smoke", "name: other"))
+    with pytest.raises(MembenchError, match="holds suite 'smoke'.*not 'other'"):
+        check_owner(results, load_suite(other))
+
+
+def test_compare_refuses_a_reference_whose_suite_file_changed(tmp_path, monkeypatch, capsys):
+    suite_path = tmp_path / "smoke.yaml"
+    shutil.copy(ROOT / "suites/smoke.yaml", suite_path)
+    reference = tmp_path / "reference"
+    shutil.copytree(ROOT / "results/smoke/trials", reference / "trials")
+    suite = load_suite(suite_path)
+    write_suite_file(reference, suite, suite.trials())
+    text = suite_path.read_text()
+    assert "lr: 0.001" in text or "train:" in text
+    data = yaml.safe_load(text)
+    data["description"] = "a new description changes nothing it stands for"
+    suite_path.write_text(yaml.safe_dump(data))
+    monkeypatch.chdir(tmp_path)
+    assert main(["compare", "mem_tokens=3", "--against", str(reference), "--dry-run"]) == 0
+    data["train"] = {**data["train"], "warmup": data["train"].get("warmup", 100) + 1}
+    suite_path.write_text(yaml.safe_dump(data))
+    capsys.readouterr()
+    assert main(["compare", "mem_tokens=3", "--against", str(reference), "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "has changed since these records were made" in err
+    assert "train.warmup" in err
