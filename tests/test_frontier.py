@@ -313,3 +313,30 @@ def test_a_climb_on_ray_stops_at_a_failure_resumes_and_checks_past_it(ray_local,
     assert run_suite(load_suite(path), results) == 0
     new = {i: r for i, r in read_records(results / "trials").items() if i not in before}
     assert sorted(r["task_params"]["length"] for r in new.values()) == [96] * 4
+
+
+def test_a_compute_matched_variant_costs_its_target_per_step_on_every_level(tmp_path):
+    from membench.models.flops import step_flops
+
+    suite = {**SUITE, "variants": {"baseline": {}, "mem2": {"mem_tokens": 2}, "wide": {}},
+             "compute_matched": {"wide": "mem2"}}  # fmt: skip
+    loaded = load_suite(write(tmp_path, suite))
+    assert any("wide: d_ff set on each task" in note for note in loaded.notes)
+    trials = {(t.task, t.variant): t.spec for t in loaded.trials() if t.seed == 0}
+    widths = set()
+    for task in loaded.tasks:
+        wide, mem = trials[(task.label, "wide")], trials[(task.label, "mem2")]
+        cost = [step_flops(s.model, s.task, s.task_params, 32) for s in (wide, mem)]
+        assert abs(cost[0] / cost[1] - 1) <= 0.10
+        widths.add(wide.model["d_ff"])
+    assert len(widths) > 1  # memory's share of the cost changes with the length: so does d_ff
+    with pytest.raises(MembenchError, match=r"compute_matched.wide: unknown variant 'mem3'"):
+        load_suite(write(tmp_path, {**suite, "compute_matched": {"wide": "mem3"}}))
+
+
+def test_step_flops_are_linear_in_the_batch():
+    from membench.models.flops import _cached
+
+    model = '{"d_model": 16, "n_layers": 1, "n_heads": 2, "d_ff": 32, "mem_tokens": 3}'
+    params = '{"length": 8, "vocab": 8}'
+    assert _cached(model, "copy", params, 8) == 8 * _cached(model, "copy", params, 1)

@@ -285,6 +285,29 @@ def learning_speed(
     return _family(rows, alpha, correction)
 
 
+def step_costs(ok: pd.DataFrame, baseline: str, matched: dict | None = None) -> pd.DataFrame:
+    """Per ladder and variant: training FLOPs per step against the baseline's at each level
+    (lowest and highest ratio over the levels both trained), and for a compute-matched variant
+    the same against the variant it matches (`compute_matched`)."""
+    if "train_flops" not in ok.columns or "steps_trained" not in ok.columns:
+        return pd.DataFrame()
+    rows = []
+    for name, _, ladder in ladders(ok):
+        per_step = pd.to_numeric(ladder["train_flops"]) / pd.to_numeric(ladder["steps_trained"])
+        table = ladder.assign(per_step=per_step).groupby(["variant", "level"])["per_step"].mean()
+        for variant in dict.fromkeys(ladder["variant"]):
+            row = dict(ladder=name, variant=variant)
+            for key, other in (("baseline", baseline), ("target", (matched or {}).get(variant))):
+                if other is None or other not in table.index.get_level_values(0):
+                    continue
+                ratio = (table.loc[variant] / table.loc[other]).dropna()
+                row[f"{key}_low"], row[f"{key}_high"] = float(ratio.min()), float(ratio.max())
+            if (matched or {}).get(variant):
+                row["matched_to"] = matched[variant]
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def nonmonotone(seeds: pd.DataFrame) -> list[str]:
     """Seeds that failed a level and solved a harder one (only seen where `beyond` trains past
     a failure, or on a full grid): each breaks the climb's assumption."""
@@ -306,6 +329,7 @@ def frontier_section(
     contrasts: list[tuple[str, str]] | None = None,
     trends: list[list[str]] | None = None,
     design: list | None = None,
+    matched: dict | None = None,
 ) -> dict | None:
     """Everything the report shows of frontiers: per-seed frontiers, solve rates per level,
     and the four families (None where the results hold no ladder)."""
@@ -324,4 +348,5 @@ def frontier_section(
         trends=trend_tests(seeds, list(trends or []), alpha, correction),
         speed=learning_speed(ok, seeds, rates, baseline, alpha, correction),
         nonmonotone=nonmonotone(seeds),
+        costs=step_costs(ok, baseline, matched),
     )

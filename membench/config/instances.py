@@ -5,6 +5,7 @@ full parameters.
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +31,18 @@ def task_dirs(near: Path | None = None) -> list[Path]:
     return [d for i, d in enumerate(dirs) if d.is_dir() and d not in dirs[:i]]
 
 
+_PARSED: dict[tuple[str, int, int], Any] = {}  # (path, mtime, size) -> parsed YAML
+
+
 def read_yaml(path: Path) -> Any:
+    """A YAML file parsed, once per version of the file (a suite resolves its named task
+    instances for every trial: thousands of reads of the same few files otherwise)."""
     try:
-        return yaml.safe_load(path.read_text())
+        stat = Path(path).stat()
+        key = (str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size)
+        if key not in _PARSED:
+            _PARSED[key] = yaml.safe_load(Path(path).read_text())
+        return copy.deepcopy(_PARSED[key])
     except FileNotFoundError:
         raise MembenchError(f"{path}: no such file") from None
     except yaml.YAMLError as err:

@@ -132,9 +132,40 @@ def _steps(x: float) -> str:
     return "> budget" if not np.isfinite(x) else f"{x:,.0f}"
 
 
+def cost_rows(costs: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    """FLOPs per step against the baseline per ladder; a compute-matched variant against its
+    target, marked matched where every level is within 10%."""
+    names = list(dict.fromkeys(costs["ladder"]))
+    head = ["variant", *names]
+    body = []
+    for variant, g in costs.groupby("variant", sort=False):
+        row = [variant]
+        for name in names:
+            r = g[g["ladder"] == name]
+            if r.empty or not np.isfinite(r.iloc[0].get("baseline_low", np.nan)):
+                row.append("–")
+                continue
+            r = r.iloc[0]
+            text = _range(r["baseline_low"], r["baseline_high"])
+            if isinstance(r.get("matched_to"), str) and np.isfinite(r.get("target_low", np.nan)):
+                ok = max(abs(r["target_low"] - 1), abs(r["target_high"] - 1)) <= 0.10
+                text += (f"; {_range(r['target_low'], r['target_high'])} {r['matched_to']}'s"
+                         + (" (compute-matched)" if ok else " (NOT within 10%)"))  # fmt: skip
+            row.append(text)
+        body.append(row)
+    return head, body
+
+
+def _range(low: float, high: float) -> str:
+    return f"{low:.2f}x" if round(low, 2) == round(high, 2) else f"{low:.2f}-{high:.2f}x"
+
+
 def frontier_tables(section: dict) -> list[tuple[str, list[str], list[list[str]]]]:
     """Every table of the section, in reading order."""
     out = [rate_table(section, name) for name in dict.fromkeys(section["seeds"]["ladder"])]
+    if len(section.get("costs", [])):
+        out.append(("Training FLOPs per step, x the baseline's (lowest-highest over a ladder's "
+                    "levels)", *cost_rows(section["costs"])))  # fmt: skip
     if len(section["versus"]):
         out.append(("Frontier against the baseline (family: frontier)",
                     *versus_rows(section["versus"], False)))  # fmt: skip

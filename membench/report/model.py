@@ -148,6 +148,7 @@ def build_report(
             design.get("contrasts"),
             design.get("trends"),
             design.get("ladders"),
+            design.get("compute_matched"),
         )
     method = _method(metric, baseline, alpha, correction, cells, comparisons, len(failed), test)
     return Report(

@@ -192,6 +192,11 @@ class SuiteFile(BaseModel):
         description="pairs of variants [a, b] compared with each other (a against b), in a "
         "Holm family of their own",
     )
+    compute_matched: dict[str, str] | None = Field(
+        None,
+        description="variant -> the variant whose training FLOPs per step it matches: its d_ff "
+        "is set on each task so that it costs as much (within 10%), a control for compute",
+    )
     trend: list[str] | list[list[str]] | None = Field(
         None,
         description="variants in an order (e.g. memory size) tested for a monotone trend on "

@@ -69,6 +69,7 @@ def load_suite(path: str | Path) -> Suite:
         primary=file.primary or ("frontier" if file.climb is not None else "exact_match"),
         contrasts=[(a, b) for a, b in file.contrasts or []],
         trends=[file.trend] if file.trend and isinstance(file.trend[0], str) else file.trend or [],
+        matched=dict(file.compute_matched or {}),
     )
     check_design(suite)
     check_per_task(suite)
@@ -96,6 +97,23 @@ def check_design(suite: Suite) -> None:
                 )
         if len(set(group)) < len(group):
             raise MembenchError(f"{suite.path}: {where}: a variant is named twice in {group}")
+    for name, target in suite.matched.items():
+        for key, which in (("", name), (f".{name}", target)):
+            if which not in names:
+                raise MembenchError(
+                    f"{suite.path}: compute_matched{key}: unknown variant '{which}': "
+                    f"{did_you_mean(which, names)}known: {', '.join(names)}"
+                )
+        variant = next(v for v in suite.variants if v.name == name)
+        if variant.factory or name == target:
+            raise MembenchError(
+                f"{suite.path}: compute_matched.{name}: needs a built-in variant matched to "
+                "another one (its d_ff is what is set)"
+            )
+        suite.notes.append(
+            f"{name}: d_ff set on each task so that its training FLOPs per step match {target}'s "
+            "(within 10%)"
+        )
     for group in suite.trends:
         if len(group) < 3:
             raise MembenchError(

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from membench.config.identity import TrialSpec
-from membench.config.spec import ModelConfig, model_config
+from membench.config.spec import ModelConfig, TrainConfig, model_config
 from membench.errors import MembenchError
 from membench.suite.tune import Choice, Tune
 
@@ -100,6 +100,7 @@ class Suite:
     primary: str = "exact_match"  # what the suite is scored by: a metric, or 'frontier'
     contrasts: list[tuple[str, str]] = field(default_factory=list)  # (a, b): a against b
     trends: list[list[str]] = field(default_factory=list)  # variants in a declared order
+    matched: dict[str, str] = field(default_factory=dict)  # variant -> whose FLOPs it matches
 
     @property
     def definition(self) -> dict[str, Any]:
@@ -146,6 +147,7 @@ class Suite:
             "ladders": levels,
             "climb": self.climb.model_dump() if self.climb is not None else None,
             "contrasts": [list(c) for c in self.contrasts],
+            "compute_matched": self.matched,
             "trends": self.trends,
         }
 
@@ -154,7 +156,17 @@ class Suite:
         own = self.per_task.get(task.label, TaskSetup())
         if own.variants is not None and variant.name not in own.variants:
             return None
-        return variant.on(own.model), {**self.train, **own.train}
+        model, train = variant.on(own.model), {**self.train, **own.train}
+        if variant.name in self.matched:  # its width set to cost what its target costs here
+            from membench.config.instances import resolve_task
+            from membench.models.flops import matched_d_ff
+
+            target = next(v for v in self.variants if v.name == self.matched[variant.name])
+            generator, params = resolve_task(task.name, task.overrides, self.near)
+            batch = train.get("batch_size", TrainConfig().batch_size)
+            d_ff = matched_d_ff(model, target.on(own.model), generator, params, batch)
+            model = {**model, "d_ff": d_ff}
+        return model, train
 
     @property
     def references(self) -> list[dict[str, Any]]:
