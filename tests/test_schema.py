@@ -116,7 +116,7 @@ def test_schema_command_prints_json(capsys):
 
 
 def test_shipped_records_old_and_new_load_side_by_side(tmp_path):
-    shipped = sorted((ROOT / "results" / "core" / "trials").glob("*.json"))
+    shipped = sorted((ROOT / "results" / "core-v1" / "trials").glob("*.json"))
     records = [json.loads(p.read_text()) for p in shipped]
     records = [r for r in records if "schema_version" not in r][:3]
     assert len(records) == 3

@@ -13,6 +13,7 @@ from membench.tasks.long_range_sum import sum_width
 SETTINGS = {
     "copy": [{}, {"length": 1, "vocab": 2}, {"length": 40, "vocab": 30}],
     "sort": [{}, {"length": 1}, {"length": 33, "vocab": 3}],
+    "reverse": [{}, {"length": 1, "vocab": 2}, {"length": 37, "vocab": 11}],
     "assoc_recall": [
         {},
         {"pairs": 1, "queries": 1, "key_vocab": 1, "value_vocab": 2},
@@ -39,6 +40,7 @@ def test_the_tasks_are_registered():
         "mad_noisy_recall",
         "mad_recall",
         "mqar",
+        "reverse",
         "selective_copying",
         "sort",
     ]  # the published ones are tested in test_tasks_published.py

@@ -163,8 +163,8 @@ def differences(old: dict, new: dict, at: str = "") -> list[str]:
     for key in dict.fromkeys([*old, *new]):
         where = f"{at}.{key}" if at else key
         a, b = old.get(key, "<absent>"), new.get(key, "<absent>")
-        if a == b:
-            continue
+        if a == b or a == "<absent>" and not b or b == "<absent>" and not a:
+            continue  # a key one side lacks holds its empty default on the other: the same
         if isinstance(a, dict) and isinstance(b, dict):
             out += differences(a, b, where)
         elif a == "<absent>" or b == "<absent>":
@@ -175,12 +175,20 @@ def differences(old: dict, new: dict, at: str = "") -> list[str]:
     return out
 
 
+def essence(definition: dict) -> dict:
+    """A definition less what names things (a renamed variant keeps its trials, `relabel`) and
+    what only the report reads (contrasts, trends): what decides the trials."""
+    out = {k: v for k, v in definition.items() if k not in ("baseline", "contrasts", "trends")}
+    out["variants"] = sorted(json.dumps(v, sort_keys=True) for v in definition["variants"].values())
+    return out
+
+
 def check_owner(results: Path, suite, listed_now: list[str] | None = None) -> None:
     """A results folder stands for the suite that made it (suite.json): a run of a different
     suite, or of this one changed, into it is refused in one line naming what differs, so a
-    shipped reference is never silently rewritten. Folders written before suite.json held a
-    definition are checked by their trial list (`listed_now`: the suite's trials, where a
-    suite's trials do not depend on records)."""
+    shipped reference is never silently rewritten. Where a suite's trials do not depend on
+    records (`listed_now`), the folder stands for that list of trials (a renamed variant is
+    the same trials); a climb or a tuned suite, for its definition less its names."""
     listing = results / SUITE_FILE
     if not listing.is_file():
         return
@@ -193,12 +201,16 @@ def check_owner(results: Path, suite, listed_now: list[str] | None = None) -> No
         raise MembenchError(
             f"{results}: holds suite '{data.get('suite')}' (suite.json), not '{suite.name}': {fix}"
         )
-    if "definition" in data:
-        changed = differences(data["definition"], plain(suite.definition))
-    elif listed_now is not None and sorted(t["id"] for t in data["trials"]) != sorted(listed_now):
-        changed = [f"trials: {len(data['trials'])} there, {len(listed_now)} in {suite.path}"]
-    else:
-        changed = []
+    now = plain(suite.definition)
+    if listed_now is not None:  # the suite's trials are fixed: the folder stands for those
+        same = sorted(t["id"] for t in data["trials"]) == sorted(listed_now)
+    else:  # a climb's or tuned suite's trials follow its records: its definition decides
+        same = "definition" not in data or not differences(
+            essence(data["definition"]), essence(now)
+        )
+    changed = [] if same else differences(data.get("definition") or {}, now)
+    if not same and not changed:
+        changed = [f"trials: {len(data['trials'])} there, {len(listed_now or [])} now"]
     if changed:
         shown = "; ".join(changed[:3]) + (
             f"; and {len(changed) - 3} more" if len(changed) > 3 else ""
