@@ -68,18 +68,45 @@ def test_train_finds_a_factory_in_the_current_directory(tmp_path, monkeypatch, c
     assert '"factory": "my_models_here:lookup"' in capsys.readouterr().out
 
 
-def test_a_wrong_output_shape_fails_the_trial_naming_the_contract(tmp_path, monkeypatch, capsys):
+def test_a_wrong_output_shape_is_one_line_naming_the_contract(tmp_path, monkeypatch, capsys):
     shutil.copy(HERE / "user_models.py", tmp_path / "my_flat_models.py")
     monkeypatch.chdir(tmp_path)
     argv = ["train", "--task", "copy", "--set", "length=4", "--set", "vocab=3", "--json"]
     argv += ["--factory", "my_flat_models:flat", "--steps", "5", "--eval-every", "5"]
-    assert main(argv) == 1
-    out = capsys.readouterr().out
-    assert (
-        "factory my_flat_models:flat: ValueError: the model's forward returned logits of shape ("
-        in out
-    )
-    assert "[batch, target length, vocab]" in out
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert len(err.splitlines()) == 1 and captured.out == ""
+    assert "my_flat_models:flat on copy" in err and "forward returned logits of shape (" in err
+    assert "the contract is (batch, target length, vocab) = (2, 4, 3)" in err
+
+
+def test_a_factory_that_raises_or_a_misspelled_option_is_one_line(tmp_path, monkeypatch, capsys):
+    shutil.copy(HERE / "user_models.py", tmp_path / "my_models.py")
+    monkeypatch.chdir(tmp_path)
+    base = ["train", "--task", "copy", "--set", "length=4", "--set", "vocab=3", "--steps", "5"]
+    assert main([*base, "--factory", "my_models:broken"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "my_models:broken on copy" in err and "raised RuntimeError: broken on purpose" in err
+    # compare passes options to the factory: one it never reads is named, with the ones it reads
+    smoke = HERE.parent / "results" / "smoke"
+    argv = ["compare", "my_models.py:lookup", "hiddn=4", "--against", str(smoke), "--dry-run"]
+    monkeypatch.chdir(HERE.parent)
+    shutil.copy(HERE / "user_models.py", tmp_path / "my_models.py")
+    argv[1] = str(tmp_path / "my_models.py") + ":lookup"
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "option 'hiddn' is never read by the factory: did you mean 'hidden'?" in err
+
+
+def test_a_results_path_that_is_a_file_is_one_line(tmp_path, capsys):
+    path = tmp_path / "a-file"
+    path.write_text("")
+    suite = str(HERE.parent / "suites" / "smoke.yaml")
+    assert main(["run", suite, "--results", str(path)]) == 2
+    assert capsys.readouterr().err.strip().endswith("is a file, not a folder: name a folder")
 
 
 def test_tasks_names_stay_whole_on_an_80_column_terminal(capsys, monkeypatch):

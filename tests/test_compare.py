@@ -46,10 +46,10 @@ def test_dry_run_says_what_trains_and_writes_nothing(smoke, tmp_path, capsys):
 
 
 def test_a_factory_by_path_is_named_by_its_module(smoke, capsys):
-    args = ["compare", "examples/gru_seq2seq.py:build", "hidden=32", "--against", str(smoke)]
+    args = ["compare", "examples/gru_seq2seq.py:build", "d_model=32", "--against", str(smoke)]
     assert main([*args, "--dry-run"]) == 0
     text = capsys.readouterr().out
-    assert "gru_seq2seq: factory gru_seq2seq:build (hidden=32)" in text
+    assert "gru_seq2seq: factory gru_seq2seq:build (d_model=32)" in text
     assert "records: runs/smoke+gru_seq2seq" in text
 
 

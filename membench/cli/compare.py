@@ -46,13 +46,14 @@ def add_compare(sub) -> None:
 
         from rich.console import Console
 
-        from membench.cli.checks import check_at_least, check_metric
+        from membench.cli.checks import check_at_least, check_folder, check_metric
         from membench.run.compare import copy_reference, prepare
         from membench.run.display import say
 
         check_at_least(args.max_concurrent, 1, "--max-concurrent")
         check_metric(args.metric)
         results = Path(args.results) if args.results else None
+        check_folder(results, "--results")
         comparison = prepare(args.variant, Path(args.against), args.name, results)
         suite, variant = comparison.suite, comparison.variant
         if args.baseline is not None:
@@ -91,6 +92,18 @@ def add_compare(sub) -> None:
             metric=args.metric,
             rerun_failed=True,  # the reference's are all ok: only the new variant's retrain
             rerun_stale=True,  # a factory edited since its last compare trains again
+            retry=retry_command(args),
         )
 
     parser.set_defaults(handler=handler)
+
+
+def retry_command(args) -> str:
+    """This compare as typed: what retries its failed trials (it reruns them by itself)."""
+    import shlex
+
+    words = ["membench", "compare", *args.variant, "--against", args.against]
+    for flag in ("name", "results", "baseline", "address"):
+        if getattr(args, flag, None):
+            words += [f"--{flag}", str(getattr(args, flag))]
+    return shlex.join(words)

@@ -83,6 +83,9 @@ def add_report(sub) -> None:
         except ValueError as err:
             raise MembenchError(f"{path}: {err}") from None
         if args.out:  # files only where asked: a report never rewrites one it did not write
+            from membench.cli.checks import check_folder
+
+            check_folder(args.out, "--out")
             out = Path(args.out)
             written = write_report(report, out, formats=tuple(FORMATS))
             print(f"wrote {len(written)} files to {out}", file=sys.stderr)
@@ -153,7 +156,7 @@ def add_run(sub) -> None:
 
         from rich.console import Console
 
-        from membench.cli.checks import check_at_least, check_metric
+        from membench.cli.checks import check_at_least, check_folder, check_metric
         from membench.suite.load import load_suite
 
         check_at_least(args.max_concurrent, 1, "--max-concurrent")
@@ -165,6 +168,7 @@ def add_run(sub) -> None:
 
             suite.resources = dataclasses.replace(suite.resources, pack=args.pack)
         results = Path(args.results) if args.results else Path("results") / suite.name
+        check_folder(results, "--results")
         if not args.update_suite:
             from membench.run.sweep import check_owner, fixed_trials
 

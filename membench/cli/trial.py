@@ -63,7 +63,7 @@ def add_train(sub) -> None:
         from membench.cli.checks import check_at_least
         from membench.config.identity import make_spec, parse_assignment
         from membench.run.display import TrialBar, print_summary
-        from membench.run.train import run_trial
+        from membench.run.train import check_contract, run_trial
         from membench.suite.trials import add_code_paths
 
         if args.seed < 0:
@@ -89,6 +89,7 @@ def add_train(sub) -> None:
             seed=args.seed,
             factory=args.factory,
         )
+        check_contract(spec)  # a user's model: its contract checked before it trains
         with TrialBar(spec) as bar:
             record = run_trial(spec, progress=bar.update)
         if args.json:

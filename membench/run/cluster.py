@@ -89,6 +89,22 @@ def probe(address: str) -> None:
             raise MembenchError(AUTH_HELP.format(address=address)) from None
 
 
+def cluster_line(address: str | None) -> str:
+    """Which Ray this run uses, said before it trains: a cluster it joined by its address, node
+    count, CPUs and GPUs (so `--address auto` never joins a stranger's Ray unannounced)."""
+    import ray
+
+    nodes = [node for node in ray.nodes() if node["Alive"]]
+    cpus = sum(node["Resources"].get("CPU", 0) for node in nodes)
+    gpus = sum(node["Resources"].get("GPU", 0) for node in nodes)
+    size = f"{len(nodes)} node{'s' * (len(nodes) != 1)}, {cpus:g} CPUs, {gpus:g} GPUs"
+    address = address or os.environ.get("RAY_ADDRESS") or "local"
+    if address == "local":
+        return f"Ray: a local instance started for this run ({size})"
+    where = ray.get_runtime_context().gcs_address
+    return f"Ray: joined the cluster at {where} (--address {address}): {size}"
+
+
 def check_fits(suite: Suite) -> None:
     """A trial that no node can hold would wait for ever in Tune's queue: say so now."""
     import ray

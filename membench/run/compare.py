@@ -16,7 +16,15 @@ from pathlib import Path
 
 from membench.config.identity import parse_assignment
 from membench.errors import MembenchError
-from membench.store.records import SUITE_FILE, TRIALS, differences, plain, trial_states
+from membench.run.train import check_contract
+from membench.store.records import (
+    SUITE_FILE,
+    TRIALS,
+    check_owner,
+    differences,
+    plain,
+    trial_states,
+)
 from membench.store.results import load_suite_results
 from membench.suite.grid import grid_name
 from membench.suite.load import check_distinct, check_factories, load_suite, make_variant
@@ -133,7 +141,17 @@ def prepare(
     results = results or Path("runs") / suite.name  # runs/: the user's own, ignored by git
     if results.resolve() == reference.resolve():
         raise MembenchError(f"--results: {results} is the reference folder; it is only read")
-    mine = [t for t in suite.trials() if t.variant == variant.name]
+    every = suite.trials()
+    try:
+        check_owner(results, suite, [t.id for t in every] if suite.climb is None else None)
+    except MembenchError:
+        raise MembenchError(
+            f"{results}: holds a comparison of another '{variant.name}' (other options): give "
+            f"this one a name of its own with --name NAME (its records go to runs/{ref.name}+NAME)"
+        ) from None
+    mine = [t for t in every if t.variant == variant.name]
+    for task in {t.task: t for t in mine}.values():  # a user's model: its contract, once a task
+        check_contract(task.spec)
     states = trial_states(mine, results / TRIALS)
     todo = [t for t in mine if states[t.id] != "done"]
     return Comparison(suite, variant, reference, results, listed, todo)

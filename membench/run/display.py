@@ -13,6 +13,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
+from rich.markup import escape as rich_escape
 from rich.table import Table
 from rich.text import Text
 
@@ -263,7 +264,8 @@ def print_summary(record: dict[str, Any], console=None) -> None:
 
     console = console or Console()
     if record["status"] != "ok":
-        console.print(f"[red]trial {record['id']} failed:[/red] {record['error']}")
+        error = rich_escape(str(record["error"]))  # '[batch, ...]' is text, not markup
+        console.print(f"[red]trial {record['id']} failed:[/red] {error}")
         return
     m = record["metrics"]
     model = Variant("", record["model"], record.get("factory")).summary()

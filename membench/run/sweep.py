@@ -27,7 +27,7 @@ from rich.live import Live
 from membench.analysis.tuning import choose, extend_space
 from membench.config.identity import TrialSpec
 from membench.errors import MembenchError
-from membench.run.cluster import capture_output, check_fits, connect
+from membench.run.cluster import capture_output, check_fits, cluster_line, connect
 from membench.run.display import SweepProgress, say
 from membench.run.packing import pack_indices, pack_plan, pack_size
 from membench.store.records import (
@@ -58,20 +58,23 @@ def run_suite(
     console: Console | None = None,
     rerun_stale: bool = False,
     update_suite: bool = False,
+    retry: str | None = None,
 ) -> int:
     """Train what is missing, then print and write the report. A tuned suite runs in two
     phases: the tuning trials, the choice of each cell's point from them, then the evaluation
     trials at the chosen points. Exit code: 0 when every trial has an ok record, 1 when some
     failed, are missing or are stale (made by other model code; listed, and retrained only with
     `rerun_stale`), 130 when interrupted. A folder made by another suite, or by this one
-    before a change, is refused (`check_owner`) unless `update_suite`."""
+    before a change, is refused (`check_owner`) unless `update_suite`. `retry`: the command that
+    retries failed and stale trials, where it is not `membench run` with a flag (compare)."""
     console = console or Console()
     if not update_suite:
         check_owner(results, suite, fixed_trials(suite))
     directory = results / TRIALS
-    resume = f"membench run {suite.path}" + (
+    resume = retry or f"membench run {suite.path}" + (
         f" --results {results}" if results != Path("results") / suite.name else ""
     )
+    failed_flag, stale_flag = ("", "") if retry else (" --rerun-failed", " --rerun-stale")
     options = (results, address, max_concurrent, rerun_failed, force, rerun_stale, console)
     tuning, choices, trained = [], None, False
     while suite.tune is not None:  # phase 1, again after each extension of the grid
@@ -97,7 +100,7 @@ def run_suite(
         say(
             console,
             f"{task} / {variant}: no successful tuning trial, so no point to "
-            f"evaluate: fix the failures and run `{resume} --rerun-failed`",
+            f"evaluate: fix the failures and run `{resume}{failed_flag}`",
             "red",
         )
     trials = suite.trials(choices)
@@ -121,13 +124,13 @@ def run_suite(
         say(
             console,
             f"{len(stale)} trials were made by other model code than would run now (stale; "
-            f"reported, marked): retrain them with `{resume} --rerun-stale`",
+            f"reported, marked): retrain them with `{resume}{stale_flag}`",
             "yellow",
         )
         for t in stale[:10]:
             say(console, f"  stale: {t.task} / {t.variant} seed {t.seed} ({t.id})", "yellow")
     if failed:
-        say(console, f"{failed} trials failed: fix and run `{resume} --rerun-failed`", "red")
+        say(console, f"{failed} trials failed: fix and run `{resume}{failed_flag}`", "red")
     if missing:
         say(console, f"{missing} trials have no record: run `{resume}` again", "yellow")
     if trained and tensorboard_installed():
@@ -161,7 +164,6 @@ def train_missing(
     plan = pack_plan([t.spec for t in todo], pack_size(suite.resources))
     if plan:
         say(console, plan)
-    say(console, f"Ray's own output: {results / 'ray.log'}")
     created = not results.exists()
     results.mkdir(parents=True, exist_ok=True)
     try:
@@ -297,6 +299,8 @@ def launch(suite, todo, results: Path, address, max_concurrent) -> SweepProgress
         display = Console(file=terminal)
         progress = SweepProgress(suite.name, len(todo), None if display.is_terminal else display)
         owned = connect(address)
+        say(display, cluster_line(address))
+        say(display, f"Ray's own output: {results / 'ray.log'}")
         try:
             check_fits(suite)
             # Python-level prints (Tune's experiment box) go to ray.log with the rest, not
