@@ -9,6 +9,7 @@ import argparse
 import sys
 
 from membench.cli.compare import add_compare
+from membench.cli.export import add_export
 from membench.cli.info import add_schema, add_tasks
 from membench.cli.suite import add_report, add_run
 from membench.cli.trial import add_attention, add_train
@@ -22,6 +23,7 @@ COMMANDS = [
     add_run,
     add_report,
     add_compare,
+    add_export,
     add_verify,
     add_schema,
 ]
