@@ -6,6 +6,7 @@ records (RESULTS/trials/*.json)."""
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 from membench.errors import MembenchError
@@ -14,6 +15,11 @@ from membench.store.results import flatten, load_suite_results
 
 NESTED = ("curve", "attention", "per_position")
 FORMATS = ("csv", "parquet")
+
+
+def plain(value):
+    """A cell: a mapping or list (the code fingerprint, a factory's option) as sorted JSON."""
+    return json.dumps(value, sort_keys=True) if isinstance(value, dict | list) else value
 
 
 def trial_rows(results: Path):
@@ -38,7 +44,7 @@ def trial_rows(results: Path):
         row["tuning.phase"] = tuning.get("phase")
         for key, value in (tuning.get("point") or {}).items():
             row[f"tuning.point.{key}"] = value
-        rows.append(row)
+        rows.append({k: plain(v) for k, v in row.items()})
     table = pd.DataFrame(rows)
     if table.empty:
         raise MembenchError(f"{results}: no trial records to export")
