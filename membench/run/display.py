@@ -50,6 +50,7 @@ def dry_run(
             f"{len(suite.tune.seeds)} tuning seeds = {len(tuning)} trials"
         )
         print_plan(suite, tuning, states, todo, console, title)
+        say_estimate(suite, todo, directory, console, "phase 1: ")
         if todo or "todo" in states.values():
             cells = len(suite.tasks) * len(suite.variants) * len(suite.seeds)
             say(
@@ -82,8 +83,20 @@ def dry_run(
         )
         print_plan(suite, climbed, states, todo, console, title)
         say(console, "each round adds, per variant and seed, the level above one it solved")
+        say_estimate(suite, todo, directory, console, "this round's ")
         return
     print_plan(suite, trials, states, todo, console, title)
+    say_estimate(suite, todo, directory, console)
+
+
+def say_estimate(suite: Suite, todo, directory, console, what: str = "") -> None:
+    """The wall time `todo` should take on a local Ray here (`membench.run.estimate`)."""
+    if not todo:
+        return
+    from membench.run.estimate import describe, estimate, local_slots
+
+    est = estimate(todo, directory, local_slots(suite.resources.cpu))
+    say(console, what + describe(est, len(todo)))
 
 
 def print_plan(suite: Suite, trials, states, todo, console: Console, title: str) -> None:
@@ -135,10 +148,19 @@ class SweepProgress:
         self.failures: list[str] = []
         self.interrupted = False
         self.lock = threading.Lock()
+        self.expect: dict[str, float] = {}  # trial id -> estimated seconds (run.estimate)
+        self.slots = 1
+        self.took: dict[str, float] = {}  # trial id -> seconds, for finished trials
+        self.begun: dict[str, float] = {}  # trial id -> when it started
+
+    def plan(self, expect: dict[str, float], slots: int) -> None:
+        """The estimate the ETA starts from (and is scaled by as trials finish)."""
+        self.expect, self.slots = dict(expect), max(1, slots)
 
     def start(self, trial_id: str, job: dict[str, Any]) -> None:
         with self.lock:
             self.running[trial_id] = {"job": job, "step": 0, "steps": job["spec"]["train"]["steps"]}
+            self.begun[job["id"]] = time.monotonic()
 
     def update(self, trial_id: str, result: dict[str, Any]) -> None:
         with self.lock:
@@ -149,6 +171,8 @@ class SweepProgress:
         with self.lock:
             self.running.pop(trial_id, None)
             self.recorded.add(trial_id)
+            if record["id"] in self.begun:
+                self.took[record["id"]] = time.monotonic() - self.begun[record["id"]]
             self.counts["ok" if record["status"] == "ok" else "failed"] += 1
             name = f"{record['task_label']} {record['variant']} seed {record['seed']}"
             if record["status"] != "ok":
@@ -182,12 +206,28 @@ class SweepProgress:
             1, self.total
         )
         eta = clock(elapsed * (1 - fraction) / fraction) if fraction > 0 else "?"
+        if self.expect:
+            eta = clock(self.expected_left())
         todo = self.total - finished - len(self.running)
         return (
             f"{self.suite}: done {ok}  failed {failed}  running {len(self.running)}  todo {todo}"
             + (f"  lost {lost}" if lost else "")
             + f"  | elapsed {clock(elapsed)}  ETA {eta}"
         )
+
+    def expected_left(self) -> float:
+        """Seconds left by the estimate: the unfinished trials' estimates (a running one's
+        less its share done) over the slots, scaled by how the finished ones compared."""
+        done = [i for i in self.took if i in self.expect]
+        scale = sum(self.took[i] for i in done) / sum(self.expect[i] for i in done) if done else 1
+        scale = min(5.0, max(0.2, scale))
+        running = {r["job"]["id"]: r["step"] / max(1, r["steps"]) for r in self.running.values()}
+        left = sum(
+            seconds * (1 - running.get(i, 0.0))
+            for i, seconds in self.expect.items()
+            if i not in self.took
+        )
+        return scale * left / self.slots
 
     def __rich__(self):
         with self.lock:

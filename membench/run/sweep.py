@@ -300,6 +300,7 @@ def launch(suite, todo, results: Path, address, max_concurrent) -> SweepProgress
         progress = SweepProgress(suite.name, len(todo), None if display.is_terminal else display)
         owned = connect(address)
         say(display, cluster_line(address))
+        progress.plan(*expected(suite, todo, results))
         say(display, f"Ray's own output: {results / 'ray.log'}")
         try:
             check_fits(suite)
@@ -320,6 +321,23 @@ def launch(suite, todo, results: Path, address, max_concurrent) -> SweepProgress
             if owned:
                 ray.shutdown()
     return progress
+
+
+def expected(suite: Suite, todo: list[Trial], results: Path) -> tuple[dict[str, float], int]:
+    """Each trial's estimated seconds (`run.estimate`: records of its cell, else a timing here
+    of at most 8 cells, on CPU only) and the slots, for the live ETA from the start."""
+    import ray
+
+    from membench.run.estimate import estimate
+
+    per = max(suite.resources.cpu, 1e-9)
+    slots = int(ray.cluster_resources().get("CPU", 1) // per)
+    most = 8 if suite.resources.gpu == 0 else 0
+    try:
+        est = estimate(todo, results / TRIALS, slots, most=most)
+    except Exception:  # an estimate is a convenience: a model that fails here fails in its trial
+        return {}, slots
+    return est.seconds, est.slots
 
 
 def tune_run(suite: Suite, todo: list[Trial], results: Path, max_concurrent, progress) -> None:
