@@ -209,10 +209,12 @@ def test_terminal_output():
         "▼",
         "Friedman",
         "Aggregates",
-        "Method.",
         "failed:",
     ]:
         assert expected in text
+    # the verdicts come last, then the problems, then where the method is: not in the terminal
+    assert "Method." not in text and text.index("Verdicts") > text.index("Aggregates")
+    assert text.rstrip().endswith("method and every table: membench report RESULTS --out DIR")
     assert "missing: sort / mem_20: 4 of 5 (missing seeds 4)" in text
 
 

@@ -151,7 +151,7 @@ def compare_capacities(seeds: pd.DataFrame, baseline: str, alpha: float, correct
         if not r.decidable:
             parts.append(f"cannot reach p < alpha (smallest p {r.p_min:.3g})")
         if np.isfinite(r.seeds_needed):
-            parts.append(f"needs ~{int(r.seeds_needed)} seeds")
+            parts.append(f"needs ~{int(r.seeds_needed)} seeds, all of one sign")
         if r.bound:
             parts.append(f"capacities {r.bound} are lower bounds")
         notes.append("; ".join(parts))

@@ -196,7 +196,7 @@ def _note(r) -> str:
     if not r.decidable and r.test != "none" and r.p_min < 1:
         parts.append(f"cannot reach p < alpha (smallest p {r.p_min:.3g})")
     if np.isfinite(r.seeds_needed):
-        parts.append(f"needs ~{int(r.seeds_needed)} seeds")
+        parts.append(f"needs ~{int(r.seeds_needed)} seeds, all of one sign")
     if isinstance(r.only, str) and r.only:
         parts.append(r.only)
     return "; ".join(parts)

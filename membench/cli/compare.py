@@ -79,6 +79,9 @@ def add_compare(sub) -> None:
         )
         say(console, f"records: {comparison.results}")
         if args.dry_run:
+            from membench.run.display import say_estimate
+
+            say_estimate(suite, comparison.todo, comparison.results / "trials", console)
             say(console, "dry run: nothing trained, nothing written")
             return 0
         copy_reference(comparison)

@@ -96,7 +96,10 @@ def add_report(sub) -> None:
         elif args.format:
             print(render(report, args.format))
         else:
-            print_report(report, all_rows=args.all)
+            out = Path(args.out) / "report.md" if args.out else None
+            here = path / "report" / "report.md"
+            full = str(out or (here if here.is_file() else "")) or None
+            print_report(report, all_rows=args.all, full=full)
         return 0
 
     parser.set_defaults(handler=handler)

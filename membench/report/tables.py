@@ -145,6 +145,12 @@ def legend_text(report: Report, style: str = "md") -> str:
         f"{s['up']} /{s['down']} significantly better / worse than "
         f"{s['esc'](report.baseline)} ({test});{s['weak']} cannot be significant at these "
         "seeds (the comparisons say why and how many seeds it needs)."
+        + (
+            " FLOPs ×: training FLOPs over the whole trial (early stops included) against the "
+            "baseline's, not the cost of a step."
+            if "train_flops_x" in report.costs.columns
+            else ""
+        )  # fmt: skip
     )
 
 

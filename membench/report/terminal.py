@@ -186,9 +186,16 @@ def _print_comparisons(report: Report, console: Console, all_rows: bool) -> None
         )
 
 
-def print_report(report: Report, console: Console | None = None, all_rows: bool = False) -> None:
-    """Main table, ranks, aggregates, the comparisons (significant ones, or `all_rows`),
-    capacity, knockouts, tuning, attention, method and problems, for a terminal of any width."""
+def print_report(
+    report: Report,
+    console: Console | None = None,
+    all_rows: bool = False,
+    full: str | None = None,
+) -> None:
+    """Main table, ranks, the details (capacity, knockouts, published, positions, tuning,
+    attention, frontiers), then the verdicts (the significant comparisons, or `all_rows`; each
+    frontier family's), the problems, and last one line naming where the method and every
+    table are (`full`: the report.md written, or how to write one)."""
     console = console or Console()
     headers, rows = main_table(report, "text")
     _print_table(console, f"{report.metric} vs {rich_escape(report.baseline)}", headers, rows)
@@ -196,14 +203,6 @@ def print_report(report: Report, console: Console | None = None, all_rows: bool 
     console.print(rank_summary(report), highlight=False)
     for title, head, body in side_tables(report)[1:]:
         _print_table(console, title, *_escaped(head, body))
-    _print_comparisons(report, console, all_rows)
-    if report.frontier:
-        for title, head, body in frontier_tables(report.frontier):
-            _print_table(console, rich_escape(title), *_escaped(head, body))
-        lines = verdicts(report.frontier) or ["no family has a significant result"]
-        console.print("\n[bold]Frontier verdicts[/] (families in report.md's Frontiers)")
-        for line in lines + [f"non-monotone: {x}" for x in report.frontier["nonmonotone"]]:
-            console.print(rich_escape(line), highlight=False)
     for entry in report.capacity:
         title, head, body = capacity_tables(entry)[0]
         _print_table(console, rich_escape(title), *_escaped(head, body))
@@ -240,9 +239,19 @@ def print_report(report: Report, console: Console | None = None, all_rows: bool 
         for entry in report.attention:
             line = f"{entry['task']} / {entry['variant']}: {entry['sentence']}."
             console.print(rich_escape(line), highlight=False)
-    console.print(f"\n[bold]Method.[/] {rich_escape(report.method)}", highlight=False)
+    if report.frontier:
+        for title, head, body in frontier_tables(report.frontier):
+            _print_table(console, rich_escape(title), *_escaped(head, body))
+    _print_comparisons(report, console, all_rows)
+    if report.frontier:
+        lines = verdicts(report.frontier) or ["no family has a significant result"]
+        console.print("\n[bold]Frontier verdicts[/] (each family corrected on its own)")
+        for line in lines + [f"non-monotone: {x}" for x in report.frontier["nonmonotone"]]:
+            console.print(rich_escape(line), highlight=False)
     lines = problems(report)
     for line in lines[:MAX_LINES]:
         console.print(f"[yellow]{rich_escape(line)}[/]", highlight=False)
     if len(lines) > MAX_LINES:
         console.print(f"[yellow]... and {len(lines) - MAX_LINES} more (see report.md)[/]")
+    pointer = full or "membench report RESULTS --out DIR"
+    console.print(Text(f"method and every table: {pointer}"), soft_wrap=True)

@@ -96,7 +96,9 @@ def say_estimate(suite: Suite, todo, directory, console, what: str = "") -> None
     from membench.run.estimate import describe, estimate, local_slots
 
     est = estimate(todo, directory, local_slots(suite.resources.cpu))
-    say(console, what + describe(est, len(todo)))
+    text = what + describe(est, len(todo))
+    for line in textwrap.wrap(text, max(40, console.width), subsequent_indent="  "):
+        say(console, line)
 
 
 def print_plan(suite: Suite, trials, states, todo, console: Console, title: str) -> None:

@@ -116,16 +116,16 @@ def describe(est: Estimate, trials: int) -> str:
     mean = sum(est.seconds.values()) / len(est.seconds)
     parts = []
     if est.measured:
-        parts.append(f"{est.measured} at their full budget at the rate timed here (an upper "
-                     "bound where a trial solves early)")  # fmt: skip
+        parts.append(f"{est.measured} timed here at their full budget, an upper bound where "
+                     "trials solve early")  # fmt: skip
     if len(est.seconds) - est.measured:
-        parts.append(f"{len(est.seconds) - est.measured} from this folder's records of their cells")
+        parts.append(f"{len(est.seconds) - est.measured} from their cells' records here")
     untimed = trials - len(est.seconds)
     if untimed:
         parts.append(f"{untimed} of a user's model not timed")
     return (
-        f"estimate: about {clock(est.total)} on {est.slots} slot{'s' * (est.slots != 1)} "
-        f"(~{mean:.0f} s a trial: {'; '.join(parts)})"
+        f"estimate: about {clock(est.total)} on {est.slots} slot{'s' * (est.slots != 1)}, "
+        f"~{mean:.0f} s a trial ({'; '.join(parts)})"
     )
 
 

@@ -281,7 +281,7 @@ def report_suite(suite: Suite, results: Path, metric: str, console) -> None:
         say(console, f"no report: {err}", "yellow")
         return
     written = write_report(report, results / "report")  # first: skipped plots become notes
-    print_report(report, console)
+    print_report(report, console, full=str(results / "report" / "report.md"))
     say(console, f"report: {len(written)} files in {results / 'report'}")
 
 
