@@ -138,6 +138,13 @@ def add_run(sub) -> None:
     )
     parser.add_argument("--force", action="store_true", help="train every trial again")
     parser.add_argument(
+        "--log",
+        action="append",
+        metavar="LOGGER",
+        help="also log each trial to tensorboard, mlflow or wandb (repeatable; the suite's "
+        "`log:` too; docs/suites.md, 'Experiment tracking')",
+    )
+    parser.add_argument(
         "--update-suite",
         action="store_true",
         help="let the results folder stand for this suite though it was made by the suite as it "
@@ -166,6 +173,10 @@ def add_run(sub) -> None:
         check_at_least(args.pack, 1, "--pack")
         check_metric(args.metric)
         suite = load_suite(args.suite)
+        if args.log or suite.log:
+            from membench.run.tracking import check_loggers
+
+            suite.log = check_loggers([*suite.log, *(args.log or [])])
         if args.pack:
             import dataclasses
 

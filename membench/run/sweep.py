@@ -342,7 +342,8 @@ def expected(suite: Suite, todo: list[Trial], results: Path) -> tuple[dict[str, 
 
 def tune_run(suite: Suite, todo: list[Trial], results: Path, max_concurrent, progress) -> None:
     from ray import tune
-    from ray.tune.logger import TBXLoggerCallback
+
+    from membench.run.tracking import callbacks
 
     # Tune's end-of-run analysis looks for the per-trial CSV/JSON files we turned off
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
@@ -374,7 +375,11 @@ def tune_run(suite: Suite, todo: list[Trial], results: Path, max_concurrent, pro
         if len(members) > 1:  # a pack: named by its first member and its size
             label += f"-pack{len(members)}"
         name = re.sub(r"[^A-Za-z0-9_.=+-]", "_", label)  # sort[length=32] -> sort_length=32
-        configs.append({"members": members, "name": name, "dirname": f"{name}-{job['id']}"})
+        configs.append({
+            "members": members, "name": name, "dirname": f"{name}-{job['id']}",
+            "suite": suite.name, "task": job["task"], "variant": job["variant"],
+            "seed": job["seed"],
+        })  # fmt: skip
     trainable = tune.with_parameters(train_one, jobs=jobs)
     resources = {"cpu": suite.resources.cpu, "gpu": suite.resources.gpu}
     tuner = tune.Tuner(
@@ -390,7 +395,10 @@ def tune_run(suite: Suite, todo: list[Trial], results: Path, max_concurrent, pro
             name=time.strftime("run-%Y%m%d-%H%M%S"),
             storage_path=str((results / "tune").resolve()),
             verbose=0,
-            callbacks=[Recorder(jobs, results / TRIALS, suite.name, progress), TBXLoggerCallback()],
+            callbacks=[
+                Recorder(jobs, results / TRIALS, suite.name, progress),
+                *callbacks(suite.log, results, suite.name),
+            ],
             failure_config=tune.FailureConfig(max_failures=1),  # a lost worker: retry once
         ),
     )
@@ -460,6 +468,9 @@ class Recorder(Callback):
             return
         job = self.jobs[trial.config["trial"]["members"][member]]
         record = {**json.loads(text), **job["labels"]}
+        for key, value in (record.get("metrics") or {}).items():  # for the loggers after us
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                result[f"final/{key}"] = value
         write_record(self.directory, record)
         self.progress.finish(key, record)
 

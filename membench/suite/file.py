@@ -10,7 +10,7 @@ disk (task names, factories) is checked when the suite is built (`load.py`).
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -191,6 +191,11 @@ class SuiteFile(BaseModel):
         None,
         description="pairs of variants [a, b] compared with each other (a against b), in a "
         "Holm family of their own",
+    )
+    log: list[Literal["tensorboard", "mlflow", "wandb"]] | None = Field(
+        None,
+        description="experiment trackers each trial logs to, through Ray Tune's callbacks "
+        "(TensorBoard is always on)",
     )
     compute_matched: dict[str, str] | None = Field(
         None,

@@ -70,6 +70,7 @@ def load_suite(path: str | Path) -> Suite:
         contrasts=[(a, b) for a, b in file.contrasts or []],
         trends=[file.trend] if file.trend and isinstance(file.trend[0], str) else file.trend or [],
         matched=dict(file.compute_matched or {}),
+        log=list(file.log or []),
     )
     check_design(suite)
     check_per_task(suite)

@@ -101,6 +101,7 @@ class Suite:
     contrasts: list[tuple[str, str]] = field(default_factory=list)  # (a, b): a against b
     trends: list[list[str]] = field(default_factory=list)  # variants in a declared order
     matched: dict[str, str] = field(default_factory=dict)  # variant -> whose FLOPs it matches
+    log: list[str] = field(default_factory=list)  # experiment trackers (run.tracking)
 
     @property
     def definition(self) -> dict[str, Any]:
