@@ -104,7 +104,7 @@ def _print_table(console, title, head, body, whole=frozenset({0}), keep=1) -> No
         room = width - 3 * len(cols) - 1
         widths = _shrink([natural[i] for i in cols], [tidy[i] for i in cols], room)
         widths = _shrink(widths, [least[i] for i in cols], room)
-        part = f" ({k + 1}/{len(groups)})" if len(groups) > 1 else ""
+        part = f", columns part {k + 1} of {len(groups)}" if len(groups) > 1 else ""
         rows = [[r[i] for i in cols] for r in body]
         console.print(_rich_table(title + part, [head[i] for i in cols], rows, widths))
 
