@@ -19,7 +19,8 @@ def add_compare(sub) -> None:
         nargs="+",
         metavar="VARIANT",
         help="model options over the reference's base model (mem_tokens=4 bottleneck=true), or "
-        "a factory (examples/gru_seq2seq.py:build, or module:function) and its options",
+        "a factory (examples/gru_seq2seq.py:build, or module:function) and its options; "
+        "several variants separated by a lone + (mem_tokens=4 + mem_tokens=8)",
     )
     parser.add_argument(
         "--against", required=True, metavar="RESULTS", help="the reference, e.g. results/core"
@@ -55,7 +56,7 @@ def add_compare(sub) -> None:
         results = Path(args.results) if args.results else None
         check_folder(results, "--results")
         comparison = prepare(args.variant, Path(args.against), args.name, results)
-        suite, variant = comparison.suite, comparison.variant
+        suite = comparison.suite
         if args.baseline is not None:
             names = [v.name for v in suite.variants]
             if args.baseline not in names:
@@ -65,17 +66,21 @@ def add_compare(sub) -> None:
                 )
             suite.baseline = args.baseline
         console = Console()
-        mine = len(suite.tasks) * len(suite.seeds)
-        say(console, f"{variant.name}: {variant.summary()}")
+        new = comparison.variants
+        mine = len(suite.tasks) * len(suite.seeds) * len(new)
+        for one in new:
+            say(console, f"{one.name}: {one.summary()}")
         say(
             console,
             f"against {comparison.reference} ({len(comparison.reused)} trials of "
-            f"{len(suite.variants) - 1} variants, only read), tested against '{suite.baseline}'",
+            f"{len(suite.variants) - len(new)} variants, only read), tested against "
+            f"'{suite.baseline}'",
         )
         say(
             console,
-            f"{len(comparison.todo)} of {mine} trials of {variant.name} to train "
-            f"({len(suite.tasks)} tasks × {len(suite.seeds)} seeds)",
+            f"{len(comparison.todo)} of {mine} trials of {', '.join(v.name for v in new)} to "
+            f"train ({len(suite.tasks)} tasks × {len(suite.seeds)} seeds"
+            + (f" × {len(new)} variants)" if len(new) > 1 else ")"),
         )
         say(console, f"records: {comparison.results}")
         if args.dry_run:

@@ -13,7 +13,9 @@ def add_report(sub) -> None:
     parser.add_argument(
         "path",
         metavar="PATH",
-        help="results directory, or a CSV/Parquet file (task, variant, seed, metrics)",
+        nargs="+",
+        help="results directory, or a CSV/Parquet file (task, variant, seed, metrics); several "
+        "results directories made against one reference (membench compare) merge into one report",
     )
     parser.add_argument("--metric", default="exact_match", help="metric to compare")
     parser.add_argument("--baseline", help="baseline variant (default: 'baseline' or the first)")
@@ -54,16 +56,25 @@ def add_report(sub) -> None:
     def handler(args) -> int:
         from pathlib import Path
 
-        if not Path(args.path).exists():  # before the imports below, which take seconds
-            raise MembenchError(f"{args.path}: no such file or directory")
+        for one in args.path:
+            if not Path(one).exists():  # before the imports below, which take seconds
+                raise MembenchError(f"{one}: no such file or directory")
         from membench.report.model import build_report, read_table
         from membench.report.render import FORMATS, render, write_report
         from membench.report.terminal import print_report
 
         if not 0 < args.alpha < 1:
             raise MembenchError(f"--alpha: must be in (0, 1), got {args.alpha:g}")
-        path = Path(args.path)
-        found = read_table(path)
+        paths = [Path(one) for one in args.path]
+        path = paths[0]
+        if len(paths) > 1:
+            from membench.store.results import merge_results
+
+            if not all(p.is_dir() for p in paths):
+                raise MembenchError("PATH: only results folders merge, not tables")
+            found = merge_results(paths, [read_table(p) for p in paths])
+        else:
+            found = read_table(path)
         baseline = args.baseline or found.baseline
         try:
             report = build_report(
@@ -97,7 +108,7 @@ def add_report(sub) -> None:
             print(render(report, args.format))
         else:
             out = Path(args.out) / "report.md" if args.out else None
-            here = path / "report" / "report.md"
+            here = path / "report" / "report.md" if len(paths) == 1 else Path("/nonexistent")
             full = str(out or (here if here.is_file() else "")) or None
             print_report(report, all_rows=args.all, full=full)
         return 0

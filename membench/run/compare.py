@@ -33,12 +33,29 @@ from membench.suite.trials import Suite, Trial, Variant
 
 @dataclasses.dataclass
 class Comparison:
-    suite: Suite  # the reference suite with the new variant added
-    variant: Variant
+    suite: Suite  # the reference suite with the new variants added
+    variants: list[Variant]
     reference: Path
     results: Path
     reused: list[str]  # ids of the reference's trials, copied into `results`
-    todo: list[Trial]  # the new variant's trials without a record yet
+    todo: list[Trial]  # the new variants' trials without a record yet
+
+    @property
+    def variant(self) -> Variant:  # the first (often the only) new variant
+        return self.variants[0]
+
+
+def split_variants(words: list[str]) -> list[list[str]]:
+    """VARIANT words, several variants separated by a lone '+': `mem_tokens=4 + mem_tokens=8`."""
+    groups: list[list[str]] = [[]]
+    for word in words:
+        if word == "+":
+            groups.append([])
+        else:
+            groups[-1].append(word)
+    if any(not g for g in groups):
+        raise MembenchError("VARIANT: an empty variant around '+': give options on both sides")
+    return groups
 
 
 def new_variant(words: list[str], name: str | None, base: dict) -> tuple[Variant, list[str]]:
@@ -117,27 +134,42 @@ def prepare(
             f"{reference}: {stale} records were made by other model code than this membench "
             f"(stale): `membench run {path} --rerun-stale` first"
         )
-    variant, paths = new_variant(words, name, ref.model)
+    groups = split_variants(words)
+    if name and len(groups) > 1:
+        raise MembenchError("--name: names one variant; several are each named by their options")
+    made = [new_variant(group, name, ref.model) for group in groups]
+    variants, paths = [v for v, _ in made], [p for _, ps in made for p in ps]
+    names = [v.name for v in variants]
+    for variant in variants:
+        suite = dataclasses.replace(
+            ref, variants=[*ref.variants, dataclasses.replace(variant, name=f"{variant.name}+")]
+        )
+        try:
+            check_distinct(suite)
+        except MembenchError:
+            raise MembenchError(
+                f"VARIANT: {variant.summary()} is a model {reference} has already: nothing new "
+                "to compare"
+            ) from None
+        if variant.name in {v.name for v in ref.variants} or names.count(variant.name) > 1:
+            where = (
+                f"of {reference}"
+                if variant.name in {v.name for v in ref.variants}
+                else ("twice in this command")
+            )
+            raise MembenchError(
+                f"{'--name' if name else 'VARIANT'}: '{variant.name}' names a variant {where} "
+                "already: choose another" + (" with --name" if len(variants) == 1 else "")
+            )
     suite = dataclasses.replace(
         ref,
-        name=f"{ref.name}+{variant.name}",
-        variants=[*ref.variants, dataclasses.replace(variant, name=f"{variant.name} (new)")],
+        name="+".join([ref.name, *names]),
+        variants=[*ref.variants, *variants],
         extra_code_paths=[*ref.extra_code_paths, *paths],
     )
     check_factories(suite)
-    try:
-        check_distinct(suite)
-    except MembenchError:
-        raise MembenchError(
-            f"VARIANT: {variant.summary()} is a model {reference} has already: nothing new to "
-            "compare"
-        ) from None
-    if variant.name in {v.name for v in ref.variants}:
-        raise MembenchError(
-            f"{'--name' if name else 'VARIANT'}: '{variant.name}' names a variant of "
-            f"{reference} already: choose another with --name"
-        )
-    suite.variants[-1] = variant
+    check_distinct(suite)  # two new variants that are one model
+    variant = variants[0]
     results = results or Path("runs") / suite.name  # runs/: the user's own, ignored by git
     if results.resolve() == reference.resolve():
         raise MembenchError(f"--results: {results} is the reference folder; it is only read")
@@ -149,12 +181,13 @@ def prepare(
             f"{results}: holds a comparison of another '{variant.name}' (other options): give "
             f"this one a name of its own with --name NAME (its records go to runs/{ref.name}+NAME)"
         ) from None
-    mine = [t for t in every if t.variant == variant.name]
-    for task in {t.task: t for t in mine}.values():  # a user's model: its contract, once a task
-        check_contract(task.spec)
+    mine = [t for t in every if t.variant in names]
+    cells = {(t.task, t.variant): t for t in mine}
+    for trial in cells.values():  # a user's model: its contract, once a task
+        check_contract(trial.spec)
     states = trial_states(mine, results / TRIALS)
     todo = [t for t in mine if states[t.id] != "done"]
-    return Comparison(suite, variant, reference, results, listed, todo)
+    return Comparison(suite, variants, reference, results, listed, todo)
 
 
 def copy_reference(comparison: Comparison) -> int:

@@ -221,3 +221,53 @@ def derived_metrics(record: dict[str, Any], metrics: dict[str, Any]) -> dict[str
     if "aulc" not in metrics and steps:
         out["aulc"] = aulc(record.get("curve") or [], steps)
     return out
+
+
+def merge_results(folders: list[Path], found: list[SuiteResults]) -> SuiteResults:
+    """Several results folders as one report's trials: comparisons made against one reference
+    (`membench compare` names its folder REFERENCE+VARIANT), or the reference itself. Like with
+    like: one baseline, the reference's trials once, and no cell holding a seed twice (records
+    of different settings under one name)."""
+    import pandas as pd
+
+    names = [f.suite for f in found]
+    if any(n is None for n in names):
+        where = folders[names.index(None)]
+        raise MembenchError(f"{where}: no suite.json: merge folders that `membench run` wrote")
+    roots = {n.split("+")[0] for n in names}
+    if len(roots) > 1:
+        raise MembenchError(
+            f"{folders[0]} and the others do not share a reference (suites {', '.join(names)}): "
+            "merge comparisons made against one results folder"
+        )
+    baselines = {f.baseline for f in found}
+    if len(baselines) > 1:
+        raise MembenchError(
+            f"the folders test against different baselines ({', '.join(sorted(baselines))}): "
+            "merge comparisons made with one --baseline"
+        )
+    table = pd.concat([f.table for f in found], ignore_index=True)
+    table = table.drop_duplicates("id").reset_index(drop=True)
+    clash = table[table.duplicated(["task", "variant", "seed"], keep=False)]
+    if len(clash):
+        r = clash.iloc[0]
+        raise MembenchError(
+            f"variant '{r['variant']}' means different models in these folders ({r['task']}, seed "
+            f"{r['seed']}: two records): name them apart (compare --name) before merging"
+        )
+    planned: dict = {}
+    for f in found:
+        for cell, seeds in (f.planned or {}).items():
+            planned.setdefault(cell, set()).update(seeds)
+    first = found[0]
+    return SuiteResults(
+        table,
+        "+".join(dict.fromkeys(part for n in names for part in n.split("+"))),
+        first.baseline,
+        sum(f.unused for f in found),
+        None,
+        None,
+        first.references,
+        planned,
+        first.design,
+    )
