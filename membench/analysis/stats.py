@@ -4,7 +4,8 @@ censored. Pure functions on a long DataFrame (one row per trial: task, variant, 
 A comparison pairs the seeds both cells share. By default it is exact: the sign-flip test on
 per-seed differences (every sign pattern up to 2^16, a fixed-seed sample beyond), a permutation
 test where no seeds are shared; `test="t"` gives paired t / Welch tests, exact where t is
-undefined. Binary metrics (`solve_rate`) get Wilson intervals and exact McNemar (Fisher
+undefined. Binary metrics (`solve_rate`) get exact (Clopper-Pearson) intervals and exact
+McNemar (Fisher
 unpaired); censored ones (`steps_to_solve`) a sign test on per-seed outcomes (Gehan unpaired).
 
 A test that cannot reach alpha whatever the data (all values equal; too few seeds) is said so
@@ -112,11 +113,12 @@ def clip(lo: float, hi: float, bounds: tuple[float, float]) -> tuple[float, floa
     return a, b, bool(a != lo or b != hi) and not (math.isnan(lo) or math.isnan(hi))
 
 
-def wilson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval of a proportion k/n (stays in [0, 1], sane at k = 0 or n)."""
-    if n < 1:
+def exact_binomial(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """The exact (Clopper-Pearson) interval of a proportion k/n: it covers at least `level`
+    for every true rate, at k = 0 or n too (the Wilson interval can fall short of it)."""
+    if n == 0:
         return math.nan, math.nan
-    ci = st.binomtest(int(k), int(n)).proportion_ci(confidence_level=level, method="wilson")
+    ci = st.binomtest(int(k), int(n)).proportion_ci(confidence_level=level, method="exact")
     return float(ci.low), float(ci.high)
 
 
@@ -126,8 +128,8 @@ def median_censored(cell: Cell) -> float:
 
 
 def cell_stats(df: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Per (task, variant): n, mean, std, 95% interval of the mean (t; Wilson for a binary metric;
-    none for a censored one), whether it was cut at the metric's range, median (censored-aware),
+    """Per (task, variant): n, mean, std, 95% interval of the mean (t; exact binomial for a binary
+    metric; none for a censored one), whether it was cut at the metric's range, median (censored-aware),
     min, max, and for binary and censored metrics the seeds that solved and the budget."""
     kind, bounds = metric_kind(metric), metric_bounds(metric)
     rows = []
@@ -137,7 +139,7 @@ def cell_stats(df: pd.DataFrame, metric: str) -> pd.DataFrame:
         solved, budget = math.nan, math.nan
         if kind == "binary":
             solved = int(x.sum())
-            lo, hi = wilson(solved, n)
+            lo, hi = exact_binomial(solved, n)
         elif kind == "censored":
             solved, budget = int(c.observed.sum()), float(x[~c.observed].max(initial=x.max()))
             mean = std = lo = hi = math.nan  # a mean of censored values is no estimate

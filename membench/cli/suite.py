@@ -17,7 +17,11 @@ def add_report(sub) -> None:
         help="results directory, or a CSV/Parquet file (task, variant, seed, metrics); several "
         "results directories made against one reference (membench compare) merge into one report",
     )
-    parser.add_argument("--metric", default="exact_match", help="metric to compare")
+    parser.add_argument(
+        "--metric",
+        help="metric of the main table (default: the suite's primary metric; solve_rate for a "
+        "suite scored by frontier; else exact_match)",
+    )
     parser.add_argument("--baseline", help="baseline variant (default: 'baseline' or the first)")
     parser.add_argument(
         "--alpha", type=float, default=0.05, help="significance level, in (0, 1) (default: 0.05)"
@@ -79,7 +83,7 @@ def add_report(sub) -> None:
         try:
             report = build_report(
                 found.table,
-                args.metric,
+                args.metric or main_metric(found.design),
                 baseline,
                 args.alpha,
                 args.correction,
@@ -169,7 +173,9 @@ def add_run(sub) -> None:
         "resources.pack, else 16 with a GPU and 1 on CPU)",
     )
     parser.add_argument(
-        "--metric", default="exact_match", help="metric of the final report (default: exact_match)"
+        "--metric",
+        help="metric of the final report's main table (default: the suite's primary metric; "
+        "solve_rate for a suite scored by frontier; else exact_match)",
     )
 
     def handler(args) -> int:
@@ -182,7 +188,8 @@ def add_run(sub) -> None:
 
         check_at_least(args.max_concurrent, 1, "--max-concurrent")
         check_at_least(args.pack, 1, "--pack")
-        check_metric(args.metric)
+        if args.metric:
+            check_metric(args.metric)
         suite = load_suite(args.suite)
         if args.log or suite.log:
             from membench.run.tracking import check_loggers
@@ -212,9 +219,16 @@ def add_run(sub) -> None:
             max_concurrent=args.max_concurrent,
             rerun_failed=args.rerun_failed,
             force=args.force,
-            metric=args.metric,
+            metric=args.metric or main_metric(suite.design),
             rerun_stale=args.rerun_stale,
             update_suite=args.update_suite,
         )
 
     parser.set_defaults(handler=handler)
+
+
+def main_metric(design: dict | None) -> str:
+    """The main table's metric for a suite's declared primary measure: solve counts (exact
+    intervals) for a suite scored by frontier, where a level is solved or not."""
+    primary = (design or {}).get("primary") or "exact_match"
+    return "solve_rate" if primary == "frontier" else primary

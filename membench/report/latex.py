@@ -19,7 +19,7 @@ def render_latex(report: Report) -> str:
     cell = {
         "continuous": "mean $\\pm$ 95\\% CI half-width over seeds ([low, high] where cut at "
         "the metric's range)",
-        "binary": "seeds that solved [95\\% Wilson interval]",
+        "binary": "seeds that solved [exact 95\\% interval]",
         "censored": "median over seeds ($>$ budget where half or more never solved; seeds "
         "that solved in brackets)",
     }[metrics.metric_kind(report.metric)]

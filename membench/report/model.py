@@ -280,7 +280,7 @@ def _method(metric, baseline, alpha, correction, cells, comparisons, n_failed, t
         "its 95% t-interval, shown as ± half-width, or as [low, high] where it was cut at the "
         "metric's range.",
         "binary": f"Each cell is {metric}, the share of seeds that reached the solve threshold, "
-        "with its 95% Wilson interval.",
+        "with its exact (Clopper-Pearson) 95% interval.",
         "censored": f"{metric} is censored: a trial that never reached the solve threshold is "
         "known only to need more than its budget. Each cell is the median over seeds, censored "
         "seeds counted above every observed value ('> budget' when half or more are), and the "

@@ -135,7 +135,7 @@ def legend_text(report: Report, style: str = "md") -> str:
     cell = {
         "continuous": f"mean{s['pm']}95% CI half-width over seeds ([low, high] where cut at the "
         "metric's range)",
-        "binary": "seeds that solved, with the 95% Wilson interval",
+        "binary": "seeds that solved, with the exact (Clopper-Pearson) 95% interval",
         "censored": "median over seeds ('> budget' where half or more never solved), seeds "
         "that solved in brackets",
     }[metrics.metric_kind(report.metric)]
