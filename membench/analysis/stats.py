@@ -5,8 +5,8 @@ A comparison pairs the seeds both cells share. By default it is exact: the sign-
 per-seed differences (every sign pattern up to 2^16, a fixed-seed sample beyond), a permutation
 test where no seeds are shared; `test="t"` gives paired t / Welch tests, exact where t is
 undefined. Binary metrics (`solve_rate`) get exact (Clopper-Pearson) intervals and exact
-McNemar (Fisher
-unpaired); censored ones (`steps_to_solve`) a sign test on per-seed outcomes (Gehan unpaired).
+McNemar (Fisher unpaired); censored ones (`steps_to_solve`) a sign test on per-seed outcomes
+(Gehan unpaired).
 
 A test that cannot reach alpha whatever the data (all values equal; too few seeds) is said so
 and left out of the correction family (Tarone 1990). The per-comparison table is built in
@@ -129,8 +129,9 @@ def median_censored(cell: Cell) -> float:
 
 def cell_stats(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Per (task, variant): n, mean, std, 95% interval of the mean (t; exact binomial for a binary
-    metric; none for a censored one), whether it was cut at the metric's range, median (censored-aware),
-    min, max, and for binary and censored metrics the seeds that solved and the budget."""
+    metric; none for a censored one), whether it was cut at the metric's range, median
+    (censored-aware), min, max, and for binary and censored metrics the seeds that solved and
+    the budget."""
     kind, bounds = metric_kind(metric), metric_bounds(metric)
     rows = []
     for (task, variant), c in cells(df, metric).items():
