@@ -292,3 +292,13 @@ def test_no_cluster_at_the_address_is_a_one_line_error(tmp_path):
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr[-2000:]
     assert f"no Ray cluster answers at {address}" in proc.stderr
     assert not results.exists()
+    assert "ray.log" not in proc.stdout  # no pointer to a log that Ray never wrote
+
+
+def test_joining_a_cluster_says_which_before_training(ray_local, tmp_path, capfd):
+    """`--address auto` (here: the session's Ray) names the cluster, its nodes, CPUs and GPUs."""
+    path, results = write(tmp_path, {**SUITE, "seeds": 1}), tmp_path / "results"
+    assert run_suite(load_suite(path), results, address="auto") == 0
+    log = capfd.readouterr().out
+    assert "Ray: joined the cluster at " in log and "(--address auto): 1 node, " in log
+    assert " CPUs, 0 GPUs" in log
