@@ -482,3 +482,19 @@ def test_exact_power_for_a_unanimous_effect_over_a_32_comparison_family():
     # and at 10 seeds it cannot be: 2/2^10 > 0.05/32
     c = compare(simulated_suite(rng, effects, seeds=10, shared=0.5), "m", "base")
     assert not c["significant"].any()
+
+
+def test_an_aggregate_without_spread_at_a_bound_gets_the_exact_interval():
+    """4 trials all at 0: not '0.000 [0.000, 1.000]' but the exact bound 1 - 0.025^(1/4)."""
+    import pandas as pd
+
+    from membench.analysis.across import aggregate
+
+    rows = [dict(task=t, variant=v, seed=s, exact_match=value, status="ok")
+            for t in ("a", "b") for s in (0, 1)
+            for v, value in (("baseline", 0.5 + 0.1 * s), ("stuck", 0.0), ("ace", 1.0))]  # fmt: skip
+    out = aggregate(pd.DataFrame(rows), "exact_match", "baseline").set_index("variant")
+    assert out.loc["stuck", "mean_ci_low"] == 0.0
+    assert out.loc["stuck", "mean_ci_high"] == pytest.approx(1 - 0.025 ** (1 / 4))
+    assert out.loc["ace", "mean_ci_low"] == pytest.approx(0.025 ** (1 / 4))
+    assert out.loc["baseline", "mean_ci_high"] < 1.0  # the others keep their t-interval

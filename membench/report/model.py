@@ -358,8 +358,10 @@ def _method(metric, baseline, alpha, correction, cells, comparisons, n_failed, t
         "t-interval: the variance of each task's mean from its seeds (at least the variance "
         "pooled over the task's variants), Welch-Satterthwaite degrees of freedom with n - 1 "
         "per task, cut at the metric's range; its coverage is checked by simulation "
-        "(tests/test_calibration.py). P(improvement) is the mean A12 over tasks, a point "
-        "estimate."
+        "(tests/test_calibration.py). A variant at 0 (or 1) on every trial of a [0, 1] metric "
+        "has no spread to estimate: its interval is the exact one, [0, 1 - 0.025^(1/n)] over its "
+        "n trials (a mean is at most the share of trials above 0, bounded by Clopper-Pearson). "
+        "P(improvement) is the mean A12 over tasks, a point estimate."
     )
 
 
