@@ -139,6 +139,12 @@ def build_report(
     published = published_section(ok, references)
     design = design or {}
     frontier = None
+    if design.get("climb") is not None:
+        notes.append(
+            "a climb: each level's cell holds only the seeds that solved every level below it, "
+            "so the per-level comparisons with the baseline are descriptive; the suite's tests "
+            "are the frontier families (section Frontiers)"
+        )
     if design.get("primary") == "frontier" or design.get("climb") is not None:
         frontier = frontier_section(
             ok,

@@ -242,7 +242,14 @@ def print_report(
     if report.frontier:
         for title, head, body in frontier_tables(report.frontier):
             _print_table(console, rich_escape(title), *_escaped(head, body))
-    _print_comparisons(report, console, all_rows)
+    if report.frontier and (report.design or {}).get("climb") is not None and not all_rows:
+        console.print(
+            "\n[bold]Per-level comparisons[/]: descriptive in a climb (a level's cell holds the "
+            "seeds that reached it): report.md, or --all",
+            highlight=False,
+        )
+    else:
+        _print_comparisons(report, console, all_rows)
     if report.frontier:
         lines = verdicts(report.frontier) or ["no family has a significant result"]
         console.print("\n[bold]Frontier verdicts[/] (each family corrected on its own)")
