@@ -26,9 +26,10 @@ from membench.analysis import stats
 CAPACITY = "capacity_log2"  # per seed: log2 of the largest level it solved
 
 
-def ladders(ok: pd.DataFrame) -> list[tuple[str, str, pd.DataFrame]]:
+def ladders(ok: pd.DataFrame, least: int = 2) -> list[tuple[str, str, pd.DataFrame]]:
     """(name, difficulty parameter, rows with a `level` column) for each task generator whose
-    difficulty takes 2 or more values among the trials (other parameters equal within one)."""
+    difficulty takes `least` (2) or more values among the trials (other parameters equal within
+    one; a climb's first round has trained one level of each ladder)."""
     if "generator" not in ok.columns:
         return []
     out = []
@@ -44,7 +45,7 @@ def ladders(ok: pd.DataFrame) -> list[tuple[str, str, pd.DataFrame]]:
         groups = rows.groupby(others, sort=False, dropna=False) if others else [((), rows)]
         found = []
         for key, ladder in groups:
-            if ladder[col].nunique() < 2:
+            if ladder[col].nunique() < least:
                 continue
             key = key if isinstance(key, tuple) else (key,)
             fixed = ",".join(

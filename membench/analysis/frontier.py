@@ -60,8 +60,14 @@ def planned_levels(ladder: pd.DataFrame, param: str, design: list | None) -> np.
 
 
 def all_ladders(ok: pd.DataFrame, design: list | None = None):
-    """(name, parameter, rows, levels) per ladder (`capacity.ladders` with planned levels)."""
-    return [(n, p, rows, planned_levels(rows, p, design)) for n, p, rows in ladders(ok)]
+    """(name, parameter, rows, levels) per ladder (`capacity.ladders` with the suite's planned
+    levels): a ladder with 2 or more levels trained or declared."""
+    out = []
+    for name, param, rows in ladders(ok, least=1):
+        levels = planned_levels(rows, param, design)
+        if len(levels) >= 2:
+            out.append((name, param, rows, levels))
+    return out
 
 
 def seed_frontiers(ok: pd.DataFrame, design: list | None = None) -> pd.DataFrame:
@@ -229,10 +235,12 @@ def trend_tests(
     return _family(rows, alpha, correction)
 
 
-def speed_level(rates: pd.DataFrame, name: str) -> float:
-    """The hardest level of a ladder that every variant solves on at least half its seeds (the
-    bottom where there is none): where learning speed is compared."""
+def speed_level(rates: pd.DataFrame, name: str, variants: list[str] | None = None) -> float:
+    """The hardest level of a ladder that each of `variants` (all: None) solves on at least half
+    its seeds (the bottom where there is none): where learning speed is compared."""
     g = rates[rates["ladder"] == name]
+    if variants is not None:
+        g = g[g["variant"].isin(variants)]
     held = g.groupby("level")["rate"].min()
     held = held[held >= 0.5]
     return float(held.index.max()) if len(held) else float(g["level"].min())
@@ -258,20 +266,22 @@ def speed_cell(ladder: pd.DataFrame, seeds: pd.DataFrame, variant: str, level: f
 
 def learning_speed(
     ok: pd.DataFrame, seeds: pd.DataFrame, rates: pd.DataFrame, baseline: str, alpha: float,
-    correction: str,
+    correction: str, design: list | None = None,
 ) -> pd.DataFrame:  # fmt: skip
-    """Steps to solve at each ladder's `speed_level`, every variant against the baseline on
-    paired seeds, censored at the budget (the paired censored sign test): one family."""
+    """Steps to solve, each variant against the baseline on paired seeds at the hardest level
+    both solve on at least half their seeds (`speed_level`; one variant that fails a ladder's
+    bottom would otherwise pin every comparison there), censored at the budget (the paired
+    censored sign test): one family."""
     rows = []
-    for name, _, ladder in ladders(ok):
-        level = speed_level(rates, name)
+    for name, _, ladder, _ in all_ladders(ok, design):
         mine = seeds[seeds["ladder"] == name]
         if baseline not in set(mine["variant"]):
             continue
-        base = speed_cell(ladder, mine, baseline, level)
         for variant in dict.fromkeys(mine["variant"]):
             if variant == baseline:
                 continue
+            level = speed_level(rates, name, [variant, baseline])
+            base = speed_cell(ladder, mine, baseline, level)
             cell = speed_cell(ladder, mine, variant, level)
             test = stats.compare_cells(cell, base, "censored", alpha=alpha)
             rows.append(dict(
@@ -285,14 +295,16 @@ def learning_speed(
     return _family(rows, alpha, correction)
 
 
-def step_costs(ok: pd.DataFrame, baseline: str, matched: dict | None = None) -> pd.DataFrame:
+def step_costs(
+    ok: pd.DataFrame, baseline: str, matched: dict | None = None, design: list | None = None
+) -> pd.DataFrame:
     """Per ladder and variant: training FLOPs per step against the baseline's at each level
     (lowest and highest ratio over the levels both trained), and for a compute-matched variant
     the same against the variant it matches (`compute_matched`)."""
     if "train_flops" not in ok.columns or "steps_trained" not in ok.columns:
         return pd.DataFrame()
     rows = []
-    for name, _, ladder in ladders(ok):
+    for name, _, ladder, _ in all_ladders(ok, design):
         per_step = pd.to_numeric(ladder["train_flops"]) / pd.to_numeric(ladder["steps_trained"])
         table = ladder.assign(per_step=per_step).groupby(["variant", "level"])["per_step"].mean()
         for variant in dict.fromkeys(ladder["variant"]):
@@ -346,7 +358,7 @@ def frontier_section(
         versus=compare_frontiers(seeds, [(v, baseline) for v in variants], alpha, correction),
         contrasts=compare_frontiers(seeds, list(contrasts or []), alpha, correction),
         trends=trend_tests(seeds, list(trends or []), alpha, correction),
-        speed=learning_speed(ok, seeds, rates, baseline, alpha, correction),
+        speed=learning_speed(ok, seeds, rates, baseline, alpha, correction, design),
         nonmonotone=nonmonotone(seeds),
-        costs=step_costs(ok, baseline, matched),
+        costs=step_costs(ok, baseline, matched, design),
     )

@@ -21,10 +21,10 @@ FRONTIER_INTRO = (
     "counts: seeds that solved the level, of all seeds, with the exact (Clopper-Pearson) 95% "
     "interval. Four families, each corrected on its own: frontier (each variant's scores "
     "against the baseline's), contrasts (declared pairs), trend (declared orders: Page's L, "
-    "exact, two-sided) and speed (steps to solve at the hardest level every variant solves on "
-    "at least half its seeds, censored at the budget). Paired scores are compared by the exact "
-    "sign-flip test on per-seed differences; a difference whose sign a lower bound leaves "
-    "unknown counts as a tie."
+    "exact, two-sided) and speed (steps to solve at the hardest level both the variant and the "
+    "baseline solve on at least half their seeds, censored at the budget). Paired scores are "
+    "compared by the exact sign-flip test on per-seed differences; a difference whose sign a "
+    "lower bound leaves unknown counts as a tie."
 )
 
 
