@@ -340,3 +340,15 @@ def test_step_flops_are_linear_in_the_batch():
     model = '{"d_model": 16, "n_layers": 1, "n_heads": 2, "d_ff": 32, "mem_tokens": 3}'
     params = '{"length": 8, "vocab": 8}'
     assert _cached(model, "copy", params, 8) == 8 * _cached(model, "copy", params, 1)
+
+
+def test_a_climbs_dry_run_shows_its_next_round_and_estimate(tmp_path, capsys):
+    from membench.cli import main
+
+    path = write(tmp_path, SUITE)
+    assert main(["run", str(path), "--results", str(tmp_path / "r"), "--dry-run"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert (
+        "a climb: at most 16 trials (every level of every ladder); the next round trains 8" in out
+    )
+    assert "this round's estimate: about" in out
