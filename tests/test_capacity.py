@@ -64,7 +64,9 @@ def test_capacity_of_each_variant_and_its_test():
     assert cmp.loc["neck", "p_value"] == pytest.approx(2 / 128)
     assert cmp.loc["neck", "better"] is False and cmp.loc["mixed", "better"] is None
     md = render(report, "md")
-    assert "## Capacity" in md and "| neck | 1.000 ± 0.000 | 1.000 ± 0.000 | 0.100" in md
+    assert (
+        "## Capacity" in md and "| neck | 1.000 [0.590, 1.000] | 1.000 [0.590, 1.000] | 0.100" in md
+    )
     assert "### Capacity against the baseline: copy" in md
 
 

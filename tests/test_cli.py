@@ -201,3 +201,14 @@ def test_train_takes_a_factory_by_its_file_path(capsys, monkeypatch):
     assert record["factory"] == "gru_seq2seq:build" and record["status"] == "ok"
     assert main(["train", "--factory", "examples/nope.py:build"]) == 2
     assert "--factory: no such file 'examples/nope.py'" in capsys.readouterr().err
+
+
+def test_a_factory_that_raises_via_compare_is_one_line(tmp_path, monkeypatch, capsys):
+    shutil.copy(HERE / "user_models.py", tmp_path / "my_broken.py")
+    monkeypatch.chdir(HERE.parent)
+    smoke = HERE.parent / "results" / "smoke"
+    argv = ["compare", f"{tmp_path / 'my_broken.py'}:broken", "--against", str(smoke)]
+    assert main([*argv, "--results", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "raised RuntimeError: broken on purpose" in err
+    assert not (tmp_path / "out").exists()  # nothing trained, nothing written

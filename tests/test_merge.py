@@ -50,6 +50,13 @@ def test_merging_refuses_unlike_folders(tmp_path):
     other = comparison(tmp_path, "core+memA", "memA", "dd")
     with pytest.raises(MembenchError, match="do not share a reference"):
         merge_results([a, other], [load_suite_results(a), load_suite_results(other)])
+    # one name, another reference: smoke with other seeds
+    moved = comparison(tmp_path, "smoke+memC", "memC", "ee")
+    listing = json.loads((moved / "suite.json").read_text())
+    listing["definition"]["seeds"] = [0, 1, 2]
+    (moved / "suite.json").write_text(json.dumps(listing))
+    with pytest.raises(MembenchError, match=r"different references \(seeds: \[0, 1\] -> "):
+        merge_results([a, moved], [load_suite_results(a), load_suite_results(moved)])
 
 
 def test_compare_takes_several_variants_separated_by_plus(capsys):

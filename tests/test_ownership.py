@@ -39,8 +39,14 @@ def test_a_changed_copy_of_a_shipped_suite_is_refused_and_the_folder_stays_as_it
     assert main(["run", str(copy)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
-    assert "results/smoke: holds suite 'smoke' as it was" in err
+    assert "results/smoke: holds suite 'smoke' made by suites/smoke.yaml" in err
     assert "seeds: [0, 1] -> [0, 1, 2]" in err and "--results runs/smoke" in err
+    assert "--update-suite" not in err  # another file cannot adopt the folder
+    assert digest(ROOT / "results/smoke") == before
+    # the same trials under other names (a renamed variant) from a copy: refused too
+    copy.write_text((ROOT / "suites/smoke.yaml").read_text().replace("mem10:", "memory10:"))
+    assert main(["run", str(copy)]) == 2
+    assert "variants.mem10 removed" in capsys.readouterr().err
     assert digest(ROOT / "results/smoke") == before
 
 

@@ -42,8 +42,9 @@ def test_describe_matches_scipy_and_handles_edges():
     assert row["n"] == 4 and row["mean"] == pytest.approx(np.mean(x))
     assert (row["ci_low"], row["ci_high"]) == pytest.approx((lo, hi))
     assert row["median"] == pytest.approx(0.45) and row["max"] == 0.9
-    sat = d.loc[("copy", "b")]
-    assert sat["ci_low"] == sat["ci_high"] == 1.0
+    sat = d.loc[("copy", "b")]  # 3 seeds all at 1: not [1, 1] but the exact one-sided bound
+    assert sat["ci_low"] == pytest.approx(0.025 ** (1 / 3)) and sat["ci_high"] == 1.0
+    assert sat["ci_clipped"]  # shown as [low, high]
     assert math.isnan(d.loc[("sort", "a"), "ci_low"])
 
 

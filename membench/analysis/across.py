@@ -13,7 +13,7 @@ import pandas as pd
 from scipy import stats as st
 
 from membench.analysis.comparison import centre
-from membench.analysis.stats import a12, cells, clip, exact_binomial, t_interval, usable
+from membench.analysis.stats import a12, cells, clip, exact_at_bound, t_interval, usable
 from membench.metrics import metric_bounds, metric_direction, metric_kind
 
 
@@ -104,20 +104,6 @@ def pooled_variance(values: list[np.ndarray]) -> float:
     return ss / dof if dof else 0.0
 
 
-def exact_at_bound(values: np.ndarray, metric: str) -> tuple[float, float] | None:
-    """For a metric in [0, 1] whose every value sits at 0 (or at 1): the exact 95% interval of
-    the mean. A mean is at most the share of trials above 0, so the exact (Clopper-Pearson)
-    bound on that share at 0 of n bounds the mean: [0, 1 - 0.025^(1/n)] (mirrored at 1)."""
-    low, high = metric_bounds(metric)
-    if (low, high) != (0.0, 1.0) or len(values) == 0:
-        return None
-    if np.all(values == 0.0):
-        return 0.0, exact_binomial(0, len(values))[1]
-    if np.all(values == 1.0):
-        return exact_binomial(len(values), len(values))[0], 1.0
-    return None
-
-
 def aggregate(df: pd.DataFrame, metric: str, baseline: str) -> pd.DataFrame:
     """Per variant: the mean over tasks with its t-interval (cut at the metric's range), and the
     probability of improvement over the baseline (mean A12 over shared tasks, a point estimate).
@@ -139,7 +125,9 @@ def aggregate(df: pd.DataFrame, metric: str, baseline: str) -> pd.DataFrame:
             ]
         mean, lo, hi = stratified_mean([table[t, v] for t in tasks], floors)
         lo, hi, cut = clip(lo, hi, metric_bounds(metric))
-        at_bound = exact_at_bound(np.concatenate([table[t, v] for t in tasks]), metric)
+        at_bound = exact_at_bound(
+            np.concatenate([table[t, v] for t in tasks]), metric_bounds(metric)
+        )
         if at_bound is not None:  # no spread: the exact bound, not the pooled t-interval
             (lo, hi), cut = at_bound, False
         shared = [t for t in tasks if (t, baseline) in table and v != baseline]

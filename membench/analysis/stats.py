@@ -127,6 +127,21 @@ def median_censored(cell: Cell) -> float:
     return float(np.median(np.where(cell.observed, cell.values, np.inf)))
 
 
+def exact_at_bound(values: np.ndarray, bounds: tuple[float, float]) -> tuple[float, float] | None:
+    """For a metric in [0, 1] whose every value sits at 0 (or at 1): the exact 95% interval of
+    the mean. A mean is at most the share of trials above 0, so the exact (Clopper-Pearson)
+    bound on that share at 0 of n bounds the mean: [0, 1 - 0.025^(1/n)] (mirrored at 1). Where
+    a t-interval would be [0, 0] (no spread) or the whole range (a pooled floor), this is what n
+    trials at the bound can say."""
+    if tuple(bounds) != (0.0, 1.0) or len(values) == 0:
+        return None
+    if np.all(values == 0.0):
+        return 0.0, exact_binomial(0, len(values))[1]
+    if np.all(values == 1.0):
+        return exact_binomial(len(values), len(values))[0], 1.0
+    return None
+
+
 def cell_stats(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     """Per (task, variant): n, mean, std, 95% interval of the mean (t; exact binomial for a binary
     metric; none for a censored one), whether it was cut at the metric's range, median
@@ -145,8 +160,10 @@ def cell_stats(df: pd.DataFrame, metric: str) -> pd.DataFrame:
             solved, budget = int(c.observed.sum()), float(x[~c.observed].max(initial=x.max()))
             mean = std = lo = hi = math.nan  # a mean of censored values is no estimate
         else:
-            lo, hi = mean_interval(x)
+            lo, hi = exact_at_bound(x, bounds) or mean_interval(x)
         lo, hi, cut = clip(lo, hi, bounds)
+        if kind == "continuous" and exact_at_bound(x, bounds) is not None:
+            cut = True  # shown as [low, high]: the exact interval is one-sided
         med = median_censored(c) if kind == "censored" else float(np.median(x))
         rows.append(
             [task, variant, n, mean, std, lo, hi, cut, med, x.min(), x.max(), solved, budget]

@@ -9,7 +9,7 @@ from membench.errors import MembenchError
 def add_compare(sub) -> None:
     parser = sub.add_parser(
         "compare",
-        help="train one new variant on a results folder's suite and report it against it",
+        help="train new variants on a results folder's suite and report them against it",
         description="Train VARIANT on the tasks, seeds and training config of the suite that "
         "made RESULTS, and report it against that suite's baseline and variants. The reference "
         "records are copied (never written); only the new variant's trials train.",

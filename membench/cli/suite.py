@@ -191,14 +191,21 @@ def add_run(sub) -> None:
         if args.metric:
             check_metric(args.metric)
         suite = load_suite(args.suite)
-        if args.log or suite.log:
-            from membench.run.tracking import check_loggers
-
-            suite.log = check_loggers([*suite.log, *(args.log or [])])
         if args.pack:
             import dataclasses
 
             suite.resources = dataclasses.replace(suite.resources, pack=args.pack)
+        if args.log or suite.log:
+            from membench.run.packing import pack_size
+            from membench.run.tracking import check_loggers
+
+            suite.log = check_loggers([*suite.log, *(args.log or [])])
+            per_run = [name for name in suite.log if name != "tensorboard"]
+            if per_run and pack_size(suite.resources) > 1:
+                raise MembenchError(
+                    f"--log {per_run[0]}: packed trials (pack {pack_size(suite.resources)}) log as "
+                    "one run per pack, not per trial: add --pack 1 to track each trial"
+                )
         results = Path(args.results) if args.results else Path("results") / suite.name
         check_folder(results, "--results")
         if not args.update_suite:

@@ -31,6 +31,7 @@ from membench.run.cluster import capture_output, check_fits, cluster_line, conne
 from membench.run.display import SweepProgress, say
 from membench.run.packing import pack_indices, pack_plan, pack_size
 from membench.store.records import (
+    SUITE_FILE,
     TRIALS,
     check_owner,
     labels,
@@ -166,6 +167,9 @@ def train_missing(
         say(console, plan)
     created = not results.exists()
     results.mkdir(parents=True, exist_ok=True)
+    if not (results / SUITE_FILE).is_file():  # the folder is this suite's from its first record
+        tuning = [t for t in trials if (t.tuning or {}).get("phase") == "tune"]
+        write_suite_file(results, suite, [t for t in trials if t not in tuning], tuning)
     try:
         progress = launch(suite, todo, results, address, max_concurrent)
     except MembenchError:
@@ -210,6 +214,8 @@ def climb(suite, trials, what, options, console) -> tuple[list, SweepProgress | 
                 raise MembenchError(f"{suite.name}: the climb found nothing to train in {todo}")
             return climbed, progress, trained
         progress, trained = step, True
+        write_suite_file(results, suite, plan(suite, trials, climb_outcomes(trials, directory),
+                                              suite.climb.beyond)[0])  # fmt: skip
         if progress.interrupted:
             return climbed, progress, trained
         after = trial_states(todo, directory)
@@ -300,7 +306,7 @@ def launch(suite, todo, results: Path, address, max_concurrent) -> SweepProgress
         progress = SweepProgress(suite.name, len(todo), None if display.is_terminal else display)
         owned = connect(address)
         say(display, cluster_line(address))
-        progress.plan(*expected(suite, todo, results))
+        progress.plan(*expected(suite, todo, results, max_concurrent))
         say(display, f"Ray's own output: {results / 'ray.log'}")
         try:
             check_fits(suite)
@@ -323,15 +329,21 @@ def launch(suite, todo, results: Path, address, max_concurrent) -> SweepProgress
     return progress
 
 
-def expected(suite: Suite, todo: list[Trial], results: Path) -> tuple[dict[str, float], int]:
+def expected(
+    suite: Suite, todo: list[Trial], results: Path, max_concurrent: int | None = None
+) -> tuple[dict[str, float], int]:
     """Each trial's estimated seconds (`run.estimate`: records of its cell, else a timing here
     of at most 8 cells, on CPU only) and the slots, for the live ETA from the start."""
     import ray
 
     from membench.run.estimate import estimate
 
-    per = max(suite.resources.cpu, 1e-9)
-    slots = int(ray.cluster_resources().get("CPU", 1) // per)
+    have = ray.cluster_resources()
+    slots = int(have.get("CPU", 1) // max(suite.resources.cpu, 1e-9))
+    if suite.resources.gpu > 0:  # trials on GPUs: as many at once as the GPUs hold
+        slots = min(slots, int(have.get("GPU", 0) // suite.resources.gpu) or 1)
+    if max_concurrent:
+        slots = min(slots, max_concurrent)
     most = 8 if suite.resources.gpu == 0 else 0
     try:
         est = estimate(todo, results / TRIALS, slots, most=most)

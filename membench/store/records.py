@@ -186,9 +186,11 @@ def essence(definition: dict) -> dict:
 def check_owner(results: Path, suite, listed_now: list[str] | None = None) -> None:
     """A results folder stands for the suite that made it (suite.json): a run of a different
     suite, or of this one changed, into it is refused in one line naming what differs, so a
-    shipped reference is never silently rewritten. Where a suite's trials do not depend on
-    records (`listed_now`), the folder stands for that list of trials (a renamed variant is
-    the same trials); a climb or a tuned suite, for its definition less its names."""
+    shipped reference is never silently rewritten. Another suite file (an edited copy) may run
+    into it only if it defines the very same suite, names included. Its own file, edited: where
+    the suite's trials do not depend on records (`listed_now`), the folder stands for that list
+    of trials (a renamed variant is the same trials); a climb or a tuned suite, for its
+    definition less its names."""
     listing = results / SUITE_FILE
     if not listing.is_file():
         return
@@ -202,6 +204,21 @@ def check_owner(results: Path, suite, listed_now: list[str] | None = None) -> No
             f"{results}: holds suite '{data.get('suite')}' (suite.json), not '{suite.name}': {fix}"
         )
     now = plain(suite.definition)
+    recorded_path = Path(data.get("path", ""))
+    other_file = (
+        not recorded_path.is_file() or recorded_path.resolve() != Path(suite.path).resolve()
+    )
+    if other_file and "definition" in data:  # another file: only the very same suite may run
+        changed = differences(data["definition"], now)
+        if changed:
+            shown = "; ".join(changed[:3]) + (
+                f"; and {len(changed) - 3} more" if len(changed) > 3 else ""
+            )
+            raise MembenchError(
+                f"{results}: holds suite '{suite.name}' made by {recorded_path}, and "
+                f"{suite.path} differs ({shown}): {fix}"
+            )
+        return
     if listed_now is not None:  # the suite's trials are fixed: the folder stands for those
         same = sorted(t["id"] for t in data["trials"]) == sorted(listed_now)
     else:  # a climb's or tuned suite's trials follow its records: its definition decides
@@ -228,9 +245,16 @@ def write_suite_file(
     later `membench report RESULTS` compares those trials only (never runs of other settings).
     A tuned suite also lists its tuning trials and the choices made from them."""
     ordered = suite.ordered(trials)
+    path = str(suite.path)
+    try:  # an identical suite from another file leaves the folder's own file recorded
+        old = json.loads((results / SUITE_FILE).read_text(encoding="utf-8"))
+        if Path(old.get("path", "")).is_file() and old.get("definition") == plain(suite.definition):
+            path = old["path"]
+    except (OSError, ValueError):
+        pass
     data = {
         "suite": suite.name,
-        "path": str(suite.path),
+        "path": path,
         "baseline": suite.baseline,
         "trials": [dict(id=t.id, task=t.task, variant=t.variant, seed=t.seed) for t in ordered],
     }

@@ -240,6 +240,26 @@ def merge_results(folders: list[Path], found: list[SuiteResults]) -> SuiteResult
             f"{folders[0]} and the others do not share a reference (suites {', '.join(names)}): "
             "merge comparisons made against one results folder"
         )
+    definitions = []
+    for folder in folders:
+        data = json.loads((Path(folder) / SUITE_FILE).read_text(encoding="utf-8"))
+        definitions.append(data.get("definition"))
+    if all(definitions):
+        from membench.store.records import differences
+
+        first_def = definitions[0]
+        for folder, other in zip(folders[1:], definitions[1:], strict=True):
+            shared = set(first_def["variants"]) & set(other["variants"])
+            a = {k: v for k, v in first_def.items() if k not in ("name", "variants")}
+            b = {k: v for k, v in other.items() if k not in ("name", "variants")}
+            a["variants"] = {k: first_def["variants"][k] for k in shared}
+            b["variants"] = {k: other["variants"][k] for k in shared}
+            changed = differences(a, b)
+            if changed:
+                raise MembenchError(
+                    f"{folders[0]} and {folder} were run against different references "
+                    f"({'; '.join(changed[:3])}): merge comparisons against one results folder"
+                )
     baselines = {f.baseline for f in found}
     if len(baselines) > 1:
         raise MembenchError(
