@@ -82,19 +82,20 @@ def test_a_wrong_output_shape_is_one_line_naming_the_contract(tmp_path, monkeypa
 
 
 def test_a_factory_that_raises_or_a_misspelled_option_is_one_line(tmp_path, monkeypatch, capsys):
-    shutil.copy(HERE / "user_models.py", tmp_path / "my_models.py")
+    shutil.copy(HERE / "user_models.py", tmp_path / "my_typo_models.py")
     monkeypatch.chdir(tmp_path)
     base = ["train", "--task", "copy", "--set", "length=4", "--set", "vocab=3", "--steps", "5"]
-    assert main([*base, "--factory", "my_models:broken"]) == 2
+    assert main([*base, "--factory", "my_typo_models:broken"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
-    assert "my_models:broken on copy" in err and "raised RuntimeError: broken on purpose" in err
+    assert (
+        "my_typo_models:broken on copy" in err and "raised RuntimeError: broken on purpose" in err
+    )
     # compare passes options to the factory: one it never reads is named, with the ones it reads
     smoke = HERE.parent / "results" / "smoke"
-    argv = ["compare", "my_models.py:lookup", "hiddn=4", "--against", str(smoke), "--dry-run"]
+    argv = ["compare", "my_typo_models.py:lookup", "hiddn=4", "--against", str(smoke), "--dry-run"]
     monkeypatch.chdir(HERE.parent)
-    shutil.copy(HERE / "user_models.py", tmp_path / "my_models.py")
-    argv[1] = str(tmp_path / "my_models.py") + ":lookup"
+    argv[1] = str(tmp_path / "my_typo_models.py") + ":lookup"
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1

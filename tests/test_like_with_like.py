@@ -8,6 +8,7 @@ import sys
 import pandas as pd
 import pytest
 
+from membench.errors import MembenchError
 from membench.metrics import aulc
 from membench.run.sweep import run_suite
 from membench.store.records import SUITE_FILE, write_record
@@ -37,7 +38,9 @@ def test_report_uses_the_suite_that_last_ran_and_counts_the_rest(tmp_path):
     other = {**TINY, "train": {**TINY["train"], "steps": 60}}  # same cells, other settings
     second = load_suite(write(tmp_path, other, "b.yaml"))
     record_all(results, second, [0.1, 0.9, 0.15, 0.8])
-    assert run_suite(second, results) == 0
+    with pytest.raises(MembenchError, match="made by .*a.yaml.*train.steps: 30 -> 60"):
+        run_suite(second, results)  # another file into the folder: refused unless asked
+    assert run_suite(second, results, update_suite=True) == 0
     listing = json.loads((results / SUITE_FILE).read_text())
     assert [t["id"] for t in listing["trials"]] == [t.id for t in second.ordered(second.trials())]
 

@@ -41,7 +41,7 @@ def test_a_changed_copy_of_a_shipped_suite_is_refused_and_the_folder_stays_as_it
     assert len(err.splitlines()) == 1
     assert "results/smoke: holds suite 'smoke' made by suites/smoke.yaml" in err
     assert "seeds: [0, 1] -> [0, 1, 2]" in err and "--results runs/smoke" in err
-    assert "--update-suite" not in err  # another file cannot adopt the folder
+    assert "--update-suite to let it stand for this file" in err  # only when asked for
     assert digest(ROOT / "results/smoke") == before
     # the same trials under other names (a renamed variant) from a copy: refused too
     copy.write_text((ROOT / "suites/smoke.yaml").read_text().replace("mem10:", "memory10:"))
@@ -58,7 +58,7 @@ def test_the_shipped_folders_stand_for_their_suite_files():
         assert differences(data["definition"], plain(suite.definition)) == [], listing
 
 
-def test_update_suite_lets_a_folder_stand_for_the_changed_suite(tmp_path, monkeypatch):
+def test_its_own_file_may_change_a_copy_may_not_unless_update_suite(tmp_path, monkeypatch):
     suite_path = tmp_path / "s.yaml"
     shutil.copy(ROOT / "suites/smoke.yaml", suite_path)
     suite = load_suite(suite_path)
@@ -68,12 +68,18 @@ def test_update_suite_lets_a_folder_stand_for_the_changed_suite(tmp_path, monkey
     data = yaml.safe_load(suite_path.read_text())
     data["variants"]["mem4"] = {"mem_tokens": 4}
     suite_path.write_text(yaml.safe_dump(data))
-    changed = load_suite(suite_path)
-    with pytest.raises(MembenchError, match=r"variants.mem4 added.*--update-suite"):
-        check_owner(results, changed)
+    check_owner(results, load_suite(suite_path))  # its own file grew a variant: it follows
+    copy = tmp_path / "copy" / "s.yaml"
+    copy.parent.mkdir()
+    data["seeds"] = 3
+    copy.write_text(yaml.safe_dump(data))
+    with pytest.raises(
+        MembenchError, match=r"made by .*s.yaml.*seeds: \[0, 1\] -> .*--update-suite"
+    ):
+        check_owner(results, load_suite(copy))
     monkeypatch.chdir(tmp_path)
-    assert main(["run", str(suite_path), "--results", str(results), "--dry-run"]) == 2
-    assert main(["run", str(suite_path), "--results", str(results), "--dry-run",
+    assert main(["run", str(copy), "--results", str(results), "--dry-run"]) == 2
+    assert main(["run", str(copy), "--results", str(results), "--dry-run",
                  "--update-suite"]) == 0  # fmt: skip
     other = tmp_path / "other.yaml"
     other.write_text(suite_path.read_text().replace("name: smoke", "name: other"))

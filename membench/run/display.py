@@ -221,7 +221,8 @@ class SweepProgress:
         """Seconds left by the estimate: the unfinished trials' estimates (a running one's
         less its share done) over the slots, scaled by how the finished ones compared."""
         done = [i for i in self.took if i in self.expect]
-        scale = sum(self.took[i] for i in done) / sum(self.expect[i] for i in done) if done else 1
+        expected_done = sum(self.expect[i] for i in done)
+        scale = sum(self.took[i] for i in done) / expected_done if expected_done > 0 else 1.0
         scale = min(5.0, max(0.2, scale))
         running = {r["job"]["id"]: r["step"] / max(1, r["steps"]) for r in self.running.values()}
         left = sum(

@@ -175,22 +175,14 @@ def differences(old: dict, new: dict, at: str = "") -> list[str]:
     return out
 
 
-def essence(definition: dict) -> dict:
-    """A definition less what names things (a renamed variant keeps its trials, `relabel`) and
-    what only the report reads (contrasts, trends): what decides the trials."""
-    out = {k: v for k, v in definition.items() if k not in ("baseline", "contrasts", "trends")}
-    out["variants"] = sorted(json.dumps(v, sort_keys=True) for v in definition["variants"].values())
-    return out
-
-
 def check_owner(results: Path, suite, listed_now: list[str] | None = None) -> None:
     """A results folder stands for the suite that made it (suite.json): a run of a different
     suite, or of this one changed, into it is refused in one line naming what differs, so a
-    shipped reference is never silently rewritten. Another suite file (an edited copy) may run
-    into it only if it defines the very same suite, names included. Its own file, edited: where
-    the suite's trials do not depend on records (`listed_now`), the folder stands for that list
-    of trials (a renamed variant is the same trials); a climb or a tuned suite, for its
-    definition less its names."""
+    shipped reference is never silently rewritten by an edited copy: another suite file may run
+    into it only if it defines the very same suite, names included (or with `--update-suite`,
+    which the caller skips this for). The folder's own file may change (adding a variant to a
+    suite trains only that variant). A folder from before suite.json held a definition is
+    checked by its trial list (`listed_now`, where a suite's trials do not depend on records)."""
     listing = results / SUITE_FILE
     if not listing.is_file():
         return
@@ -208,33 +200,21 @@ def check_owner(results: Path, suite, listed_now: list[str] | None = None) -> No
     other_file = (
         not recorded_path.is_file() or recorded_path.resolve() != Path(suite.path).resolve()
     )
-    if other_file and "definition" in data:  # another file: only the very same suite may run
-        changed = differences(data["definition"], now)
-        if changed:
-            shown = "; ".join(changed[:3]) + (
-                f"; and {len(changed) - 3} more" if len(changed) > 3 else ""
-            )
-            raise MembenchError(
-                f"{results}: holds suite '{suite.name}' made by {recorded_path}, and "
-                f"{suite.path} differs ({shown}): {fix}"
-            )
+    if not other_file:  # its own file, edited: the folder follows it (a new variant trains alone)
         return
-    if listed_now is not None:  # the suite's trials are fixed: the folder stands for those
-        same = sorted(t["id"] for t in data["trials"]) == sorted(listed_now)
-    else:  # a climb's or tuned suite's trials follow its records: its definition decides
-        same = "definition" not in data or not differences(
-            essence(data["definition"]), essence(now)
-        )
-    changed = [] if same else differences(data.get("definition") or {}, now)
-    if not same and not changed:
-        changed = [f"trials: {len(data['trials'])} there, {len(listed_now or [])} now"]
+    if "definition" in data:  # another file: only the very same suite may run into it
+        changed = differences(data["definition"], now)
+    else:  # a folder from before definitions: its trials decide, where they are fixed
+        listed = sorted(t["id"] for t in data["trials"])
+        same = listed_now is None or listed == sorted(listed_now)
+        changed = [] if same else [f"trials: {len(listed)} there, {len(listed_now)} in the file"]
     if changed:
         shown = "; ".join(changed[:3]) + (
             f"; and {len(changed) - 3} more" if len(changed) > 3 else ""
         )
         raise MembenchError(
-            f"{results}: holds suite '{suite.name}' as it was, and {suite.path} differs ({shown}): "
-            f"{fix}, or pass --update-suite to let {results} stand for the changed suite"
+            f"{results}: holds suite '{suite.name}' made by {recorded_path}, and {suite.path} "
+            f"differs ({shown}): {fix}, or pass --update-suite to let it stand for this file"
         )
 
 
