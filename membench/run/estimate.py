@@ -16,8 +16,9 @@ import torch
 from membench.run.train import build, evaluate, make_optimizer, train_step, training_batches
 from membench.store.records import read_records
 
-RAY_START = 6.0  # seconds: ray.init, Tune's set-up and the report (measured 5-8 s here)
-PER_TRIAL = 1.5  # seconds: Tune's own cost per trial (measured 1-2 s)
+RAY_START = 12.0  # seconds: ray.init, each worker's first import of torch, Tune's set-up and
+# the report (smoke on the 2-core machine: 12 s of its 71 s outside the trials; bench/RESULTS.md)
+PER_TRIAL = 3.0  # seconds: Tune's cost per trial and a trial's own set-up and last evaluation
 TIMED_STEPS = 5  # training steps timed, after 2 that warm up
 
 
@@ -116,8 +117,8 @@ def describe(est: Estimate, trials: int) -> str:
     mean = sum(est.seconds.values()) / len(est.seconds)
     parts = []
     if est.measured:
-        parts.append(f"{est.measured} timed here at their full budget, an upper bound where "
-                     "trials solve early")  # fmt: skip
+        parts.append(f"{est.measured} timed here at their full budget; those that solve early "
+                     "take less")  # fmt: skip
     if len(est.seconds) - est.measured:
         parts.append(f"{len(est.seconds) - est.measured} from their cells' records here")
     untimed = trials - len(est.seconds)
