@@ -74,7 +74,7 @@ def run_suite(
     directory = results / TRIALS
     resume = retry or f"membench run {suite.path}" + (
         f" --results {results}" if results != Path("results") / suite.name else ""
-    )
+    ) + (f" --address {address}" if address else "")
     failed_flag, stale_flag = ("", "") if retry else (" --rerun-failed", " --rerun-stale")
     options = (results, address, max_concurrent, rerun_failed, force, rerun_stale, console)
     tuning, choices, trained = [], None, False
