@@ -137,12 +137,9 @@ def compare_capacities(seeds: pd.DataFrame, baseline: str, alpha: float, correct
             sign=int(np.sign(wins - losses)),
             reason="" if wins + losses else "no seed apart from the baseline's",
         ))  # fmt: skip
-    out = pd.DataFrame(rows)
+    out = stats.correct_family(pd.DataFrame(rows), alpha, correction)
     if out.empty:
         return out
-    out["decidable"] = out["p_min"] <= alpha
-    out["p_adjusted"] = stats.adjust_pvalues(out["p_value"].where(out["decidable"]), correction)
-    out["significant"] = (out["p_adjusted"] < alpha).astype(bool)
     out["better"] = [
         bool(s > 0) if sig else None for s, sig in zip(out["sign"], out["significant"], strict=True)
     ]

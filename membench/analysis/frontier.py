@@ -152,13 +152,7 @@ def paired_scores(a: pd.DataFrame, b: pd.DataFrame) -> dict:
 def _family(rows: list[dict], alpha: float, correction: str) -> pd.DataFrame:
     """Correct a family's p-values; a test that cannot reach alpha at its seeds stays out of
     the correction (Tarone), and says so."""
-    out = pd.DataFrame(rows)
-    if out.empty:
-        return out
-    out["decidable"] = out["p_min"] <= alpha
-    out["p_adjusted"] = stats.adjust_pvalues(out["p_value"].where(out["decidable"]), correction)
-    out["significant"] = (out["p_adjusted"] < alpha).astype(bool)
-    return out
+    return stats.correct_family(pd.DataFrame(rows), alpha, correction)
 
 
 def compare_frontiers(

@@ -196,6 +196,17 @@ def adjust_pvalues(p, method: str = "holm") -> np.ndarray:
     return out
 
 
+def correct_family(out: pd.DataFrame, alpha: float, correction: str) -> pd.DataFrame:
+    """A family's tests (`p_value`, `p_min` columns) corrected together: one that cannot reach
+    alpha at its seeds stays out of the correction (Tarone) and is marked not `decidable`."""
+    if out.empty:
+        return out
+    out["decidable"] = out["p_min"] <= alpha
+    out["p_adjusted"] = adjust_pvalues(out["p_value"].where(out["decidable"]), correction)
+    out["significant"] = (out["p_adjusted"] < alpha).astype(bool)
+    return out
+
+
 def a12(x, y, direction: int = 1) -> float:
     """Vargha-Delaney A: P(x beats y) + 0.5 P(tie) over all pairs; > 0.5 means x is better."""
     d = direction * (np.asarray(x, float)[:, None] - np.asarray(y, float)[None, :])
