@@ -352,3 +352,18 @@ def test_a_climbs_dry_run_shows_its_next_round_and_estimate(tmp_path, capsys):
         "a climb: at most 16 trials (every level of every ladder); the next round trains 8" in out
     )
     assert "this round's estimate: about" in out
+
+
+def test_a_seed_still_climbing_is_a_lower_bound_and_ties_below_it():
+    df = rows({
+        ("base", 0): [(4, True, 1, "solved", []), (8, False, 0.2, "plateau", flat())],
+        ("mem", 0): [(4, True, 1, "solved", [])],  # 8 not trained yet: still climbing
+        ("base", 1): [(4, True, 1, "solved", []), (8, True, 1, "solved", []),
+                      (16, False, 0.0, "plateau", flat())],
+        ("mem", 1): [(4, True, 1, "solved", [])],
+    })  # fmt: skip
+    seeds = frontier.seed_frontiers(df)
+    mem = seeds[seeds.variant == "mem"]
+    assert mem["pending"].all() and not seeds[seeds.variant == "base"]["pending"].any()
+    test = frontier.paired_scores(mem, seeds[seeds.variant == "base"])
+    assert test["losses"] == 0 and test["ties"] == 2  # not counted as a loss: order unknown

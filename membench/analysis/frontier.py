@@ -5,8 +5,10 @@ A seed's frontier is the hardest level of a ladder it solved with every easier l
 log2 of the frontier plus the exact match reached one level up, in log2 units of the step to
 that level, so two seeds with the same frontier are told apart by how close they came to the
 next one. A frontier is a lower bound where the seed solved the ladder's top, or where the
-next level was cut by the step budget while still improving (`still_improving`); two seeds
-whose order a bound leaves unknown tie, as in `capacity`.
+next level was cut by the step budget while still improving (`still_improving`), or where the
+next level has no record yet (an unfinished climb: the seed is still climbing); two seeds whose
+order a bound leaves unknown tie, as in `capacity`, and the trend test leaves still-climbing
+seeds out.
 
 Families, each corrected on its own (Holm by default):
 - **frontier**: every variant's paired scores against the baseline's, per ladder (the exact
@@ -101,7 +103,7 @@ def seed_frontiers(ok: pd.DataFrame, design: list | None = None) -> pd.DataFrame
                 ladder=name, parameter=param, variant=variant, seed=int(seed),
                 frontier=float(levels[top]) if top >= 0 else math.nan, index=top,
                 score=float(score), next_exact=next_em, at_top=top == len(levels) - 1,
-                cut=cut, jumps=sorted(above),
+                cut=cut, pending=nxt is None and top + 1 < len(levels), jumps=sorted(above),
             ))  # fmt: skip
     return pd.DataFrame(rows)
 
@@ -125,6 +127,13 @@ def solve_rates(ok: pd.DataFrame, seeds: pd.DataFrame, design: list | None = Non
     return pd.DataFrame(rows)
 
 
+def bound(seeds: pd.DataFrame) -> pd.Series:
+    """Which frontiers are only lower bounds: at the top, cut while improving, or pending (the
+    next level not trained yet: an unfinished climb)."""
+    pending = seeds["pending"] if "pending" in seeds.columns else False
+    return seeds["at_top"] | seeds["cut"] | pending
+
+
 def paired_scores(a: pd.DataFrame, b: pd.DataFrame) -> dict:
     """Frontier scores of `a` against `b` on shared seeds: the differences, with 0 where a lower
     bound leaves the order unknown (a bound at or below the other seed's score), and the exact
@@ -132,8 +141,8 @@ def paired_scores(a: pd.DataFrame, b: pd.DataFrame) -> dict:
     a, b = a.set_index("seed"), b.set_index("seed")
     shared = sorted(set(a.index) & set(b.index))
     x, y = a.loc[shared, "score"].to_numpy(float), b.loc[shared, "score"].to_numpy(float)
-    bx = (a.loc[shared, "at_top"] | a.loc[shared, "cut"]).to_numpy(bool)
-    by = (b.loc[shared, "at_top"] | b.loc[shared, "cut"]).to_numpy(bool)
+    bx = bound(a.loc[shared]).to_numpy(bool)
+    by = bound(b.loc[shared]).to_numpy(bool)
     unknown = (bx & (x <= y)) | (by & (y <= x))
     d = np.round(np.where(unknown, 0.0, x - y), stats.DECIMALS)
     n = len(d)
@@ -214,6 +223,8 @@ def trend_tests(
     of the order ran. Scores at the ladder's top tie (all are lower bounds there)."""
     rows = []
     for name, g in seeds.groupby("ladder", sort=False):
+        if "pending" in g.columns:  # an unfinished climb's seed has no final rank yet
+            g = g[~g["seed"].isin(g.loc[g["pending"], "seed"])]
         capped = g.assign(score=np.where(g["at_top"], g["score"].max(), g["score"]))
         for order in trends:
             table = capped[capped["variant"].isin(order)].pivot(

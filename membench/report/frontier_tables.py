@@ -15,7 +15,8 @@ FRONTIER_INTRO = (
     "plus the exact match reached one level up (in log2 units of that step), one rung below the "
     "ladder when it solved none. A frontier at the ladder's top, or whose next level ran out of "
     "steps while held-out token accuracy was still rising (by more than 0.01 over the last "
-    "quarter of the curve), is a lower bound ('>='). Levels above a seed's first failure are "
+    "quarter of the curve), or whose next level has no record yet (a climb not finished), is a "
+    "lower bound ('>='). Levels above a seed's first failure are "
     "not trained unless the suite says `climb: {beyond: N}`: a seed that fails a level is "
     "assumed to fail every harder one, and solve counts count it as unsolved there. Solve "
     "counts: seeds that solved the level, of all seeds, with the exact (Clopper-Pearson) 95% "
@@ -50,7 +51,7 @@ def seeds_text(g: pd.DataFrame, bottom: float) -> str:
         if not np.isfinite(r.frontier):
             counts[(-1.0, f"<{_level(bottom)}")] += 1
         else:
-            bound = ">=" if (r.at_top or r.cut) else ""
+            bound = ">=" if (r.at_top or r.cut or getattr(r, "pending", False)) else ""
             counts[(r.frontier, f"{bound}{_level(r.frontier)}")] += 1
     return ", ".join(f"{label}: {n}" for (_, label), n in sorted(counts.items()))
 
