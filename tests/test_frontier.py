@@ -367,3 +367,19 @@ def test_a_seed_still_climbing_is_a_lower_bound_and_ties_below_it():
     assert mem["pending"].all() and not seeds[seeds.variant == "base"]["pending"].any()
     test = frontier.paired_scores(mem, seeds[seeds.variant == "base"])
     assert test["losses"] == 0 and test["ties"] == 2  # not counted as a loss: order unknown
+
+
+def test_each_family_names_the_smallest_effect_its_seeds_could_show():
+    from membench.report.frontier_tables import floors
+
+    table = seeds_table({"base": [3.0] * 11, **{f"v{i}": [3.0] * 11 for i in range(36)}})
+    versus = frontier.compare_frontiers(table, [(f"v{i}", "base") for i in range(36)], 0.05, "holm")
+    empty = versus.iloc[0:0]
+    lines = floors({"versus": versus, "contrasts": empty, "speed": empty}, 0.05)
+    # 2/2^11 < 0.05/36 < 2/2^10: only 11 of 11 seeds one way can be significant
+    assert lines == ["frontier: 36 tests; significant only with 11+ seeds of one sign and none "
+                     "of the other (2/2^11 < 0.05/36)"]  # fmt: skip
+    five = frontier.compare_frontiers(seeds_table({"base": [1.0] * 5, "v": [2.0] * 5}),
+                                      [("v", "base")], 0.05, "holm")  # fmt: skip
+    line = floors({"versus": five, "contrasts": empty, "speed": empty})[0]
+    assert "6+ seeds" in line and "at 5 seeds no difference can be significant" in line

@@ -181,6 +181,27 @@ def frontier_tables(section: dict) -> list[tuple[str, list[str], list[list[str]]
     return out
 
 
+def floors(section: dict, alpha: float = 0.05) -> list[str]:
+    """Per family, the smallest effect its seeds could show: the sign-flip test's smallest p at
+    m untied seeds is 2/2^m, and the first test under Holm must beat alpha/K, so a difference
+    is significant only with at least m seeds of one sign and none of the other."""
+    import math
+
+    lines = []
+    for family in ("versus", "contrasts", "speed"):
+        table = section[family]
+        if not len(table):
+            continue
+        k = len(table)
+        m = max(1, math.floor(math.log2(2 * k / alpha)) + 1)
+        n = int(table["n"].max()) if "n" in table.columns else m
+        name = {"versus": "frontier", "contrasts": "contrasts", "speed": "speed"}[family]
+        reach = "" if m <= n else f"; at {n} seeds no difference can be significant"
+        lines.append(f"{name}: {k} tests; significant only with {m}+ seeds of one sign and none "
+                     f"of the other (2/2^{m} < {alpha}/{k}){reach}")  # fmt: skip
+    return lines
+
+
 def verdicts(section: dict) -> list[str]:
     """The significant results of every family, one line each (the terminal's summary)."""
     lines = []

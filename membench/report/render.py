@@ -16,7 +16,7 @@ import pandas as pd
 
 from membench import metrics
 from membench.report.attention_tables import render_attention_markdown
-from membench.report.frontier_tables import FRONTIER_INTRO, frontier_tables
+from membench.report.frontier_tables import FRONTIER_INTRO, floors, frontier_tables
 from membench.report.tables import (
     CAPACITY_INTRO,
     KNOCKOUT_INTRO,
@@ -64,6 +64,7 @@ def _render_md(report: Report) -> str:
         for title, head, body in frontier_tables(report.frontier):
             out += ["", f"### {title}", "", _md_table(head, body)]
         out += [f"- non-monotone: {line}" for line in report.frontier["nonmonotone"]]
+        out += [f"- smallest effect: {line}" for line in floors(report.frontier, report.alpha)]
         out += ["", "![frontier](frontier.png)"]
     if report.capacity:
         out += ["", "## Capacity", "", CAPACITY_INTRO]

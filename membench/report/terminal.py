@@ -13,7 +13,7 @@ from rich.markup import escape as rich_escape
 from rich.table import Table
 from rich.text import Text
 
-from membench.report.frontier_tables import frontier_tables, verdicts
+from membench.report.frontier_tables import floors, frontier_tables, verdicts
 from membench.report.model import CORRECTIONS
 from membench.report.tables import (
     MAX_LINES,
@@ -252,6 +252,7 @@ def print_report(
         _print_comparisons(report, console, all_rows)
     if report.frontier:
         lines = verdicts(report.frontier) or ["no family has a significant result"]
+        lines += [f"smallest effect: {x}" for x in floors(report.frontier, report.alpha)]
         console.print("\n[bold]Frontier verdicts[/] (each family corrected on its own)")
         for line in lines + [f"non-monotone: {x}" for x in report.frontier["nonmonotone"]]:
             console.print(rich_escape(line), highlight=False)
