@@ -62,8 +62,9 @@ def add_train(sub) -> None:
 
         from membench.cli.checks import check_at_least
         from membench.config.identity import make_spec, parse_assignment
+        from membench.run.contract import check_contract
         from membench.run.display import TrialBar, print_summary
-        from membench.run.train import check_contract, run_trial
+        from membench.run.train import run_trial
         from membench.suite.trials import add_code_paths
 
         if args.seed < 0:

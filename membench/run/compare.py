@@ -16,7 +16,7 @@ from pathlib import Path
 
 from membench.config.identity import parse_assignment
 from membench.errors import MembenchError
-from membench.run.train import check_contract
+from membench.run.contract import check_contract
 from membench.store.records import (
     SUITE_FILE,
     TRIALS,

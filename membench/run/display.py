@@ -71,7 +71,7 @@ def dry_run(
     if suite.tune is not None:
         title = f"{suite.name}, phase 2 of 2 (evaluation at the chosen points): {len(trials)}"
     if suite.climb is not None:  # the climb's next round, from the records so far
-        from membench.run.sweep import climb_outcomes
+        from membench.run.climbing import climb_outcomes
         from membench.suite.climb import plan
 
         outcomes = climb_outcomes(trials, directory)

@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 
 from membench.run.train import build, evaluate, make_optimizer, train_step, training_batches
-from membench.store.records import read_records
+from membench.store.records import TRIALS, read_records
+from membench.suite.trials import Suite, Trial
 
 RAY_START = 12.0  # seconds: ray.init, each worker's first import of torch, Tune's set-up and
 # the report (smoke on the 2-core machine: 12 s of its 71 s outside the trials; bench/RESULTS.md)
@@ -143,3 +144,24 @@ def cell_key(spec: dict) -> str:
     except Exception:  # a record of another shape: its own cell
         return json.dumps([spec.get(k) for k in fields], sort_keys=True, default=str)
     return json.dumps(identity, sort_keys=True)
+
+
+def live_estimate(
+    suite: Suite, todo: list[Trial], results: Path, max_concurrent: int | None = None
+) -> tuple[dict[str, float], int]:
+    """Each trial's estimated seconds (`run.estimate`: records of its cell, else a timing here
+    of at most 8 cells, on CPU only) and the slots, for the live ETA from the start."""
+    import ray
+
+    have = ray.cluster_resources()
+    slots = int(have.get("CPU", 1) // max(suite.resources.cpu, 1e-9))
+    if suite.resources.gpu > 0:  # trials on GPUs: as many at once as the GPUs hold
+        slots = min(slots, int(have.get("GPU", 0) // suite.resources.gpu) or 1)
+    if max_concurrent:
+        slots = min(slots, max_concurrent)
+    most = 8 if suite.resources.gpu == 0 else 0
+    try:
+        est = estimate(todo, results / TRIALS, slots, most=most)
+    except Exception:  # an estimate is a convenience: a model that fails here fails in its trial
+        return {}, slots
+    return est.seconds, est.slots

@@ -27,15 +27,16 @@ from rich.live import Live
 from membench.analysis.tuning import choose, extend_space
 from membench.config.identity import TrialSpec
 from membench.errors import MembenchError
+from membench.run.climbing import climb
 from membench.run.cluster import capture_output, check_fits, cluster_line, connect
 from membench.run.display import SweepProgress, say
+from membench.run.estimate import live_estimate
 from membench.run.packing import pack_indices, pack_plan, pack_size
 from membench.store.records import (
     SUITE_FILE,
     TRIALS,
     check_owner,
     labels,
-    read_records,
     relabel,
     remove_stale_temps,
     select,
@@ -43,8 +44,7 @@ from membench.store.records import (
     write_record,
     write_suite_file,
 )
-from membench.store.results import derived_metrics, load_suite_results, trial_table
-from membench.suite.climb import FAILED, SOLVED, UNSOLVED, plan
+from membench.store.results import load_suite_results, trial_table
 from membench.suite.trials import Suite, Trial, add_code_paths
 
 
@@ -182,63 +182,6 @@ def train_missing(
     return progress
 
 
-def climb(suite, trials, what, options, console) -> tuple[list, SweepProgress | None, bool]:
-    """Train a climb in rounds: each round trains, for every variant and seed, the next level
-    its records call for (membench.suite.climb.plan), until no seed has a level to train.
-    Returns the trials climbed so far, the last round's progress and whether any trained.
-    The rerun options apply to the first round only (later rounds train what is new)."""
-    results, rest = options[0], options[1:]
-    directory = results / TRIALS
-    trained, progress, rounds = False, None, 0
-    while True:
-        climbed, todo = plan(suite, trials, climb_outcomes(trials, directory), suite.climb.beyond)
-        first = rounds == 0
-        if not todo and not first:
-            return climbed, progress, trained
-        rounds += 1
-        address, max_concurrent, rerun_failed, force, rerun_stale, _ = rest
-        step = train_missing(
-            suite,
-            climbed,
-            f"{what}, climb round {rounds}",
-            results,
-            address,
-            max_concurrent,
-            rerun_failed and first,
-            force and first,
-            rerun_stale and first,
-            console,
-        )
-        if step is None:
-            if todo:  # recorded trials the plan still calls missing: cannot happen
-                raise MembenchError(f"{suite.name}: the climb found nothing to train in {todo}")
-            return climbed, progress, trained
-        progress, trained = step, True
-        write_suite_file(results, suite, plan(suite, trials, climb_outcomes(trials, directory),
-                                              suite.climb.beyond)[0])  # fmt: skip
-        if progress.interrupted:
-            return climbed, progress, trained
-        after = trial_states(todo, directory)
-        if todo and all(after[t.id] == "todo" for t in todo):  # a round that recorded nothing
-            return climbed, progress, trained
-
-
-def climb_outcomes(trials, directory: Path) -> dict[str, str]:
-    """Trial id -> solved | unsolved | failed, for the recorded ones of `trials`."""
-    records = read_records(directory) if directory.is_dir() else {}
-    out = {}
-    for t in trials:
-        record = records.get(t.id)
-        if record is None:
-            continue
-        if record.get("status") != "ok":
-            out[t.id] = FAILED
-        else:
-            solved = derived_metrics(record, record.get("metrics") or {}).get("solved")
-            out[t.id] = SOLVED if solved else UNSOLVED
-    return out
-
-
 def interrupted(suite, trials, directory, resume, console) -> int:
     left = list(trial_states(trials, directory).values()).count("todo")
     say(console, f"interrupted: {left} trials left; run `{resume}` to train only those")
@@ -306,7 +249,7 @@ def launch(suite, todo, results: Path, address, max_concurrent) -> SweepProgress
         progress = SweepProgress(suite.name, len(todo), None if display.is_terminal else display)
         owned = connect(address)
         say(display, cluster_line(address))
-        progress.plan(*expected(suite, todo, results, max_concurrent))
+        progress.plan(*live_estimate(suite, todo, results, max_concurrent))
         say(display, f"Ray's own output: {results / 'ray.log'}")
         try:
             check_fits(suite)
@@ -327,29 +270,6 @@ def launch(suite, todo, results: Path, address, max_concurrent) -> SweepProgress
             if owned:
                 ray.shutdown()
     return progress
-
-
-def expected(
-    suite: Suite, todo: list[Trial], results: Path, max_concurrent: int | None = None
-) -> tuple[dict[str, float], int]:
-    """Each trial's estimated seconds (`run.estimate`: records of its cell, else a timing here
-    of at most 8 cells, on CPU only) and the slots, for the live ETA from the start."""
-    import ray
-
-    from membench.run.estimate import estimate
-
-    have = ray.cluster_resources()
-    slots = int(have.get("CPU", 1) // max(suite.resources.cpu, 1e-9))
-    if suite.resources.gpu > 0:  # trials on GPUs: as many at once as the GPUs hold
-        slots = min(slots, int(have.get("GPU", 0) // suite.resources.gpu) or 1)
-    if max_concurrent:
-        slots = min(slots, max_concurrent)
-    most = 8 if suite.resources.gpu == 0 else 0
-    try:
-        est = estimate(todo, results / TRIALS, slots, most=most)
-    except Exception:  # an estimate is a convenience: a model that fails here fails in its trial
-        return {}, slots
-    return est.seconds, est.slots
 
 
 def tune_run(suite: Suite, todo: list[Trial], results: Path, max_concurrent, progress) -> None:
