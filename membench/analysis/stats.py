@@ -152,7 +152,7 @@ def cell_stats(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     for (task, variant), c in cells(df, metric).items():
         x, n = c.values, len(c.values)
         mean, std = float(np.mean(x)), float(np.std(x, ddof=1)) if n > 1 else math.nan
-        solved, budget = math.nan, math.nan
+        solved, budget, at_bound = math.nan, math.nan, None
         if kind == "binary":
             solved = int(x.sum())
             lo, hi = exact_binomial(solved, n)
@@ -160,9 +160,10 @@ def cell_stats(df: pd.DataFrame, metric: str) -> pd.DataFrame:
             solved, budget = int(c.observed.sum()), float(x[~c.observed].max(initial=x.max()))
             mean = std = lo = hi = math.nan  # a mean of censored values is no estimate
         else:
-            lo, hi = exact_at_bound(x, bounds) or mean_interval(x)
+            at_bound = exact_at_bound(x, bounds)
+            lo, hi = at_bound or mean_interval(x)
         lo, hi, cut = clip(lo, hi, bounds)
-        if kind == "continuous" and exact_at_bound(x, bounds) is not None:
+        if kind == "continuous" and at_bound is not None:
             cut = True  # shown as [low, high]: the exact interval is one-sided
         med = median_censored(c) if kind == "censored" else float(np.median(x))
         rows.append(
