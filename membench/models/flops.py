@@ -9,13 +9,12 @@ import json
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from membench import tasks
 from membench.errors import MembenchError
 from membench.models import build_model
-from membench.tasks import IGNORE
+from membench.models.loss import scored_only, step_loss
 
 
 def step_flops(model: dict[str, Any], task: str, params: dict[str, int], batch: int) -> float:
@@ -36,11 +35,7 @@ def _cached(model: str, task: str, params: str, batch: int) -> float:
     )  # fmt: skip
     src, tgt = spec.generate(batch, torch.Generator().manual_seed(0), **kwargs)
     with FlopCounterMode(display=False) as counter:
-        logits = net(src, tgt)
-        loss = F.cross_entropy(
-            logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1), ignore_index=IGNORE
-        )
-        loss.backward()
+        step_loss(net, src, tgt, scored_only(net, spec)).backward()
     return float(counter.get_total_flops())
 
 

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 import membench
@@ -25,6 +24,7 @@ from membench import tasks
 from membench.config.identity import TrialSpec
 from membench.config.spec import TrainConfig
 from membench.metrics import aulc
+from membench.models.loss import scored_only, step_loss
 from membench.store.fingerprint import fingerprint
 from membench.suite.schema import RECORD_SCHEMA_VERSION
 from membench.tasks import IGNORE
@@ -138,19 +138,10 @@ def make_optimizer(model, cfg: TrainConfig) -> torch.optim.Optimizer:
         return torch.optim.AdamW(params, **options)
 
 
-def train_step(model, optimizer, src, tgt, grad_clip: float) -> torch.Tensor:
-    """One step: forward, cross-entropy over every target token, backward, clip, AdamW.
-    grad_clip 0 means no clipping (clipping to norm 0 would zero every gradient)."""
-    logits = model(src, tgt)
-    if logits.dim() != 3 or logits.shape[:2] != tgt.shape:
-        raise ValueError(
-            f"the model's forward returned logits of shape {tuple(logits.shape)}; the contract "
-            f"is [batch, target length, vocab] = [{tgt.shape[0]}, {tgt.shape[1]}, vocab_size] "
-            "(docs/variants.md: 'Your own model')"
-        )
-    loss = F.cross_entropy(
-        logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1), ignore_index=IGNORE
-    )
+def train_step(model, optimizer, src, tgt, grad_clip: float, scored: bool = False) -> torch.Tensor:
+    """One step: forward, cross-entropy over the scored target tokens (`step_loss`), backward,
+    clip, AdamW. grad_clip 0 means no clipping (clipping to norm 0 would zero every gradient)."""
+    loss = step_loss(model, src, tgt, scored)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if grad_clip > 0:
@@ -257,12 +248,13 @@ def train_loop(spec: TrialSpec, model, task, device, progress: Callable | None) 
         optimizer, lambda s: lr_factor(s, cfg.warmup, cfg.steps)
     )
     stopping, step_flops, eval_seconds = Stopping(cfg), 0.0, 0.0
+    scored = scored_only(model, task)
     start = time.perf_counter()
     for step in range(1, cfg.steps + 1):
         src, tgt = next(batches)
         counter = FlopCounterMode(display=False) if step == 1 else None
         with counter or contextlib.nullcontext():
-            loss = train_step(model, optimizer, src, tgt, cfg.grad_clip)
+            loss = train_step(model, optimizer, src, tgt, cfg.grad_clip, scored)
         if counter is not None:
             step_flops = float(counter.get_total_flops())
         schedule.step()
