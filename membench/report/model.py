@@ -18,6 +18,7 @@ from membench import metrics
 from membench.analysis import across, comparison, stats
 from membench.analysis.attention_roles import attention_section
 from membench.analysis.capacity import capacity_section
+from membench.analysis.completeness import complete_only, incomplete_cells, interrupted_trials
 from membench.analysis.frontier import frontier_section
 from membench.analysis.knockouts import knockout_section
 from membench.analysis.positions import positions_section
@@ -65,6 +66,9 @@ class Report:
     published: list[dict] = field(default_factory=list)  # published.published_section
     frontier: dict | None = None  # frontier.frontier_section: climbs, per-seed frontiers, families
     design: dict | None = None  # suite.json's declared tests: primary, contrasts, trends, climb
+    interrupted: list[dict] = field(default_factory=list)  # trials cut off before they finished
+    # (task, variant) -> the cell in words, where a seed has no finished record: no mean shown
+    incomplete: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 NOT_METRICS = {"seed", "mem_tokens", "solved", "stale"}  # numeric columns that describe a trial
@@ -121,8 +125,23 @@ def build_report(
     tasks = list(dict.fromkeys(df["task"]))
     if test not in TESTS:
         raise ValueError(f"unknown test '{test}': use {', '.join(TESTS)}")
+    failed = [
+        dict(task=r.task, variant=r.variant, seed=int(r.seed), error=_text(r.get("error")))
+        for _, r in df[(status != "ok") & (status != "interrupted")].iterrows()
+    ]
+    cut = interrupted_trials(df)
+    usable = ok[np.isfinite(pd.to_numeric(ok[metric], errors="coerce"))]
+    missing = _missing(df, usable, tasks, variants, planned)
+    incomplete = incomplete_cells(usable, cut, missing, failed)
+    complete = complete_only(ok, incomplete)  # no mean, mark or verdict from a partial cell
     cells = stats.cell_stats(ok, metric)
-    comparisons = comparison.compare(ok, metric, baseline, alpha, correction, test)
+    comparisons = comparison.compare(complete, metric, baseline, alpha, correction, test)
+    if incomplete and len(comparisons):  # said as it is: no baseline cell yet, not none
+        waiting = comparisons["task"].map(lambda t: (t, baseline) in incomplete)
+        partial = comparisons["note"].str.startswith("no baseline cell") & waiting
+        comparisons.loc[partial, "note"] = comparisons.loc[partial, "note"].str.replace(
+            "no baseline cell", "the baseline's cell is incomplete", n=1
+        )
     notes = []
     if unused:
         notes.append(
@@ -130,13 +149,7 @@ def build_report(
             "(the report covers the trials of the suite that last ran here: suite.json)"
         )
     notes += _no_attention(ok) + _stale(ok)
-    failed = [
-        dict(task=r.task, variant=r.variant, seed=int(r.seed), error=_text(r.get("error")))
-        for _, r in df[status != "ok"].iterrows()
-    ]
-    usable = ok[np.isfinite(pd.to_numeric(ok[metric], errors="coerce"))]
-    missing = _missing(df, usable, tasks, variants, planned)
-    published = published_section(ok, references)
+    published = published_section(ok, references, incomplete)
     design = design or {}
     frontier = None
     if design.get("climb") is not None:
@@ -167,13 +180,15 @@ def build_report(
         variants=variants,
         cells=cells,
         comparisons=comparisons,
-        ranks=across.rank(ok, metric, alpha),
-        aggregate=across.aggregate(ok, metric, baseline),
+        ranks=across.rank(complete, metric, alpha),
+        aggregate=across.aggregate(complete, metric, baseline),
         costs=_costs(ok, baseline, variants),
         method=method + (" " + RULE if published else ""),
         notes=notes,
         failed=failed,
         missing=missing,
+        interrupted=cut,
+        incomplete=incomplete,
         attention=attention_section(df),
         knockouts=knockout_section(ok),
         positions=positions_section(ok),

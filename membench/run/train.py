@@ -196,6 +196,33 @@ class Stopping:
         return False
 
 
+class TrialInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during a trial's training. `run_trial` fills `record` (status
+    interrupted, the curve so far) for a caller that writes it; a caller that does not stops
+    as from any Ctrl-C."""
+
+    def __init__(self, curve: list[dict[str, Any]], steps: int):
+        super().__init__("trial interrupted")
+        self.curve, self.steps = curve, steps
+        self.record: dict[str, Any] | None = None
+
+
+def interrupted_fields(curve: list[dict[str, Any]], steps: int, reason: str) -> dict[str, Any]:
+    """A record's fields for a trial cut off before it finished (Ctrl-C, a time limit's SIGTERM,
+    a lost worker or device): its evaluations so far and the steps they reach. Reports count it
+    as started, not finished; a resume trains it again from the start."""
+    last = curve[-1] if curve else {}
+    metrics = {"steps_trained": steps, "solved": False}
+    metrics |= {k: last[k] for k in ("token_accuracy", "exact_match") if k in last}
+    return {
+        "status": "interrupted",
+        "stopped": "interrupted",
+        "error": reason,
+        "curve": curve,
+        "metrics": metrics,
+    }
+
+
 def check_loss(loss_value: float, step: int) -> None:
     if not math.isfinite(loss_value):
         raise FloatingPointError(f"loss became {loss_value} at step {step}")
@@ -249,27 +276,30 @@ def train_loop(spec: TrialSpec, model, task, device, progress: Callable | None) 
     )
     stopping, step_flops, eval_seconds = Stopping(cfg), 0.0, 0.0
     scored = scored_only(model, task)
-    start = time.perf_counter()
-    for step in range(1, cfg.steps + 1):
-        src, tgt = next(batches)
-        counter = FlopCounterMode(display=False) if step == 1 else None
-        with counter or contextlib.nullcontext():
-            loss = train_step(model, optimizer, src, tgt, cfg.grad_clip, scored)
-        if counter is not None:
-            step_flops = float(counter.get_total_flops())
-        schedule.step()
-        if stopping.due(step):
-            loss_value = loss.item()
-            check_loss(loss_value, step)
-            tick = time.perf_counter()
-            correct = correct_tokens(model, eval_src, eval_tgt)
-            now_scores = scores(correct, eval_tgt)
-            eval_seconds += time.perf_counter() - tick
-            point = {"step": step, "loss": loss_value, **now_scores}
-            if progress:
-                progress({**point, "steps": cfg.steps})
-            if stopping.add(point):
-                break
+    start, step = time.perf_counter(), 0
+    try:
+        for step in range(1, cfg.steps + 1):
+            src, tgt = next(batches)
+            counter = FlopCounterMode(display=False) if step == 1 else None
+            with counter or contextlib.nullcontext():
+                loss = train_step(model, optimizer, src, tgt, cfg.grad_clip, scored)
+            if counter is not None:
+                step_flops = float(counter.get_total_flops())
+            schedule.step()
+            if stopping.due(step):
+                loss_value = loss.item()
+                check_loss(loss_value, step)
+                tick = time.perf_counter()
+                correct = correct_tokens(model, eval_src, eval_tgt)
+                now_scores = scores(correct, eval_tgt)
+                eval_seconds += time.perf_counter() - tick
+                point = {"step": step, "loss": loss_value, **now_scores}
+                if progress:
+                    progress({**point, "steps": cfg.steps})
+                if stopping.add(point):
+                    break
+    except KeyboardInterrupt:
+        raise TrialInterrupted(stopping.curve, max(0, step - 1)) from None
     seconds = time.perf_counter() - start
     return loop_result(
         spec, task, stopping, step, step_flops, seconds, eval_seconds, correct, eval_tgt
@@ -319,6 +349,10 @@ def run_trial(spec: TrialSpec, progress: Callable | None = None) -> dict[str, An
         _, model = build(spec, device)
         result = train_loop(spec, model, task, device, progress)
         finish_record(record, spec, model, task, device, result)
+    except TrialInterrupted as cut:  # the caller writes cut.record, or stops without it
+        record.update(interrupted_fields(cut.curve, cut.steps, INTERRUPTED), end_time=now())
+        cut.record = record
+        raise
     except membench.errors.MembenchError:
         raise
     except Exception as err:  # a failed trial is a result, not a crash of the sweep
@@ -375,6 +409,8 @@ def fail_record(record, spec: TrialSpec, err: Exception) -> None:
     record.update(status="failed", error=f"{whose}{type(err).__name__}: {err}")
     record["traceback"] = traceback.format_exc(limit=-8)
 
+
+INTERRUPTED = "interrupted (Ctrl-C or SIGTERM) before it finished"
 
 NO_LAYOUT = (
     "no attention summary: the model has no `layout` attribute and `forward(..., "
