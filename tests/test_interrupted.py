@@ -86,6 +86,7 @@ def test_the_driver_records_running_trials_as_cut_off_with_their_curves(tmp_path
     recorder.on_trial_result(0, [], b, {**point, "step": 10, "member": 1})
     finished = run_trial(spec(2), progress=None)  # member 1 of b finishes: its own record
     recorder.on_trial_result(0, [], b, {"member": 1, "record": json.dumps(finished)})
+    assert set(progress.running) == {"a/0", "b/0"}  # the display counts the finished one done
     recorder.cut_off(INTERRUPTED)
     records = read_records(tmp_path, strict=True)
     assert records[specs[2].trial_id()]["status"] == "ok"  # never replaced by a cut-off one

@@ -50,9 +50,9 @@ class Recorder(Callback):
         self.running.pop(key, None)
         job = self.jobs[trial.config["trial"]["members"][member]]
         record = {**json.loads(text), **job["labels"]}
-        for key, value in (record.get("metrics") or {}).items():  # for the loggers after us
+        for name, value in (record.get("metrics") or {}).items():  # for the loggers after us
             if isinstance(value, int | float) and not isinstance(value, bool):
-                result[f"final/{key}"] = value
+                result[f"final/{name}"] = value
         write_record(self.directory, record)
         self.progress.finish(key, record)
 
