@@ -71,7 +71,13 @@ class Report:
     incomplete: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
-NOT_METRICS = {"seed", "mem_tokens", "solved", "stale"}  # numeric columns that describe a trial
+NOT_METRICS = {
+    "seed",
+    "mem_tokens",
+    "solved",
+    "stale",
+    "flops_count",
+}  # numeric columns that describe a trial
 
 
 def metric_columns(df: pd.DataFrame) -> list[str]:
@@ -148,7 +154,7 @@ def build_report(
             f"{unused} record{'s' * (unused != 1)} of other settings in this folder not used "
             "(the report covers the trials of the suite that last ran here: suite.json)"
         )
-    notes += _no_attention(ok) + _stale(ok)
+    notes += _no_attention(ok) + _stale(ok) + _flops_counts(ok)
     published = published_section(ok, references, incomplete)
     design = design or {}
     frontier = None
@@ -217,6 +223,20 @@ def _stale(ok: pd.DataFrame) -> list[str]:
         f"stale: {len(rows)} trials were made by other model code than would run now (a changed "
         f"factory module or membench model): {'; '.join(cells)}; retrain them with "
         "`membench run SUITE --rerun-stale`"
+    ]
+
+
+def _flops_counts(ok: pd.DataFrame) -> list[str]:
+    """Records whose FLOPs leave out attention (counted on the CPU before it was counted)."""
+    if "flops_count" not in ok.columns or "train_flops" not in ok.columns:
+        return []
+    old = int((ok["flops_count"].fillna(1) < 2).sum())
+    if not old:
+        return []
+    return [
+        f"FLOPs: {old} of {len(ok)} records were counted without attention (made before "
+        "membench counted it on the CPU); count them again with `python -m "
+        "membench.store.recount RESULTS`"
     ]
 
 

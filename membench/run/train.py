@@ -24,6 +24,7 @@ from membench import tasks
 from membench.config.identity import TrialSpec
 from membench.config.spec import TrainConfig
 from membench.metrics import aulc
+from membench.models.attention_flops import FLOPS_COUNT
 from membench.models.loss import scored_only, step_loss
 from membench.store.fingerprint import fingerprint
 from membench.suite.schema import RECORD_SCHEMA_VERSION
@@ -375,6 +376,7 @@ def start_record(spec: TrialSpec, device: torch.device) -> dict[str, Any]:
         "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
         "versions": {"membench": membench.__version__, "torch": torch.__version__},
         "code": fingerprint(spec.factory),  # which model code made it: stale records are caught
+        "flops_count": FLOPS_COUNT,  # how train_flops is counted (attention included)
         "start_time": now(),
     }
 
@@ -400,8 +402,8 @@ def finish_record(record, spec: TrialSpec, model, task, device, result: dict[str
         eval_src, _ = task.generate_held_out(spec.training.eval_size, held_out, **spec.task_params)
         _, tgt_len = task.lengths(**spec.task_params)
         record["attention"] = summarize(model, eval_src[:ATTENTION_EXAMPLES], tgt_len)
-        if record["attention"] is None:
-            record["notes"] = [NO_LAYOUT]
+        if record["attention"] is None:  # a built-in model says why; a user's has no layout
+            record["notes"] = [getattr(model, "no_layout", None) or NO_LAYOUT]
 
 
 def fail_record(record, spec: TrialSpec, err: Exception) -> None:
