@@ -8,6 +8,10 @@ with Ray later trains only what is still missing, and `membench report RESULTS` 
 Every worker trains one trial at a time with one torch thread; the longest budgets (steps x
 batch) start first, so a run cut off by a time limit keeps the trials only a GPU can train. A
 trial's labels (task, variant, seed) are added to its record as the sweep adds them.
+
+Ctrl-C or SIGTERM (a time limit's) stops it as `membench run` stops: each trial in flight writes
+a record with status interrupted (its curve so far, its steps), which reports show as cut off
+and the same command trains again.
 """
 
 from __future__ import annotations
@@ -15,15 +19,21 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import multiprocessing as mp
+import os
+import signal
 import sys
 import time
 from pathlib import Path
 
 import torch
 
-from membench.run.train import run_trial
+from membench.run.train import TrialInterrupted, run_trial
 from membench.store.records import TRIALS, labels, read_records, write_record, write_suite_file
 from membench.suite.load import load_suite
+
+
+def interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def work(job):
@@ -31,7 +41,11 @@ def work(job):
     torch.set_num_threads(1)
     spec = dataclasses.replace(spec, train={**spec.train, "device": device})
     start = time.perf_counter()
-    record = run_trial(spec) | labels
+    try:
+        record = run_trial(spec) | labels
+    except TrialInterrupted as cut:  # what it trained, marked as cut off; then this worker ends
+        write_record(Path(directory), cut.record | labels)
+        os._exit(130)
     write_record(Path(directory), record)
     return record["id"], record["status"], time.perf_counter() - start
 
@@ -49,15 +63,26 @@ def main() -> int:
     trials = suite.trials()
     write_suite_file(results, suite, trials)
     done = {i for i, r in read_records(results / TRIALS).items() if r.get("status") == "ok"}
+    # an interrupted record is not done: trained again
     todo = [t for t in trials if t.id not in done and (not args.only or t.task in args.only)]
     todo.sort(key=lambda t: -t.spec.training.steps * t.spec.training.batch_size)  # long first
     print(f"{len(trials)} trials, {len(todo)} to train, {args.workers} workers", flush=True)
     jobs = [(t.spec, labels(suite.name, t), args.device, str(results / TRIALS)) for t in todo]
     start = time.perf_counter()
-    with mp.get_context("spawn").Pool(args.workers) as pool:
+    signal.signal(signal.SIGTERM, interrupt)  # a time limit stops it as Ctrl-C does
+    pool = mp.get_context("spawn").Pool(args.workers, signal.signal, (signal.SIGTERM, interrupt))
+    try:
         for n, (trial, status, seconds) in enumerate(pool.imap_unordered(work, jobs), 1):
             wall = time.perf_counter() - start
             print(f"[{n}/{len(jobs)} {wall:6.0f} s] {trial} {status} {seconds:.0f} s", flush=True)
+    except KeyboardInterrupt:
+        pool.terminate()  # SIGTERM: each trial in flight writes its interrupted record
+        pool.join()
+        print("interrupted: the trials in flight are recorded as cut off; the same command "
+              "trains them and the missing ones again", flush=True)  # fmt: skip
+        return 130
+    pool.close()
+    pool.join()
     print(f"summary: {len(jobs)} trials in {time.perf_counter() - start:.0f} s", flush=True)
     return 0
 

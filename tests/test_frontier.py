@@ -339,7 +339,7 @@ def test_step_flops_are_linear_in_the_batch():
 
     model = '{"d_model": 16, "n_layers": 1, "n_heads": 2, "d_ff": 32, "mem_tokens": 3}'
     params = '{"length": 8, "vocab": 8}'
-    assert _cached(model, "copy", params, 8) == 8 * _cached(model, "copy", params, 1)
+    assert _cached(model, "copy", params, 8, None) == 8 * _cached(model, "copy", params, 1, None)
 
 
 def test_a_climbs_dry_run_shows_its_next_round_and_estimate(tmp_path, capsys):

@@ -41,7 +41,7 @@ def shipped(name: str):
 
 def tuned_with_a_failure():
     """results/core with a tuning phase (two learning rates on copy) and one failed trial, so
-    the Tuning and the Failed and missing sections show too."""
+    the Tuning and the Failed, cut off and missing sections show too."""
     found = load_suite_results(ROOT / "results" / "core-v1")
     table = found.table.copy()
     table.loc[0, ["status", "error"]] = ["failed", "RuntimeError: out of memory"]
@@ -114,7 +114,7 @@ def test_html_is_one_file_with_every_plot_and_every_section(written):
     assert {"Memory knockouts", "Attention: write, processing, read", "Method"} <= set(headings)
     assert [h for h in page.headings if h in headings] == headings  # same sections, same order
     if written.name.startswith("tuned"):
-        assert {"Tuning", "Failed and missing"} <= set(headings)
+        assert {"Tuning", "Failed, cut off and missing"} <= set(headings)
         tuning = (written / "report.html").read_text().split("<h2>Tuning</h2>")[1]
         assert "alt='sensitivity.png'" in tuning.split("<h3>")[0]  # the plot in its section
 

@@ -16,9 +16,11 @@ import pytest
 import yaml
 
 from membench.errors import MembenchError
+from membench.report.model import build_report
+from membench.report.tables import problems
 from membench.run.sweep import run_suite
 from membench.store.records import read_records
-from membench.store.results import load_results
+from membench.store.results import load_results, load_suite_results
 from membench.suite.load import load_suite
 
 pytestmark = pytest.mark.ray
@@ -212,14 +214,62 @@ def test_ctrl_c_stops_cleanly_says_how_to_resume_and_the_rerun_finishes(ray_loca
 
     code, leftover, output = stop_driver_after_first_record(path, results, ctrl_c)
     assert code == 130 and not leftover, output[-2000:]  # Ray shut down with the driver
-    left = 6 - len(list((results / "trials").glob("*.json")))
+    finished = finished_records(results)
+    left = 6 - len(finished)  # the trial that was running left a cut-off record, not a result
     resume = f"run `membench run {path} --results {results}` to train only those"
     assert f"interrupted: {left} trials left; {resume}" in output
     assert "Traceback" not in output
-    before = snapshot(results)
+    before = {k: v for k, v in snapshot(results).items() if k in finished}
     assert run_suite(load_suite(path), results) == 0
     after = snapshot(results)
     assert {k: after[k] for k in before} == before and len(after) == 6
+
+
+def finished_records(results: Path) -> set[str]:
+    """File names of the records that are results (not of trials cut off)."""
+    records = read_records(results / "trials", strict=True)
+    return {f"{i}.json" for i, r in records.items() if r["status"] != "interrupted"}
+
+
+# Trials evaluated every 100 steps that do not solve (long_range_sum at 8 digits is beyond this
+# 1-layer model) nor stop on a plateau, each long enough that one is running when it is stopped
+CURVES = {
+    **SLOW,
+    "tasks": [{"long_range_sum": {"length": 8}}],
+    "seeds": 1,
+    "train": {**SLOW["train"], "steps": 3000, "eval_every": 100, "patience": 0},
+}
+
+
+def test_sigterm_records_the_running_trial_as_cut_off_and_a_rerun_trains_it(ray_local, tmp_path):
+    """A time limit's SIGTERM to the driver: the trial in flight leaves a record with its curve
+    so far, the report counts it as cut off, and the same command trains it to the end."""
+    path, results = write(tmp_path, CURVES), tmp_path / "results"
+
+    def time_limit(driver):  # the next trial is under way a few seconds after the first record
+        time.sleep(4)
+        driver.terminate()
+
+    code, leftover, output = stop_driver_after_first_record(path, results, time_limit)
+    assert code == 130 and not leftover, output[-2000:]
+    records = read_records(results / "trials", strict=True)
+    cut = [r for r in records.values() if r["status"] == "interrupted"]
+    assert len(cut) == 1, output[-2000:]  # one at a time: the one running
+    (record,) = cut
+    steps = [p["step"] for p in record["curve"]]
+    assert steps == list(range(100, 100 * len(steps) + 1, 100)) and steps[-1] < 3000
+    assert record["metrics"]["steps_trained"] == steps[-1] and record["variant"] in SLOW["variants"]
+    found = load_suite_results(results)
+    report = build_report(found.table, planned=found.planned)
+    assert any(line.startswith(f"cut off: long_range_sum[length=8] / {record['variant']}")
+               for line in problems(report))  # fmt: skip
+    assert report.incomplete  # no mean from the cell while a seed is cut off
+
+    before = {k: v for k, v in snapshot(results).items() if k in finished_records(results)}
+    assert run_suite(load_suite(path), results) == 0
+    after = read_records(results / "trials", strict=True)
+    assert after[record["id"]]["status"] == "ok" and len(after) == 3
+    assert {k: v for k, v in snapshot(results).items() if k in before} == before
 
 
 def free_port() -> int:

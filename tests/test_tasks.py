@@ -21,6 +21,7 @@ SETTINGS = {
         {"pairs": 10, "queries": 3, "key_vocab": 64, "value_vocab": 16},
     ],
     "long_range_sum": [{}, {"length": 1, "base": 2}, {"length": 16, "base": 10}],
+    "parity": [{}, {"length": 1}, {"length": 300}],
 }
 
 
@@ -40,6 +41,7 @@ def test_the_tasks_are_registered():
         "mad_noisy_recall",
         "mad_recall",
         "mqar",
+        "parity",
         "reverse",
         "selective_copying",
         "sort",
@@ -204,3 +206,12 @@ def test_assoc_recall_answers_are_read_at_their_queries(overrides):
 def test_other_tasks_keep_separate_answer_slots(name):
     task = tasks.get(name)
     assert task.answer_positions(**task.resolve()) is None
+
+
+def test_parity_is_balanced_and_its_range_is_one_line():
+    task = tasks.get("parity")
+    src, tgt = task.generate(4000, torch.Generator().manual_seed(0), length=100)
+    assert abs(tgt.float().mean().item() - 0.5) < 0.03 and task.chance(length=100) == 0.5
+    with pytest.raises(MembenchError) as err:
+        task.resolve({"length": 0})
+    assert "\n" not in str(err.value) and "length" in str(err.value)

@@ -9,7 +9,7 @@ import math
 import pandas as pd
 
 from membench.analysis.stats import cell_stats
-from membench.metrics import metric_bounds
+from membench.metrics import metric_bounds, metric_direction
 
 TOLERANCE = 0.02  # of the metric's range (an accuracy: 2 points); 5% of the value if unbounded
 MIN_SEEDS = 3  # fewer seeds than this give no verdict
@@ -20,6 +20,8 @@ RULE = (
     "metric's range on each side (2 points of accuracy; 5% of the value for an unbounded "
     "metric) and that range is at most 0.08 of the metric's range wide; below or above when "
     "every seed lies under or over that band; undecided otherwise, and with fewer than 3 seeds. "
+    "A value at the metric's ceiling (exact match 1.0) is reached, not reproduced: any variant "
+    "that solves the task reaches it, so it cannot separate variants. "
     "A value marked indicative (a third party's, or a setup that differs in what it measures) "
     "gets no verdict: the report says on which side membench's seeds fall."
 )
@@ -41,23 +43,44 @@ def side(value: float, low: float, high: float, tol: float) -> str:
     return "within"
 
 
-def verdict(value: float, low: float, high: float, tol: float, n: int) -> str:
-    """The rule (RULE) for seeds spanning [low, high]."""
+def verdict(
+    value: float, low: float, high: float, tol: float, n: int, ceiling: bool = False
+) -> str:
+    """The rule (RULE) for seeds spanning [low, high]; `ceiling`: the value is the metric's
+    best possible, which any variant that solves reaches ("reached", never "reproduced")."""
     if n < MIN_SEEDS:
         return f"undecided ({n} seed{'s' * (n != 1)})"
     where = side(value, low, high, tol)
     if where != "within":
         return where
-    return "reproduced" if high - low <= 4 * tol else "undecided (seeds spread)"
+    if high - low > 4 * tol:
+        return "undecided (seeds spread)"
+    return "reached (a ceiling: it separates no variants)" if ceiling else "reproduced"
 
 
-def published_section(ok: pd.DataFrame, references: list[dict] | None) -> list[dict]:
+def at_ceiling(metric: str, value: float) -> bool:
+    """Whether `value` is the best `metric` can be (1.0 exact match; 0 for a loss)."""
+    low, high = metric_bounds(metric)
+    best = high if metric_direction(metric) > 0 else low
+    return math.isfinite(best) and abs(value - best) < 1e-12
+
+
+def published_section(
+    ok: pd.DataFrame,
+    references: list[dict] | None,
+    incomplete: dict[tuple[str, str], str] | None = None,
+) -> list[dict]:
     """One entry per reference, in the suite's order; a cell with no successful trial (or a
-    metric the records lack) says so instead of a verdict."""
+    metric the records lack) says so instead of a verdict, and so does a cell with seeds not
+    finished (`incomplete`: its finished seeds are selected by outcome)."""
     out = []
     for ref in references or []:
         entry = dict(ref)
         metric = ref["metric"]
+        partial = (incomplete or {}).get((ref["task"], ref["variant"]))
+        if partial:
+            out.append(entry | dict(n=0, incomplete=partial, verdict="none yet: incomplete"))
+            continue
         cell = ok[(ok["task"] == ref["task"]) & (ok["variant"] == ref["variant"])]
         if metric not in cell.columns or cell[metric].dropna().empty:
             out.append(entry | dict(n=0, verdict="not measured"))
@@ -68,7 +91,7 @@ def published_section(ok: pd.DataFrame, references: list[dict] | None) -> list[d
         if ref.get("indicative"):
             word = f"indicative: seeds {side(ref['value'], low, high, tol)}"
         else:
-            word = verdict(ref["value"], low, high, tol, n)
+            word = verdict(ref["value"], low, high, tol, n, at_ceiling(metric, ref["value"]))
         ci = (row["ci_low"], row["ci_high"]) if math.isfinite(row["ci_low"]) else (row["mean"],) * 2
         solved = int(cell["solved"].fillna(False).astype(bool).sum()) if "solved" in cell else None
         out.append(

@@ -15,6 +15,7 @@ from membench.cli.suite import add_report, add_run
 from membench.cli.trial import add_attention, add_train
 from membench.cli.verify import add_verify
 from membench.errors import MembenchError
+from membench.run.interrupts import sigterm_stops
 
 COMMANDS = [
     add_tasks,
@@ -41,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         add(sub)
     args = parser.parse_args(argv)
     try:
-        return args.handler(args) or 0
+        with sigterm_stops():
+            return args.handler(args) or 0
     except MembenchError as err:
         print(f"membench {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -64,7 +64,7 @@ def add_train(sub) -> None:
         from membench.config.identity import make_spec, parse_assignment
         from membench.run.contract import check_contract
         from membench.run.display import TrialBar, print_summary
-        from membench.run.train import run_trial
+        from membench.run.train import TrialInterrupted, run_trial
         from membench.suite.trials import add_code_paths
 
         if args.seed < 0:
@@ -91,13 +91,16 @@ def add_train(sub) -> None:
             factory=args.factory,
         )
         check_contract(spec)  # a user's model: its contract checked before it trains
-        with TrialBar(spec) as bar:
-            record = run_trial(spec, progress=bar.update)
+        try:
+            with TrialBar(spec) as bar:
+                record = run_trial(spec, progress=bar.update)
+        except TrialInterrupted as cut:  # Ctrl-C: what it trained, marked as cut off
+            record = cut.record
         if args.json:
             print(json.dumps(record))
         else:
             print_summary(record)
-        return 0 if record["status"] == "ok" else 1
+        return {"ok": 0, "interrupted": 130}.get(record["status"], 1)
 
     parser.set_defaults(handler=handler)
 

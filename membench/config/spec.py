@@ -53,6 +53,27 @@ class ModelConfig(BaseModel):
         description="what memory rows read: everything, memory only, or the input before the "
         "first answer row",
     )
+    mem_kv: int = Field(
+        0,
+        ge=0,
+        description="persistent memory: learned key-value pairs every attention can read, at no "
+        "sequence position (Sukhbaatar et al. 2019)",
+    )
+    pause_tokens: int = Field(
+        0,
+        ge=0,
+        description="arch encoder: learned tokens between the input and the answers, never "
+        "scored (Goyal et al. 2023)",
+    )
+    mem_every: int = Field(
+        0,
+        ge=0,
+        description="arch encoder: the memory tokens again before every this many sequence "
+        "positions, so causal memory reads what came before it (0: once, first)",
+    )
+    sink: bool = Field(
+        False, description="arch encoder: one learned first token attention can rest on"
+    )
 
     @model_validator(mode="after")
     def combinations(self) -> ModelConfig:
@@ -78,6 +99,8 @@ class ModelConfig(BaseModel):
         why = mem_reads_problem(self)
         if why:
             raise rule("mem_reads", why)
+        for key, why in token_options_problems(self):
+            raise rule(key, why)
         for key in ("segment", "bptt"):  # a value the other archs would silently ignore
             if self.arch != "recurrent" and getattr(self, key):
                 raise rule(
@@ -111,6 +134,25 @@ def mem_reads_problem(config: ModelConfig) -> str | None:
             "never an answer); use 'all'"
         )
     return None
+
+
+def token_options_problems(config: ModelConfig) -> list[tuple[str, str]]:
+    """Pause tokens, sink and interspersed memory: where they mean nothing or cannot work."""
+    out = []
+    for key in ("pause_tokens", "sink", "mem_every"):
+        if getattr(config, key) and config.arch != "encoder":
+            out.append((key, f"arch 'encoder' only (it places its tokens in one sequence), got "
+                             f"arch '{config.arch}'; set arch: encoder or drop it"))  # fmt: skip
+    if config.mem_every:
+        if not config.mem_tokens:
+            out.append(("mem_every", "needs mem_tokens >= 1 (the memory it repeats)"))
+        elif config.controller != "shared" or config.bottleneck or config.mem_reads != "all":
+            out.append(("mem_every", "works with memory updated by the layer's own block only "
+                        "(controller: shared, no bottleneck, mem_reads: all): interspersed "
+                        "memory has no block of its own to route"))  # fmt: skip
+        elif config.pause_tokens or config.sink:
+            out.append(("mem_every", "one placement at a time: drop pause_tokens and sink"))
+    return out
 
 
 class TrainConfig(BaseModel):

@@ -21,6 +21,7 @@ from torch import nn
 
 from membench.config.spec import ModelConfig, model_config
 from membench.errors import MembenchError
+from membench.models import attention_flops  # noqa: F401  (attention FLOPs counted on the CPU)
 from membench.models.encoder_decoder import MemoryEncoderDecoder
 from membench.models.recurrent import RecurrentMemoryTransformer
 from membench.models.transformer import KNOCKOUTS, MemoryTransformer

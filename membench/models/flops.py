@@ -9,25 +9,32 @@ import json
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from membench import tasks
 from membench.errors import MembenchError
 from membench.models import build_model
-from membench.tasks import IGNORE
+from membench.models.loss import scored_only, step_loss
 
 
-def step_flops(model: dict[str, Any], task: str, params: dict[str, int], batch: int) -> float:
+def step_flops(
+    model: dict[str, Any],
+    task: str,
+    params: dict[str, int],
+    batch: int,
+    scored: bool | None = None,
+) -> float:
     """FLOPs of one training step (forward and backward) of `model` on `task`: counted on one
-    example and scaled by the batch (every op of the family is linear in the batch size)."""
+    example and scaled by the batch (every op of the family is linear in the batch size).
+    `scored`: logits at the scored target tokens only (True), at every one (False), or as a
+    trial computes them now (None)."""
     return batch * _cached(
-        json.dumps(model, sort_keys=True), task, json.dumps(params, sort_keys=True), 1
+        json.dumps(model, sort_keys=True), task, json.dumps(params, sort_keys=True), 1, scored
     )
 
 
 @functools.lru_cache(maxsize=4096)
-def _cached(model: str, task: str, params: str, batch: int) -> float:
+def _cached(model: str, task: str, params: str, batch: int, scored: bool | None) -> float:
     spec, kwargs = tasks.get(task), json.loads(params)
     src_len, tgt_len = spec.lengths(**kwargs)
     net = build_model(
@@ -36,11 +43,7 @@ def _cached(model: str, task: str, params: str, batch: int) -> float:
     )  # fmt: skip
     src, tgt = spec.generate(batch, torch.Generator().manual_seed(0), **kwargs)
     with FlopCounterMode(display=False) as counter:
-        logits = net(src, tgt)
-        loss = F.cross_entropy(
-            logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1), ignore_index=IGNORE
-        )
-        loss.backward()
+        step_loss(net, src, tgt, scored_only(net, spec) if scored is None else scored).backward()
     return float(counter.get_total_flops())
 
 

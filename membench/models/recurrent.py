@@ -62,7 +62,9 @@ class RecurrentMemoryTransformer(MemoryTransformer):
         crosses a segment boundary (tests replace it to cut the path)."""
         return memory
 
-    def run(self, src, tgt_len, capture=False):
+    def hidden(self, src, tgt_len, capture=False):
+        """The answer rows of the last segment, [B, Lt, d_model] (the head's input), and every
+        segment's attention maps."""
         check_lengths(self, src, tgt_len)
         b, m = src.size(0), self.mem.size(0)
         tokens = src
@@ -93,8 +95,7 @@ class RecurrentMemoryTransformer(MemoryTransformer):
             if not last:
                 memory = self.carry(i, out[:, :m])
         out = out[:, -self.tail :]
-        logits = self.head(out if self.rows is None else out.index_select(1, self.rows))
-        return logits, segment_maps
+        return (out if self.rows is None else out.index_select(1, self.rows)), segment_maps
 
     def forward(self, src, tgt, return_attention=False):
         """With `return_attention`: `self` holds the last segment's maps (the answers' step, over

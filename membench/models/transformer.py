@@ -30,7 +30,9 @@ from membench.config.spec import ModelConfig
 
 class Attention(nn.Module):
     """Multi-head attention: queries from `x`, keys and values from `context` (the same tensor for
-    self-attention), through one fused qkv projection."""
+    self-attention), through one fused qkv projection. With `mem_kv: N` (persistent memory),
+    N learned keys and values per head are read beside the context's, by every query, under
+    every mask: they hold no sequence position, so nothing writes them but the gradient."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -38,6 +40,11 @@ class Attention(nn.Module):
         self.dropout = cfg.dropout
         self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
         self.proj = nn.Linear(cfg.d_model, cfg.d_model)
+        self.mem_kv = cfg.mem_kv
+        if cfg.mem_kv:  # small: they start near blank, as memory tokens do
+            shape = (cfg.n_heads, cfg.mem_kv, cfg.d_model // cfg.n_heads)
+            self.mem_k = nn.Parameter(0.02 * torch.randn(shape))
+            self.mem_v = nn.Parameter(0.02 * torch.randn(shape))
 
     def forward(self, x, context, causal=False, capture=False, mask=None):
         """`mask`: None, or bool [queries, keys], True where a query may attend (knockouts); a
@@ -55,6 +62,8 @@ class Attention(nn.Module):
         if mask is not None:
             empty = ~mask.any(dim=-1)  # rows that may read nothing: computed, then zeroed
             mask = mask | empty[:, None]
+        if self.mem_kv:
+            k, v, mask, causal = self.with_persistent(k, v, mask, causal)
         if capture:
             scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))
             if causal:
@@ -66,6 +75,7 @@ class Attention(nn.Module):
             if empty is not None:
                 weights = weights.masked_fill(empty[:, None], 0.0)
             y = F.dropout(weights, p, self.training) @ v
+            weights = weights[..., self.mem_kv :]  # the maps cover sequence positions only
         else:
             weights = None
             y = F.scaled_dot_product_attention(
@@ -75,6 +85,21 @@ class Attention(nn.Module):
         if empty is not None:  # no `empty.any()` test: it would wait for the GPU every call
             out = out.masked_fill(empty[:, None], 0.0)
         return out, weights
+
+    def with_persistent(self, k, v, mask, causal):
+        """Keys and values with the persistent ones first, and the mask (a causal one made
+        explicit) with columns for them that every query may read."""
+        b, keys = k.size(0), k.size(2)
+        k = torch.cat([self.mem_k.expand(b, -1, -1, -1), k], dim=2)
+        v = torch.cat([self.mem_v.expand(b, -1, -1, -1), v], dim=2)
+        if causal:
+            allowed = torch.ones(keys, keys, dtype=torch.bool, device=k.device).tril()
+            mask = allowed if mask is None else mask & allowed
+            causal = False
+        if mask is not None:
+            first = torch.ones(mask.size(0), self.mem_kv, dtype=torch.bool, device=k.device)
+            mask = torch.cat([first, mask], dim=1)
+        return k, v, mask, causal
 
 
 class Block(nn.Module):
@@ -173,19 +198,21 @@ class Encoder(nn.Module):
         self.mem_reads = cfg.mem_reads
         self.ln_f = nn.LayerNorm(cfg.d_model)
 
-    def forward(self, x, capture=False, tail=None, knockout=None, context=None):
+    def forward(self, x, capture=False, tail=None, knockout=None, context=None, mask=None):
         """`knockout`: None, "read" (no sequence position attends to memory, in any layer) or
         "write" (memory attends to memory only: it carries its learned vectors and its own
         processing, nothing of the sequence). `context`: how many sequence positions (from the
-        first) are the context that memory reads under `mem_reads: context` (None: all)."""
+        first) are the context that memory reads under `mem_reads: context` (None: all).
+        `mask`: the whole mask, given (interspersed memory), instead of the one built here."""
         maps = []
         last = len(self.layers) - 1
         m, t = self.layers[0].mem_tokens, x.size(1)
-        mask = combine(
-            knockout_mask(knockout, m, t, x.device),
-            causal_mask(m, t, x.device) if self.causal else None,
-            reads_mask(self.mem_reads, m, t, context, x.device),
-        )
+        if mask is None:
+            mask = combine(
+                knockout_mask(knockout, m, t, x.device),
+                causal_mask(m, t, x.device) if self.causal else None,
+                reads_mask(self.mem_reads, m, t, context, x.device),
+            )
         for i, layer in enumerate(self.layers):
             x, weights = layer(x, capture, tail if i == last and not capture else None, mask)
             maps.append(weights)
@@ -244,6 +271,21 @@ def knockout_mask(knockout: str | None, m: int, t: int, device) -> torch.Tensor 
     return allowed
 
 
+def interspersed_mask(mem_rows: torch.Tensor, causal: bool, knockout: str | None):
+    """bool [T, T] for memory at the rows `mem_rows` (bool [T]) anywhere in the input: causal
+    (each row reads itself and earlier rows, memory included) or not, and the knockouts as
+    `knockout_mask` defines them; None where nothing is masked."""
+    t = mem_rows.numel()
+    allowed = torch.ones(t, t, dtype=torch.bool, device=mem_rows.device)
+    if causal:
+        allowed = allowed.tril()
+    if knockout == "read":  # no sequence row reads memory
+        allowed &= ~(~mem_rows[:, None] & mem_rows[None, :])
+    elif knockout == "write":  # memory reads memory only
+        allowed &= ~(mem_rows[:, None] & ~mem_rows[None, :])
+    return None if allowed.all() else allowed
+
+
 def check_lengths(model: nn.Module, src: torch.Tensor, tgt_len: int) -> None:
     """Positional tables and `layout` are sized when the model is built: other lengths fail."""
     if src.size(1) != model.src_len or tgt_len != model.tgt_len:
@@ -296,12 +338,7 @@ class MemoryTransformer(nn.Module):
             self.tail = tgt_len
             self.context = src_len  # memory under mem_reads "context" reads the source
             rows = range(tgt_len)
-            self.layout = {
-                "mem": (0, m),
-                "src": (m, m + src_len),
-                "sep": (m + src_len, m + src_len + 1),
-                "answer": (m + src_len + 1, m + src_len + 1 + tgt_len),
-            }
+            blocks = [("src", src_len), ("sep", 1), ("answer", tgt_len)]
         else:
             self.tok = nn.Embedding(vocab_size, d)
             self.pos = nn.Embedding(src_len, d)
@@ -309,13 +346,10 @@ class MemoryTransformer(nn.Module):
             self.tail = src_len - first  # the last layer computes these source rows only
             self.context = first  # the source before the first answer row
             rows = [p - first for p in self.answer_positions]
-            self.layout = {"mem": (0, m), "src": (m, m + src_len)}
+            blocks = [("src", src_len)]
             if self.answer_positions == list(range(first, src_len)):
-                self.layout = {
-                    "mem": (0, m),
-                    "src": (m, m + first),
-                    "answer": (m + first, m + src_len),
-                }
+                blocks = [("src", first), ("answer", src_len - first)]
+        self.place_tokens(cfg, blocks)
         # which of the last `tail` output rows holds each target token's prediction (None: all,
         # in order, as for answer slots and assoc_recall's queries)
         rows = None if list(rows) == list(range(self.tail)) else torch.tensor(list(rows))
@@ -326,7 +360,51 @@ class MemoryTransformer(nn.Module):
         self.encoder = Encoder(cfg)
         self.head = nn.Linear(d, vocab_size)
 
+    def place_tokens(self, cfg: ModelConfig, blocks: list[tuple[str, int]]) -> None:
+        """The layout over `[mem; sink; sequence blocks with the pause tokens before the
+        answers]`, and the learned vectors of the sink and pause tokens (small, as memory's).
+        Interspersed memory (`mem_every`) has rows all through the sequence: no block layout,
+        and the mask that places memory before every `mem_every` positions (`mem_rows`)."""
+        d, m = cfg.d_model, cfg.mem_tokens
+        self.sink = nn.Parameter(0.02 * torch.randn(1, d)) if cfg.sink else None
+        self.pause = (
+            nn.Parameter(0.02 * torch.randn(cfg.pause_tokens, d)) if cfg.pause_tokens else None
+        )
+        if self.pause is not None:
+            if blocks[-1][0] != "answer":
+                raise ValueError(
+                    "pause_tokens: this task's answer rows are spread through its input, so "
+                    "there is no place before the answers for them; drop pause_tokens"
+                )
+            self.pause_at = sum(n for _, n in blocks[:-1])  # a sequence index: before answers
+            blocks = [*blocks[:-1], ("pause", cfg.pause_tokens), blocks[-1]]
+        if self.sink is not None:
+            blocks = [("sink", 1), *blocks]
+            self.context += 1  # memory under mem_reads "context" reads the sink too
+        self.layout, start = {"mem": (0, m)}, m
+        for name, n in blocks:
+            self.layout[name] = (start, start + n)
+            start += n
+        self.every = cfg.mem_every
+        if self.every:
+            length = start - m  # sequence positions, memory before each run of `every`
+            chunks = [[True] * m + [False] * min(self.every, length - i)
+                      for i in range(0, length, self.every)]  # fmt: skip
+            mem_rows = torch.tensor([r for chunk in chunks for r in chunk])
+            self.register_buffer("mem_rows", mem_rows, persistent=False)
+            self.layout = None
+            self.no_layout = (
+                "no attention summary: interspersed memory (mem_every) has rows all through "
+                "the sequence, where the summary's blocks assume memory first"
+            )
+
     def run(self, src, tgt_len, capture=False):
+        hidden, maps = self.hidden(src, tgt_len, capture)
+        return self.head(hidden), maps
+
+    def hidden(self, src, tgt_len, capture=False):
+        """The output row each target token is predicted from, [B, Lt, d_model] (the head's
+        input), and the attention maps."""
         check_lengths(self, src, tgt_len)
         b = src.size(0)
         tokens = src
@@ -335,16 +413,41 @@ class MemoryTransformer(nn.Module):
             slots = torch.full((b, tgt_len), self.slot, dtype=src.dtype, device=src.device)
             tokens = torch.cat([src, sep, slots], dim=1)
         x = self.drop(self.tok(tokens) + self.pos.weight)
-        x = torch.cat([self.mem.expand(b, -1, -1), x], dim=1)
-        x, maps = self.encoder(
-            x, capture, tail=self.tail, knockout=self.knockout, context=self.context
-        )
+        if self.pause is not None:
+            at = self.pause_at
+            x = torch.cat([x[:, :at], self.pause.expand(b, -1, -1), x[:, at:]], dim=1)
+        if self.sink is not None:
+            x = torch.cat([self.sink.expand(b, -1, -1), x], dim=1)
+        if self.every:
+            x, maps = self.interspersed(x, capture)
+        else:
+            x = torch.cat([self.mem.expand(b, -1, -1), x], dim=1)
+            x, maps = self.encoder(
+                x, capture, tail=self.tail, knockout=self.knockout, context=self.context
+            )
         x = x[:, -self.tail :]
-        return self.head(x if self.rows is None else x.index_select(1, self.rows)), maps
+        return (x if self.rows is None else x.index_select(1, self.rows)), maps
+
+    def interspersed(self, x, capture):
+        """The encoder over the sequence with memory before every `mem_every` positions (the
+        same learned vectors each time); returns the sequence rows. Causal: each row, memory
+        included, reads itself and what comes before it."""
+        mem, parts = self.mem.expand(x.size(0), -1, -1), []
+        for start in range(0, x.size(1), self.every):
+            parts += [mem, x[:, start : start + self.every]]
+        mask = interspersed_mask(self.mem_rows, self.encoder.causal, self.knockout)
+        out, maps = self.encoder(torch.cat(parts, dim=1), capture, mask=mask)
+        return out[:, ~self.mem_rows], maps
 
     def forward(self, src, tgt, return_attention=False):
         logits, maps = self.run(src, tgt.size(1), return_attention)
         return (logits, {"self": maps}) if return_attention else logits
+
+    def forward_scored(self, src, tgt, keep):
+        """Logits [N, V] at the N target tokens where `keep` [B, Lt] is True, in row-major
+        order: `forward(src, tgt)[keep]` without the output head over the rows nobody scores
+        (MQAR scores 4 of 56 target tokens; the head and loss were 88% of its CPU step)."""
+        return self.head(self.hidden(src, tgt.size(1))[0][keep])
 
     @torch.no_grad()
     def predict(self, src, tgt_len):

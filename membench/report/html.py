@@ -159,7 +159,7 @@ def render_html(report: Report, images: Mapping[str, bytes] | None = None) -> st
     parts += ["<h2>Method</h2>", f"<p>{html.escape(report.method)}</p>"]
     if problems(report):
         items = "".join(f"<li>{html.escape(line)}</li>" for line in problems(report))
-        parts += ["<h2>Failed and missing</h2>", f"<ul>{items}</ul>"]
+        parts += ["<h2>Failed, cut off and missing</h2>", f"<ul>{items}</ul>"]
     return "\n".join(parts + ["</body></html>"]) + "\n"
 
 

@@ -18,6 +18,7 @@ from membench import metrics
 from membench.analysis import across, comparison, stats
 from membench.analysis.attention_roles import attention_section
 from membench.analysis.capacity import capacity_section
+from membench.analysis.completeness import complete_only, incomplete_cells, interrupted_trials
 from membench.analysis.frontier import frontier_section
 from membench.analysis.knockouts import knockout_section
 from membench.analysis.positions import positions_section
@@ -65,9 +66,18 @@ class Report:
     published: list[dict] = field(default_factory=list)  # published.published_section
     frontier: dict | None = None  # frontier.frontier_section: climbs, per-seed frontiers, families
     design: dict | None = None  # suite.json's declared tests: primary, contrasts, trends, climb
+    interrupted: list[dict] = field(default_factory=list)  # trials cut off before they finished
+    # (task, variant) -> the cell in words, where a seed has no finished record: no mean shown
+    incomplete: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
-NOT_METRICS = {"seed", "mem_tokens", "solved", "stale"}  # numeric columns that describe a trial
+NOT_METRICS = {
+    "seed",
+    "mem_tokens",
+    "solved",
+    "stale",
+    "flops_count",
+}  # numeric columns that describe a trial
 
 
 def metric_columns(df: pd.DataFrame) -> list[str]:
@@ -121,22 +131,31 @@ def build_report(
     tasks = list(dict.fromkeys(df["task"]))
     if test not in TESTS:
         raise ValueError(f"unknown test '{test}': use {', '.join(TESTS)}")
+    failed = [
+        dict(task=r.task, variant=r.variant, seed=int(r.seed), error=_text(r.get("error")))
+        for _, r in df[(status != "ok") & (status != "interrupted")].iterrows()
+    ]
+    cut = interrupted_trials(df)
+    usable = ok[np.isfinite(pd.to_numeric(ok[metric], errors="coerce"))]
+    missing = _missing(df, usable, tasks, variants, planned)
+    incomplete = incomplete_cells(usable, cut, missing, failed)
+    complete = complete_only(ok, incomplete)  # no mean, mark or verdict from a partial cell
     cells = stats.cell_stats(ok, metric)
-    comparisons = comparison.compare(ok, metric, baseline, alpha, correction, test)
+    comparisons = comparison.compare(complete, metric, baseline, alpha, correction, test)
+    if incomplete and len(comparisons):  # said as it is: no baseline cell yet, not none
+        waiting = comparisons["task"].map(lambda t: (t, baseline) in incomplete)
+        partial = comparisons["note"].str.startswith("no baseline cell") & waiting
+        comparisons.loc[partial, "note"] = comparisons.loc[partial, "note"].str.replace(
+            "no baseline cell", "the baseline's cell is incomplete", n=1
+        )
     notes = []
     if unused:
         notes.append(
             f"{unused} record{'s' * (unused != 1)} of other settings in this folder not used "
             "(the report covers the trials of the suite that last ran here: suite.json)"
         )
-    notes += _no_attention(ok) + _stale(ok)
-    failed = [
-        dict(task=r.task, variant=r.variant, seed=int(r.seed), error=_text(r.get("error")))
-        for _, r in df[status != "ok"].iterrows()
-    ]
-    usable = ok[np.isfinite(pd.to_numeric(ok[metric], errors="coerce"))]
-    missing = _missing(df, usable, tasks, variants, planned)
-    published = published_section(ok, references)
+    notes += _no_attention(ok) + _stale(ok) + _flops_counts(ok)
+    published = published_section(ok, references, incomplete)
     design = design or {}
     frontier = None
     if design.get("climb") is not None:
@@ -167,13 +186,15 @@ def build_report(
         variants=variants,
         cells=cells,
         comparisons=comparisons,
-        ranks=across.rank(ok, metric, alpha),
-        aggregate=across.aggregate(ok, metric, baseline),
+        ranks=across.rank(complete, metric, alpha),
+        aggregate=across.aggregate(complete, metric, baseline),
         costs=_costs(ok, baseline, variants),
         method=method + (" " + RULE if published else ""),
         notes=notes,
         failed=failed,
         missing=missing,
+        interrupted=cut,
+        incomplete=incomplete,
         attention=attention_section(df),
         knockouts=knockout_section(ok),
         positions=positions_section(ok),
@@ -202,6 +223,20 @@ def _stale(ok: pd.DataFrame) -> list[str]:
         f"stale: {len(rows)} trials were made by other model code than would run now (a changed "
         f"factory module or membench model): {'; '.join(cells)}; retrain them with "
         "`membench run SUITE --rerun-stale`"
+    ]
+
+
+def _flops_counts(ok: pd.DataFrame) -> list[str]:
+    """Records whose FLOPs leave out attention (counted on the CPU before it was counted)."""
+    if "flops_count" not in ok.columns or "train_flops" not in ok.columns:
+        return []
+    old = int((ok["flops_count"].fillna(1) < 2).sum())
+    if not old:
+        return []
+    return [
+        f"FLOPs: {old} of {len(ok)} records were counted without attention (made before "
+        "membench counted it on the CPU); count them again with `python -m "
+        "membench.store.recount RESULTS`"
     ]
 
 

@@ -84,7 +84,9 @@ def _render_md(report: Report) -> str:
         out += ["", render_attention_markdown(report.attention).rstrip()]
     out += ["", "## Method", "", report.method]
     if problems(report):
-        out += ["", "## Failed and missing", ""] + [f"- {line}" for line in problems(report)]
+        out += ["", "## Failed, cut off and missing", ""] + [
+            f"- {line}" for line in problems(report)
+        ]
     return "\n".join(out) + "\n"
 
 
@@ -137,6 +139,10 @@ def _render_json(report: Report) -> str:
         notes=report.notes,
         failed=report.failed,
         missing=report.missing,
+        interrupted=report.interrupted,
+        incomplete=[
+            dict(task=t, variant=v, holds=text) for (t, v), text in report.incomplete.items()
+        ],
         attention=report.attention,
         knockouts=report.knockouts,
         positions=report.positions,

@@ -111,8 +111,11 @@ def main_table(report: Report, style: str = "md") -> tuple[list[str], list[list[
     for v in report.variants:
         row = [s["esc"](v)]
         for t in report.tasks:
-            if (t, v) not in cells.index:
+            if (t, v) not in cells.index and (t, v) not in report.incomplete:
                 row.append("–")
+                continue
+            if (t, v) in report.incomplete:  # seeds not finished: no mean, no mark
+                row.append(s["esc"](f"incomplete: {report.incomplete[(t, v)]}"))
                 continue
             value, interval = _cell_text(cells.loc[(t, v)], kind, d, s)
             text = (s["bold"].format(value) if (t, v) in best else value) + interval
@@ -248,7 +251,9 @@ def published_table(report: Report) -> tuple[list[str], list[list[str]]]:
     head += ["verdict", "note"]
     rows = []
     for e in report.published:
-        if not e["n"]:
+        if e.get("incomplete"):  # seeds not finished: what there is, in words, no value
+            measured, seeds, solved = e["incomplete"], "-", "-"
+        elif not e["n"]:
             measured = seeds = solved = "-"
         else:
             measured = f"{e['mean']:.3f} [{e['ci_low']:.3f}, {e['ci_high']:.3f}]"
@@ -364,6 +369,11 @@ CAPACITY_INTRO = (
 def problems(report: Report) -> list[str]:
     """One line per note, failed trial and cell short of seeds."""
     lines = [f"note: {n}" for n in report.notes]
+    for c in report.interrupted:
+        lines.append(
+            f"cut off: {c['task']} / {c['variant']} seed {c['seed']} at ~{c['steps']:,} steps "
+            "(interrupted before it finished; a resume trains it again)"
+        )
     for f in report.failed:
         err = (f["error"] or "no error message").strip().splitlines() or [""]
         lines.append(f"failed: {f['task']} / {f['variant']} seed {f['seed']}: {err[-1][:160]}")

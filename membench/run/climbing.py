@@ -12,6 +12,8 @@ from membench.store.records import TRIALS, read_records, trial_states, write_sui
 from membench.store.results import derived_metrics
 from membench.suite.climb import FAILED, SOLVED, UNSOLVED, plan
 
+UNFINISHED = ("todo", "cut")  # no record, or one of a trial interrupted before it finished
+
 
 def climb(suite, trials, what, options, console) -> tuple[list, SweepProgress | None, bool]:
     """Train a climb in rounds: each round trains, for every variant and seed, the next level
@@ -52,17 +54,18 @@ def climb(suite, trials, what, options, console) -> tuple[list, SweepProgress | 
         if progress.interrupted:
             return climbed, progress, trained
         after = trial_states(todo, directory)
-        if todo and all(after[t.id] == "todo" for t in todo):  # a round that recorded nothing
+        if todo and all(after[t.id] in UNFINISHED for t in todo):  # a round that recorded nothing
             return climbed, progress, trained
 
 
 def climb_outcomes(trials, directory: Path) -> dict[str, str]:
-    """Trial id -> solved | unsolved | failed, for the recorded ones of `trials`."""
+    """Trial id -> solved | unsolved | failed, for the recorded ones of `trials` (a trial cut
+    off before it finished answers nothing yet)."""
     records = read_records(directory) if directory.is_dir() else {}
     out = {}
     for t in trials:
         record = records.get(t.id)
-        if record is None:
+        if record is None or record.get("status") == "interrupted":  # not answered: retrained
             continue
         if record.get("status") != "ok":
             out[t.id] = FAILED

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 
 STATE_STYLE = {"done": "green", "failed": "red", "todo": "", "rerun": "yellow", "stale": "magenta"}
+STATE_STYLE["cut"] = "yellow"  # interrupted before it finished: trained again
 
 
 def dry_run(
@@ -51,7 +52,7 @@ def dry_run(
         )
         print_plan(suite, tuning, states, todo, console, title)
         say_estimate(suite, todo, directory, console, "phase 1: ")
-        if todo or "todo" in states.values():
+        if todo or {"todo", "cut"} & set(states.values()):
             cells = len(suite.tasks) * len(suite.variants) * len(suite.seeds)
             say(
                 console,
@@ -111,7 +112,8 @@ def print_plan(suite: Suite, trials, states, todo, console: Console, title: str)
     for column in columns:
         table.add_column(column)
     for t in suite.ordered(trials):
-        state = "rerun" if t.id in rerun and states[t.id] != "todo" else states[t.id]
+        state = states[t.id]
+        state = "rerun" if t.id in rerun and state in ("done", "failed", "stale") else state
         point = [] if len(columns) == 5 else [t.tuning["point"].label]
         row = (t.task, t.variant, *point, str(t.seed), t.id)  # Text: labels like sort[length=32]
         table.add_row(*map(Text, row), Text(state, STATE_STYLE[state]))  # are not rich markup
@@ -306,6 +308,14 @@ def print_summary(record: dict[str, Any], console=None) -> None:
     from membench.suite.trials import Variant
 
     console = console or Console()
+    if record["status"] == "interrupted":
+        m, curve = record["metrics"], record.get("curve") or []
+        last = f", last evaluation: exact match {m['exact_match']:.3f}" if curve else ""
+        console.print(
+            f"[yellow]trial {record['id']} interrupted[/yellow] after ~{m['steps_trained']:,} "
+            f"steps{last}"
+        )
+        return
     if record["status"] != "ok":
         error = rich_escape(str(record["error"]))  # '[batch, ...]' is text, not markup
         console.print(f"[red]trial {record['id']} failed:[/red] {error}")

@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ray.tune import Callback
 from rich.console import Console
 from rich.live import Live
 
@@ -31,7 +30,10 @@ from membench.run.climbing import climb
 from membench.run.cluster import capture_output, check_fits, cluster_line, connect
 from membench.run.display import SweepProgress, say
 from membench.run.estimate import live_estimate
+from membench.run.interrupts import sigterm_stops
 from membench.run.packing import pack_indices, pack_plan, pack_size
+from membench.run.recorder import Recorder
+from membench.run.train import INTERRUPTED
 from membench.store.records import (
     SUITE_FILE,
     TRIALS,
@@ -41,7 +43,6 @@ from membench.store.records import (
     remove_stale_temps,
     select,
     trial_states,
-    write_record,
     write_suite_file,
 )
 from membench.store.results import load_suite_results, trial_table
@@ -118,7 +119,7 @@ def run_suite(
         return interrupted(suite, trials, directory, resume, console)
     report_suite(suite, results, metric, console)
     states = trial_states(tuning + trials, directory)
-    failed, missing = (list(states.values()).count(s) for s in ("failed", "todo"))
+    failed, missing, cut = (list(states.values()).count(s) for s in ("failed", "todo", "cut"))
     missing += len(unchosen(suite, choices)) * len(suite.seeds)
     stale = [t for t in suite.ordered(tuning + trials) if states[t.id] == "stale"]
     if stale:
@@ -132,11 +133,14 @@ def run_suite(
             say(console, f"  stale: {t.task} / {t.variant} seed {t.seed} ({t.id})", "yellow")
     if failed:
         say(console, f"{failed} trials failed: fix and run `{resume}{failed_flag}`", "red")
+    if cut:
+        say(console, f"{cut} trials were cut off before they finished: run `{resume}` again to "
+            "retrain them", "yellow")  # fmt: skip
     if missing:
         say(console, f"{missing} trials have no record: run `{resume}` again", "yellow")
     if trained and tensorboard_installed():
         say(console, f"TensorBoard: tensorboard --logdir {results / 'tune'}")
-    return 1 if failed or missing or stale else 0
+    return 1 if failed or missing or cut or stale else 0
 
 
 def fixed_trials(suite: Suite) -> list[str] | None:
@@ -183,7 +187,7 @@ def train_missing(
 
 
 def interrupted(suite, trials, directory, resume, console) -> int:
-    left = list(trial_states(trials, directory).values()).count("todo")
+    left = sum(s in ("todo", "cut") for s in trial_states(trials, directory).values())
     say(console, f"interrupted: {left} trials left; run `{resume}` to train only those")
     return 130
 
@@ -244,13 +248,15 @@ def launch(suite, todo, results: Path, address, max_concurrent) -> SweepProgress
         RAY_CHDIR_TO_TRIAL_DIR="0",  # a user's factory may read files relative to cwd
     )
     remove_stale_temps(results / TRIALS)
-    with capture_output(results / "ray.log") as terminal:
+    with contextlib.ExitStack() as stack, capture_output(results / "ray.log") as terminal:
         display = Console(file=terminal)
         progress = SweepProgress(suite.name, len(todo), None if display.is_terminal else display)
         owned = connect(address)
+        stack.enter_context(sigterm_stops())  # ray.init set its own: exit, nothing recorded
         say(display, cluster_line(address))
         progress.plan(*live_estimate(suite, todo, results, max_concurrent))
         say(display, f"Ray's own output: {results / 'ray.log'}")
+        recorder = Recorder(jobs_of(suite, todo), results / TRIALS, suite.name, progress)
         try:
             check_fits(suite)
             # Python-level prints (Tune's experiment box) go to ray.log with the rest, not
@@ -263,24 +269,19 @@ def launch(suite, todo, results: Path, address, max_concurrent) -> SweepProgress
                 redirect_stderr=False,
             )
             with live if display.is_terminal else contextlib.nullcontext():
-                tune_run(suite, todo, results, max_concurrent, progress)
+                tune_run(suite, recorder, results, max_concurrent)
         except KeyboardInterrupt:
             progress.interrupted = True
+            recorder.cut_off(INTERRUPTED)  # before Ray stops the workers
         finally:
             if owned:
                 ray.shutdown()
     return progress
 
 
-def tune_run(suite: Suite, todo: list[Trial], results: Path, max_concurrent, progress) -> None:
-    from ray import tune
-
-    from membench.run.tracking import callbacks
-
-    # Tune's end-of-run analysis looks for the per-trial CSV/JSON files we turned off
-    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
-
-    jobs = [
+def jobs_of(suite: Suite, todo: list[Trial]) -> list[dict[str, Any]]:
+    """What a worker needs of each trial, and the labels its record gets."""
+    return [
         {
             "id": t.id,
             "task": t.task,
@@ -295,10 +296,21 @@ def tune_run(suite: Suite, todo: list[Trial], results: Path, max_concurrent, pro
         for t in todo
     ]
 
+
+def tune_run(suite: Suite, recorder: Recorder, results: Path, max_concurrent) -> None:
+    from ray import tune
+
+    from membench.run.tracking import callbacks
+
+    # Tune's end-of-run analysis looks for the per-trial CSV/JSON files we turned off
+    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+    jobs = recorder.jobs
+
     # Each Tune trial's config carries its own names: Tune pickles the name functions into every
     # trial's saved state, so closures over all jobs would make that state quadratic in trials.
     configs = []
-    for members in pack_indices([t.spec for t in todo], pack_size(suite.resources)):
+    specs = [TrialSpec(**job["spec"]) for job in jobs]
+    for members in pack_indices(specs, pack_size(suite.resources)):
         job = jobs[members[0]]
         label = f"{job['task']}-{job['variant']}-s{job['seed']}".replace("]", "")
         point = job["labels"].get("tuning", {})
@@ -328,7 +340,7 @@ def tune_run(suite: Suite, todo: list[Trial], results: Path, max_concurrent, pro
             storage_path=str((results / "tune").resolve()),
             verbose=0,
             callbacks=[
-                Recorder(jobs, results / TRIALS, suite.name, progress),
+                recorder,
                 *callbacks(suite.log, results, suite.name),
             ],
             failure_config=tune.FailureConfig(max_failures=1),  # a lost worker: retry once
@@ -375,37 +387,3 @@ def train_one(config: dict[str, Any], jobs: list[dict[str, Any]]) -> None:
                     "host": socket.gethostname(),
                 }
                 report(i, record)
-
-
-class Recorder(Callback):
-    """In the driver: feeds the display, and writes each record the moment it arrives."""
-
-    def __init__(self, jobs, directory: Path, suite: str, progress: SweepProgress):
-        self.jobs, self.directory, self.suite, self.progress = jobs, directory, suite, progress
-
-    def __getstate__(self):
-        return {}  # Tune pickles callbacks for its own resume; membench resumes from records
-
-    # the display follows membench trials: a pack's member is "<Tune trial id>/<index>"
-    def on_trial_start(self, iteration, trials, trial, **info):
-        for i, job in enumerate(trial.config["trial"]["members"]):
-            self.progress.start(f"{trial.trial_id}/{i}", self.jobs[job])
-
-    def on_trial_result(self, iteration, trials, trial, result, **info):
-        text = result.pop("record", None)  # popped: Tune need not keep ~100 KB per trial
-        member = int(result.get("member", 0))
-        key = f"{trial.trial_id}/{member}"
-        if text is None:
-            self.progress.update(key, result)
-            return
-        job = self.jobs[trial.config["trial"]["members"][member]]
-        record = {**json.loads(text), **job["labels"]}
-        for key, value in (record.get("metrics") or {}).items():  # for the loggers after us
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                result[f"final/{key}"] = value
-        write_record(self.directory, record)
-        self.progress.finish(key, record)
-
-    def on_trial_error(self, iteration, trials, trial, **info):
-        for i in range(len(trial.config["trial"]["members"])):
-            self.progress.lose(f"{trial.trial_id}/{i}")

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 import membench
@@ -25,6 +24,8 @@ from membench import tasks
 from membench.config.identity import TrialSpec
 from membench.config.spec import TrainConfig
 from membench.metrics import aulc
+from membench.models.attention_flops import FLOPS_COUNT
+from membench.models.loss import scored_only, step_loss
 from membench.store.fingerprint import fingerprint
 from membench.suite.schema import RECORD_SCHEMA_VERSION
 from membench.tasks import IGNORE
@@ -138,19 +139,10 @@ def make_optimizer(model, cfg: TrainConfig) -> torch.optim.Optimizer:
         return torch.optim.AdamW(params, **options)
 
 
-def train_step(model, optimizer, src, tgt, grad_clip: float) -> torch.Tensor:
-    """One step: forward, cross-entropy over every target token, backward, clip, AdamW.
-    grad_clip 0 means no clipping (clipping to norm 0 would zero every gradient)."""
-    logits = model(src, tgt)
-    if logits.dim() != 3 or logits.shape[:2] != tgt.shape:
-        raise ValueError(
-            f"the model's forward returned logits of shape {tuple(logits.shape)}; the contract "
-            f"is [batch, target length, vocab] = [{tgt.shape[0]}, {tgt.shape[1]}, vocab_size] "
-            "(docs/variants.md: 'Your own model')"
-        )
-    loss = F.cross_entropy(
-        logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1), ignore_index=IGNORE
-    )
+def train_step(model, optimizer, src, tgt, grad_clip: float, scored: bool = False) -> torch.Tensor:
+    """One step: forward, cross-entropy over the scored target tokens (`step_loss`), backward,
+    clip, AdamW. grad_clip 0 means no clipping (clipping to norm 0 would zero every gradient)."""
+    loss = step_loss(model, src, tgt, scored)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if grad_clip > 0:
@@ -205,6 +197,33 @@ class Stopping:
         return False
 
 
+class TrialInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during a trial's training. `run_trial` fills `record` (status
+    interrupted, the curve so far) for a caller that writes it; a caller that does not stops
+    as from any Ctrl-C."""
+
+    def __init__(self, curve: list[dict[str, Any]], steps: int):
+        super().__init__("trial interrupted")
+        self.curve, self.steps = curve, steps
+        self.record: dict[str, Any] | None = None
+
+
+def interrupted_fields(curve: list[dict[str, Any]], steps: int, reason: str) -> dict[str, Any]:
+    """A record's fields for a trial cut off before it finished (Ctrl-C, a time limit's SIGTERM,
+    a lost worker or device): its evaluations so far and the steps they reach. Reports count it
+    as started, not finished; a resume trains it again from the start."""
+    last = curve[-1] if curve else {}
+    metrics = {"steps_trained": steps, "solved": False}
+    metrics |= {k: last[k] for k in ("token_accuracy", "exact_match") if k in last}
+    return {
+        "status": "interrupted",
+        "stopped": "interrupted",
+        "error": reason,
+        "curve": curve,
+        "metrics": metrics,
+    }
+
+
 def check_loss(loss_value: float, step: int) -> None:
     if not math.isfinite(loss_value):
         raise FloatingPointError(f"loss became {loss_value} at step {step}")
@@ -257,27 +276,31 @@ def train_loop(spec: TrialSpec, model, task, device, progress: Callable | None) 
         optimizer, lambda s: lr_factor(s, cfg.warmup, cfg.steps)
     )
     stopping, step_flops, eval_seconds = Stopping(cfg), 0.0, 0.0
-    start = time.perf_counter()
-    for step in range(1, cfg.steps + 1):
-        src, tgt = next(batches)
-        counter = FlopCounterMode(display=False) if step == 1 else None
-        with counter or contextlib.nullcontext():
-            loss = train_step(model, optimizer, src, tgt, cfg.grad_clip)
-        if counter is not None:
-            step_flops = float(counter.get_total_flops())
-        schedule.step()
-        if stopping.due(step):
-            loss_value = loss.item()
-            check_loss(loss_value, step)
-            tick = time.perf_counter()
-            correct = correct_tokens(model, eval_src, eval_tgt)
-            now_scores = scores(correct, eval_tgt)
-            eval_seconds += time.perf_counter() - tick
-            point = {"step": step, "loss": loss_value, **now_scores}
-            if progress:
-                progress({**point, "steps": cfg.steps})
-            if stopping.add(point):
-                break
+    scored = scored_only(model, task)
+    start, step = time.perf_counter(), 0
+    try:
+        for step in range(1, cfg.steps + 1):
+            src, tgt = next(batches)
+            counter = FlopCounterMode(display=False) if step == 1 else None
+            with counter or contextlib.nullcontext():
+                loss = train_step(model, optimizer, src, tgt, cfg.grad_clip, scored)
+            if counter is not None:
+                step_flops = float(counter.get_total_flops())
+            schedule.step()
+            if stopping.due(step):
+                loss_value = loss.item()
+                check_loss(loss_value, step)
+                tick = time.perf_counter()
+                correct = correct_tokens(model, eval_src, eval_tgt)
+                now_scores = scores(correct, eval_tgt)
+                eval_seconds += time.perf_counter() - tick
+                point = {"step": step, "loss": loss_value, **now_scores}
+                if progress:
+                    progress({**point, "steps": cfg.steps})
+                if stopping.add(point):
+                    break
+    except KeyboardInterrupt:
+        raise TrialInterrupted(stopping.curve, max(0, step - 1)) from None
     seconds = time.perf_counter() - start
     return loop_result(
         spec, task, stopping, step, step_flops, seconds, eval_seconds, correct, eval_tgt
@@ -327,6 +350,10 @@ def run_trial(spec: TrialSpec, progress: Callable | None = None) -> dict[str, An
         _, model = build(spec, device)
         result = train_loop(spec, model, task, device, progress)
         finish_record(record, spec, model, task, device, result)
+    except TrialInterrupted as cut:  # the caller writes cut.record, or stops without it
+        record.update(interrupted_fields(cut.curve, cut.steps, INTERRUPTED), end_time=now())
+        cut.record = record
+        raise
     except membench.errors.MembenchError:
         raise
     except Exception as err:  # a failed trial is a result, not a crash of the sweep
@@ -349,6 +376,7 @@ def start_record(spec: TrialSpec, device: torch.device) -> dict[str, Any]:
         "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
         "versions": {"membench": membench.__version__, "torch": torch.__version__},
         "code": fingerprint(spec.factory),  # which model code made it: stale records are caught
+        "flops_count": FLOPS_COUNT,  # how train_flops is counted (attention included)
         "start_time": now(),
     }
 
@@ -374,8 +402,8 @@ def finish_record(record, spec: TrialSpec, model, task, device, result: dict[str
         eval_src, _ = task.generate_held_out(spec.training.eval_size, held_out, **spec.task_params)
         _, tgt_len = task.lengths(**spec.task_params)
         record["attention"] = summarize(model, eval_src[:ATTENTION_EXAMPLES], tgt_len)
-        if record["attention"] is None:
-            record["notes"] = [NO_LAYOUT]
+        if record["attention"] is None:  # a built-in model says why; a user's has no layout
+            record["notes"] = [getattr(model, "no_layout", None) or NO_LAYOUT]
 
 
 def fail_record(record, spec: TrialSpec, err: Exception) -> None:
@@ -383,6 +411,8 @@ def fail_record(record, spec: TrialSpec, err: Exception) -> None:
     record.update(status="failed", error=f"{whose}{type(err).__name__}: {err}")
     record["traceback"] = traceback.format_exc(limit=-8)
 
+
+INTERRUPTED = "interrupted (Ctrl-C or SIGTERM) before it finished"
 
 NO_LAYOUT = (
     "no attention summary: the model has no `layout` attribute and `forward(..., "

@@ -108,14 +108,16 @@ def pid_alive(pid: int) -> bool:
 
 
 def trial_states(trials: list[Trial], directory: Path) -> dict[str, str]:
-    """done | failed | stale | todo for each trial id, from the records on disk. stale: an ok
-    record made by other model code than would run now (membench.fingerprint)."""
+    """done | failed | stale | cut | todo for each trial id, from the records on disk. stale: an
+    ok record made by other model code than would run now (membench.fingerprint); cut: a record
+    of a trial interrupted before it finished (trained again like a missing one)."""
     records = read_records(directory) if directory.is_dir() else {}
     current: dict[str | None, dict] = {}
     states = {}
     for t in trials:
         record = records.get(t.id, {})
-        state = {"ok": "done", "failed": "failed"}.get(record.get("status"), "todo")
+        state = {"ok": "done", "failed": "failed", "interrupted": "cut"}
+        state = state.get(record.get("status"), "todo")
         if state == "done":
             factory = t.spec.factory
             if factory not in current:
@@ -127,10 +129,16 @@ def trial_states(trials: list[Trial], directory: Path) -> dict[str, str]:
 
 
 def select(trials, states, rerun_failed: bool, force: bool, rerun_stale: bool = False):
-    """The trials to train: missing ones, plus failed or stale ones or all of them on request."""
+    """The trials to train: missing and cut-off ones, plus failed or stale ones or all of them
+    on request."""
     if force:
         return list(trials)
-    wanted = {"todo", *(["failed"] if rerun_failed else []), *(["stale"] if rerun_stale else [])}
+    wanted = {
+        "todo",
+        "cut",
+        *(["failed"] if rerun_failed else []),
+        *(["stale"] if rerun_stale else []),
+    }
     return [t for t in trials if states[t.id] in wanted]
 
 

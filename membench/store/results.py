@@ -198,6 +198,7 @@ def flatten(record: dict[str, Any]) -> dict[str, Any]:
     row.update(metrics)
     row.update(derived_metrics(record, metrics))
     row["code"] = recorded(record)  # which model code made it (membench.fingerprint)
+    row["flops_count"] = record.get("flops_count", 1)  # 1: attention not counted on the CPU
     row["curve"] = record.get("curve") or []
     row["stopped"] = record.get("stopped")  # solved | plateau | budget (None: older records)
     row["per_position"] = (record.get("per_position") or {}).get("token_accuracy")

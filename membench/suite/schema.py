@@ -32,12 +32,14 @@ class Record(BaseModel):
     train: dict[str, Any]
     seed: int
     factory: str | None = None
-    status: Literal["ok", "failed"]
+    status: Literal["ok", "failed", "interrupted"]  # interrupted: cut off before it finished
     error: str | None = None
     metrics: dict[str, float | int | bool | None] | None = None
     curve: list[dict[str, Any]] | None = None
     code: dict[str, Any] | None = None
-    stopped: Literal["solved", "plateau", "budget"] | None = None  # absent: before the field
+    stopped: Literal["solved", "plateau", "budget", "interrupted"] | None = (
+        None  # absent: before the field
+    )
     per_position: dict[str, list[float]] | None = None  # held-out accuracy per target position
 
 

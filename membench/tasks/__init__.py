@@ -12,6 +12,7 @@ from membench.tasks import (  # noqa: F401  (registers)
     mad_noisy_recall,
     mad_recall,
     mqar,
+    parity,
     reverse,
     selective_copying,
     sort,

@@ -1,0 +1,196 @@
+"""A trial cut off before it finishes leaves a record that says so (status interrupted, its
+curve so far), reports count it as started and not finished, a cell with a seed not finished
+gets no mean or verdict, and a resume trains it again."""
+
+import json
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+
+from membench.analysis.completeness import complete_only, incomplete_cells
+from membench.analysis.published import published_section, verdict
+from membench.cli import main
+from membench.config.identity import make_spec
+from membench.report.model import build_report
+from membench.report.tables import main_table, problems
+from membench.run.climbing import climb_outcomes
+from membench.run.display import SweepProgress
+from membench.run.recorder import Recorder
+from membench.run.train import INTERRUPTED, TrialInterrupted, run_trial
+from membench.store.records import read_records, select, trial_states, write_record
+from membench.suite.schema import check_record
+
+TINY = {"d_model": 16, "n_layers": 1, "n_heads": 2, "d_ff": 32}
+TRAIN = {"steps": 400, "eval_every": 10, "eval_size": 32, "attention": False, "device": "cpu"}
+
+
+def spec(seed=0):
+    return make_spec(
+        task="long_range_sum", task_overrides={"length": 8}, model=TINY, train=TRAIN, seed=seed
+    )
+
+
+def interrupt_at(step):
+    def progress(point):
+        if point["step"] >= step:
+            raise KeyboardInterrupt
+
+    return progress
+
+
+def test_a_trial_interrupted_mid_training_carries_its_record():
+    with pytest.raises(TrialInterrupted) as caught:
+        run_trial(spec(), progress=interrupt_at(30))
+    record = caught.value.record
+    check_record(record, "interrupted record")  # a valid record on disk
+    assert record["status"] == "interrupted" and record["stopped"] == "interrupted"
+    assert record["id"] == spec().trial_id() and record["error"] == INTERRUPTED
+    assert [p["step"] for p in record["curve"]] == [10, 20]  # step 30's point was cut short
+    assert record["metrics"]["steps_trained"] == 29 and record["metrics"]["solved"] is False
+    assert record["metrics"]["exact_match"] == record["curve"][-1]["exact_match"]
+    assert isinstance(caught.value, KeyboardInterrupt)  # an unaware caller stops as on Ctrl-C
+
+
+def test_membench_train_prints_the_cut_off_record_and_exits_130(monkeypatch, capsys):
+    monkeypatch.setattr("membench.run.display.TrialBar.update", lambda self, p: interrupt_at(20)(p))
+    args = ["train", "--task", "copy", "--set", "length=4", "--steps", "200", "--eval-every"]
+    code = main([*args, "10", "--d-model", "16", "--n-layers", "1", "--device", "cpu", "--json"])
+    assert code == 130
+    record = json.loads(capsys.readouterr().out)
+    assert record["status"] == "interrupted" and record["metrics"]["steps_trained"] == 19
+
+
+class Job:  # the parts of a Tune trial the recorder reads
+    def __init__(self, trial_id, members):
+        self.trial_id, self.config = trial_id, {"trial": {"members": members}}
+
+
+def test_the_driver_records_running_trials_as_cut_off_with_their_curves(tmp_path):
+    specs = [spec(0), spec(1), spec(2)]
+    jobs = [
+        {"id": s.trial_id(), "spec": s.to_dict(), "labels": {"suite": "t", "variant": "base",
+                                                             "task_label": "lrs"}}
+        for s in specs
+    ]  # fmt: skip
+    progress = SweepProgress("t", 3, None)
+    for job, s in zip(jobs, specs, strict=True):
+        job |= {"task": "lrs", "variant": "base", "seed": s.seed}
+    recorder = Recorder(jobs, tmp_path, "t", progress)
+    a, b = Job("a", [0]), Job("b", [1, 2])  # a lone trial and a pack of two
+    for trial in (a, b):
+        recorder.on_trial_start(0, [], trial)
+    point = {"loss": 1.0, "token_accuracy": 0.5, "exact_match": 0.25, "member": 0, "steps": 400}
+    recorder.on_trial_result(0, [], a, {**point, "step": 10})
+    recorder.on_trial_result(0, [], a, {**point, "step": 20, "time_this_iter_s": 0.1})
+    recorder.on_trial_result(0, [], b, {**point, "step": 10, "member": 1})
+    finished = run_trial(spec(2), progress=None)  # member 1 of b finishes: its own record
+    recorder.on_trial_result(0, [], b, {"member": 1, "record": json.dumps(finished)})
+    assert set(progress.running) == {"a/0", "b/0"}  # the display counts the finished one done
+    recorder.cut_off(INTERRUPTED)
+    records = read_records(tmp_path, strict=True)
+    assert records[specs[2].trial_id()]["status"] == "ok"  # never replaced by a cut-off one
+    cut = records[specs[0].trial_id()]
+    assert cut["status"] == "interrupted" and cut["variant"] == "base"
+    assert cut["curve"] == [
+        {"step": 10, "loss": 1.0, "token_accuracy": 0.5, "exact_match": 0.25},
+        {"step": 20, "loss": 1.0, "token_accuracy": 0.5, "exact_match": 0.25},
+    ]
+    assert cut["metrics"]["steps_trained"] == 20 and cut["code"] == finished["code"]
+    pack_member = records[specs[1].trial_id()]
+    assert pack_member["status"] == "interrupted" and pack_member["curve"] == []
+    assert pack_member["metrics"]["steps_trained"] == 0
+
+    # a worker lost after a recovery: the recovered trial's curve starts again
+    c = Job("c", [0])
+    recorder.on_trial_start(0, [], c)
+    recorder.on_trial_result(0, [], c, {**point, "step": 10})
+    recorder.on_trial_recover(0, [], c)
+    recorder.on_trial_error(0, [], c)
+    lost = read_records(tmp_path)[specs[0].trial_id()]
+    assert lost["curve"] == [] and "lost" in lost["error"]
+
+
+def test_cut_off_trials_are_trained_again_and_answer_no_climb(tmp_path):
+    trials = [SimpleNamespace(id=s.trial_id(), spec=s) for s in (spec(0), spec(1))]
+    with pytest.raises(TrialInterrupted) as caught:
+        run_trial(spec(0), progress=interrupt_at(20))
+    write_record(tmp_path, caught.value.record)
+    states = trial_states(trials, tmp_path)
+    assert states == {trials[0].id: "cut", trials[1].id: "todo"}
+    assert select(trials, states, rerun_failed=False, force=False) == trials
+    assert climb_outcomes(trials, tmp_path) == {}  # neither solved nor failed: pending
+
+
+def rows(task, variant, values, status="ok", steps=None):
+    out = []
+    for seed, v in enumerate(values):
+        row = dict(task=task, variant=variant, seed=seed, status=status, exact_match=v)
+        row |= dict(token_accuracy=v, solved=v >= 0.99, solve_rate=float(v >= 0.99))
+        if status == "interrupted":
+            row |= dict(exact_match=float("nan"), solved=None, steps_trained=steps)
+        out.append(row)
+    return out
+
+
+def mqar_table(seed_statuses):
+    """mqar: seed 1 of the baseline solved and stopped early; the others are as given."""
+    out = rows("mqar", "baseline", [0.2, 1.0, 0.2])
+    for seed, status in seed_statuses.items():
+        out[seed] |= dict(status=status, exact_match=float("nan"), solved=None,
+                          steps_trained=4000, token_accuracy=float("nan"))  # fmt: skip
+    out += rows("mqar", "mem8", [0.1, 0.2, 0.1]) + rows("copy", "baseline", [1.0, 1.0, 1.0])
+    out += rows("copy", "mem8", [1.0, 0.5, 1.0])
+    return pd.DataFrame(out)
+
+
+def test_a_cell_with_seeds_cut_off_shows_counts_not_a_mean():
+    df = mqar_table({0: "interrupted", 2: "interrupted"})
+    report = build_report(df, "exact_match", "baseline")
+    assert report.incomplete == {("mqar", "baseline"): "1 solved, 2 cut off at ~4,000 steps"}
+    headers, table = main_table(report)
+    base = table[0][headers.index("mqar")]
+    assert base == "incomplete: 1 solved, 2 cut off at ~4,000 steps"  # not "1.000"
+    compared = report.comparisons.set_index(["task", "variant"])
+    assert compared.loc[("mqar", "mem8"), "note"] == "the baseline's cell is incomplete"
+    assert compared.loc[("copy", "mem8"), "test"] != "none"  # complete cells are compared
+    lines = problems(report)
+    assert "cut off: mqar / baseline seed 0 at ~4,000 steps" in lines[0]
+    assert not report.failed  # cut off is not failed
+
+
+def test_a_cell_with_a_missing_record_is_incomplete_as_well():
+    df = mqar_table({}).query("not (task == 'mqar' and variant == 'baseline' and seed != 1)")
+    planned = {(t, v): {0, 1, 2} for t in ("mqar", "copy") for v in ("baseline", "mem8")}
+    report = build_report(df, "exact_match", "baseline", planned=planned)
+    assert report.incomplete == {("mqar", "baseline"): "1 solved, 2 without a record"}
+    text = incomplete_cells(df[df["status"] == "ok"], [], report.missing, [{"task": "copy",
+                            "variant": "mem8", "seed": 3}])  # fmt: skip
+    assert text[("mqar", "baseline")] == "1 solved, 2 without a record"
+    assert len(complete_only(df, report.incomplete)) == len(df) - 1
+
+
+def test_a_published_row_waits_for_its_seeds():
+    df = mqar_table({0: "interrupted", 2: "interrupted"})
+    ok = df[df["status"] == "ok"]
+    ref = dict(task="mqar", variant="baseline", metric="exact_match", value=0.99, source="zoology")
+    incomplete = {("mqar", "baseline"): "1 solved, 2 cut off at ~4,000 steps"}
+    (entry,) = published_section(ok, [ref], incomplete)
+    assert (
+        entry["verdict"] == "none yet: incomplete"
+        and entry["incomplete"] == incomplete[("mqar", "baseline")]
+    )
+    (whole,) = published_section(ok, [ref])  # what the row said before: one solved seed
+    assert whole["n"] == 1 and whole["mean"] == 1.0
+
+
+def test_a_value_at_the_ceiling_is_reached_not_reproduced():
+    assert verdict(1.0, 0.99, 1.0, 0.02, 3, ceiling=True).startswith("reached")
+    assert verdict(1.0, 0.5, 0.7, 0.02, 3, ceiling=True) == "below"
+    ref = dict(task="copy", variant="baseline", metric="exact_match", value=1.0, source="RMT")
+    df = mqar_table({})
+    (entry,) = published_section(df[df["status"] == "ok"], [ref])
+    assert entry["verdict"] == "reached (a ceiling: it separates no variants)"
+    ref["value"] = 0.99  # not the ceiling: the rule as before
+    (entry,) = published_section(df[df["status"] == "ok"], [ref])
+    assert entry["verdict"] == "reproduced"
