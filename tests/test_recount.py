@@ -2,7 +2,6 @@
 the old value kept, and the report says when a folder still holds such records."""
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -17,14 +16,18 @@ CORE = Path(__file__).parent.parent / "results" / "core-v1" / "trials"
 
 
 def old_records(tmp_path, n=6):
-    """A few shipped records from before the count (no flops_count), in a scratch folder."""
+    """A few shipped records as they were before the count (recounted ones put back: their
+    old value, no flops_count), in a scratch folder."""
     target = tmp_path / "results" / "trials"
     target.mkdir(parents=True)
-    picked = [p for p in sorted(CORE.glob("*.json"))
-              if "flops_count" not in json.loads(p.read_text())][:n]  # fmt: skip
-    assert len(picked) == n
-    for path in picked:
-        shutil.copy(path, target / path.name)
+    for path in sorted(CORE.glob("*.json"))[:n]:
+        record = json.loads(path.read_text())
+        before = record.pop("recounted", None)
+        if before is not None:
+            record.pop("flops_count")
+            record["metrics"]["train_flops"] = before["train_flops_before"]
+        assert "flops_count" not in record
+        (target / path.name).write_text(json.dumps(record, indent=1))
     return tmp_path / "results"
 
 
