@@ -182,9 +182,11 @@ def frontier_tables(section: dict) -> list[tuple[str, list[str], list[list[str]]
 
 
 def floors(section: dict, alpha: float = 0.05) -> list[str]:
-    """Per family, the smallest effect its seeds could show: the sign-flip test's smallest p at
-    m untied seeds is 2/2^m, and the first test under Holm must beat alpha/K, so a difference
-    is significant only with at least m seeds of one sign and none of the other."""
+    """Per family, the smallest effect its seeds show for sure: the sign-flip test's smallest p
+    at m untied seeds is 2/2^m, and Holm's first step must beat alpha/K, so a difference is
+    significant whatever the other tests do with m seeds of one sign and none of the other.
+    Fewer can be: Holm's later steps compare with alpha/(K-1), ..., and tests that cannot reach
+    alpha leave the family (the line says so, not a floor that data can undercut)."""
     import math
 
     lines = []
@@ -197,8 +199,11 @@ def floors(section: dict, alpha: float = 0.05) -> list[str]:
         n = int(table["n"].max()) if "n" in table.columns else m
         name = {"versus": "frontier", "contrasts": "contrasts", "speed": "speed"}[family]
         reach = "" if m <= n else f"; at {n} seeds no difference can be significant"
-        lines.append(f"{name}: {k} tests; significant only with {m}+ seeds of one sign and none "
-                     f"of the other (2/2^{m} < {alpha}/{k}){reach}")  # fmt: skip
+        lines.append(
+            f"{name}: {k} tests; significant whatever the other tests do with {m}+ seeds of one "
+            f"sign and none of the other (2/2^{m} < {alpha}/{k}; fewer where other tests are "
+            f"significant first or leave the family){reach}"
+        )
     return lines
 
 
