@@ -194,3 +194,63 @@ def test_a_value_at_the_ceiling_is_reached_not_reproduced():
     ref["value"] = 0.99  # not the ceiling: the rule as before
     (entry,) = published_section(df[df["status"] == "ok"], [ref])
     assert entry["verdict"] == "reproduced"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used (Linux /proc)."""
+    import os
+
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    from pathlib import Path
+
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+@pytest.mark.slow
+def test_local_run_records_its_trial_in_flight_as_cut_off_on_sigterm(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import yaml
+
+    suite = {
+        "name": "tiny",
+        "tasks": [{"long_range_sum": {"length": 8}}],
+        "model": TINY,
+        "variants": {"baseline": {}},
+        "seeds": 1,
+        "train": {"steps": 100000, "eval_every": 100, "eval_size": 32, "attention": False},
+    }
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(suite))
+    script = Path(__file__).parent.parent / "bench" / "local_run.py"
+    args = [sys.executable, script, "tiny.yaml", "--results", "res", "--workers", "1"]
+    driver = subprocess.Popen([*args, "--device", "cpu"], cwd=tmp_path, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # until the worker has trained for a few CPU seconds
+        busy = [c for c in children(driver.pid) if cpu_seconds(c) > 8]
+        if busy:
+            break
+        time.sleep(0.5)
+    driver.send_signal(signal.SIGTERM)  # a time limit's signal
+    output, _ = driver.communicate(timeout=60)
+    assert driver.returncode == 130, output
+    (record,) = read_records(tmp_path / "res" / "trials", strict=True).values()
+    assert record["status"] == "interrupted" and record["variant"] == "baseline"
+    steps = [p["step"] for p in record["curve"]]
+    assert steps and steps[-1] <= record["metrics"]["steps_trained"] < 100000

@@ -230,11 +230,12 @@ def _flops_counts(ok: pd.DataFrame) -> list[str]:
     """Records whose FLOPs leave out attention (counted on the CPU before it was counted)."""
     if "flops_count" not in ok.columns or "train_flops" not in ok.columns:
         return []
-    old = int((ok["flops_count"].fillna(1) < 2).sum())
+    counted = ok[ok["train_flops"].notna()]  # records that carry a FLOP count at all
+    old = int((counted["flops_count"].fillna(1) < 2).sum())
     if not old:
         return []
     return [
-        f"FLOPs: {old} of {len(ok)} records were counted without attention (made before "
+        f"FLOPs: {old} of {len(counted)} records were counted without attention (made before "
         "membench counted it on the CPU); count them again with `python -m "
         "membench.store.recount RESULTS`"
     ]
