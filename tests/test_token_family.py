@@ -10,7 +10,8 @@ from membench.config.spec import model_config
 from membench.errors import MembenchError
 from membench.models import build_model, count_parameters, knockout
 from membench.models.flops import step_flops
-from membench.models.transformer import MemoryTransformer, interspersed_mask
+from membench.models.masks import interspersed_mask
+from membench.models.transformer import MemoryTransformer
 from membench.run.train import run_trial
 
 BASE = {"d_model": 16, "n_layers": 2, "n_heads": 2, "d_ff": 32}

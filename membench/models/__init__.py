@@ -23,8 +23,9 @@ from membench.config.spec import ModelConfig, model_config
 from membench.errors import MembenchError
 from membench.models import attention_flops  # noqa: F401  (attention FLOPs counted on the CPU)
 from membench.models.encoder_decoder import MemoryEncoderDecoder
+from membench.models.masks import KNOCKOUTS
 from membench.models.recurrent import RecurrentMemoryTransformer
-from membench.models.transformer import KNOCKOUTS, MemoryTransformer
+from membench.models.transformer import MemoryTransformer
 from membench.registry import did_you_mean
 
 ARCHS = {

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from ray.tune import Callback
 
-from membench.config.identity import TrialSpec
 from membench.run.display import SweepProgress
 from membench.run.train import interrupted_fields, now
 from membench.store.fingerprint import fingerprint
@@ -70,13 +69,12 @@ class Recorder(Callback):
                 continue
             job, start, curve = self.running.pop(key)
             steps = curve[-1]["step"] if curve else 0
-            spec = TrialSpec(**job["spec"])
             record = {
                 "schema_version": RECORD_SCHEMA_VERSION,
                 "id": job["id"],
                 **job["spec"],
                 **interrupted_fields(curve, steps, reason),
-                "code": fingerprint(spec.factory),
+                "code": fingerprint(job["spec"].get("factory")),
                 "start_time": start,
                 "end_time": now(),
                 **job["labels"],
