@@ -11,7 +11,8 @@ trial's labels (task, variant, seed) are added to its record as the sweep adds t
 
 Ctrl-C or SIGTERM (a time limit's) stops it as `membench run` stops: each trial in flight writes
 a record with status interrupted (its curve so far, its steps), which reports show as cut off
-and the same command trains again.
+and the same command trains again, from the trial's last checkpoint where it wrote one (every
+10 minutes of training, in RESULTS/checkpoints; membench.run.checkpoint).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import torch
 
+from membench.run.checkpoint import CHECKPOINTS, Checkpoints
 from membench.run.train import TrialInterrupted, run_trial
 from membench.store.records import TRIALS, labels, read_records, write_record, write_suite_file
 from membench.suite.load import load_suite
@@ -37,12 +39,12 @@ def interrupt(signum, frame):
 
 
 def work(job):
-    spec, labels, device, directory = job
+    spec, labels, device, directory, checkpoints = job
     torch.set_num_threads(1)
     spec = dataclasses.replace(spec, train={**spec.train, "device": device})
     start = time.perf_counter()
     try:
-        record = run_trial(spec) | labels
+        record = run_trial(spec, checkpoints=Checkpoints(Path(checkpoints))) | labels
     except TrialInterrupted as cut:  # what it trained, marked as cut off; then this worker ends
         write_record(Path(directory), cut.record | labels)
         os._exit(130)
@@ -67,7 +69,8 @@ def main() -> int:
     todo = [t for t in trials if t.id not in done and (not args.only or t.task in args.only)]
     todo.sort(key=lambda t: -t.spec.training.steps * t.spec.training.batch_size)  # long first
     print(f"{len(trials)} trials, {len(todo)} to train, {args.workers} workers", flush=True)
-    jobs = [(t.spec, labels(suite.name, t), args.device, str(results / TRIALS)) for t in todo]
+    folders = str(results / TRIALS), str(results / CHECKPOINTS)
+    jobs = [(t.spec, labels(suite.name, t), args.device, *folders) for t in todo]
     start = time.perf_counter()
     signal.signal(signal.SIGTERM, interrupt)  # a time limit stops it as Ctrl-C does
     pool = mp.get_context("spawn").Pool(args.workers, signal.signal, (signal.SIGTERM, interrupt))

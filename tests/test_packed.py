@@ -185,7 +185,9 @@ def test_the_pack_plan_says_what_a_pack_size_becomes():
 def test_unpackable_trials_run_alone_with_a_note(monkeypatch):
     """A pack that holds a trial the stacked program cannot run trains each trial alone."""
     calls = []
-    monkeypatch.setattr(packed, "run_trial", lambda s, progress=None: calls.append(s) or {})
+    monkeypatch.setattr(
+        packed, "run_trial", lambda s, progress=None, checkpoints=None: calls.append(s) or {}
+    )
     recurrent = make_spec("copy", None, {"arch": "recurrent", "mem_tokens": 2, "segment": 8}, {})
     records = run_pack([spec(), recurrent])
     assert calls == [spec(), recurrent]

@@ -164,9 +164,12 @@ SLOW = {
 }
 
 
-def stop_driver_after_first_record(path: Path, results: Path, stop) -> tuple[int, list[int], str]:
-    """Run `membench run` in its own session, call stop(driver) once a record exists; returns
-    (exit code, processes of its session still alive 2 s later, its output)."""
+def stop_driver_after_first_record(
+    path: Path, results: Path, stop, env: dict | None = None
+) -> tuple[int, list[int], str]:
+    """Run `membench run` in its own session (with `env` added to its environment), call
+    stop(driver) once a record exists; returns (exit code, processes of its session still alive
+    2 s later, its output)."""
     log_path = results.parent / "driver.log"
     with log_path.open("w") as log:
         driver = subprocess.Popen(
@@ -174,6 +177,7 @@ def stop_driver_after_first_record(path: Path, results: Path, stop) -> tuple[int
             stdout=log,
             stderr=log,
             cwd=results.parent,
+            env={**os.environ, **(env or {})},
             start_new_session=True,
             # as a terminal's foreground job: pytest run in the background (`cmd &` in a script,
             # CI runners) hands its children SIGINT ignored, and the driver would never see it
@@ -243,14 +247,18 @@ CURVES = {
 
 def test_sigterm_records_the_running_trial_as_cut_off_and_a_rerun_trains_it(ray_local, tmp_path):
     """A time limit's SIGTERM to the driver: the trial in flight leaves a record with its curve
-    so far, the report counts it as cut off, and the same command trains it to the end."""
+    so far, the report counts it as cut off, and the same command trains it to the end, going
+    on from the checkpoint it wrote (here at every evaluation)."""
     path, results = write(tmp_path, CURVES), tmp_path / "results"
 
     def time_limit(driver):  # the next trial is under way a few seconds after the first record
         time.sleep(4)
         driver.terminate()
 
-    code, leftover, output = stop_driver_after_first_record(path, results, time_limit)
+    every_evaluation = {"MEMBENCH_CHECKPOINT_MINUTES": "0"}
+    code, leftover, output = stop_driver_after_first_record(
+        path, results, time_limit, every_evaluation
+    )
     assert code == 130 and not leftover, output[-2000:]
     records = read_records(results / "trials", strict=True)
     cut = [r for r in records.values() if r["status"] == "interrupted"]
@@ -264,11 +272,16 @@ def test_sigterm_records_the_running_trial_as_cut_off_and_a_rerun_trains_it(ray_
     assert any(line.startswith(f"cut off: long_range_sum[length=8] / {record['variant']}")
                for line in problems(report))  # fmt: skip
     assert report.incomplete  # no mean from the cell while a seed is cut off
+    saved = record["checkpoint_step"]  # the driver read the step its checkpoint reached
+    assert saved and saved % 100 == 0 and (results / "checkpoints" / f"{record['id']}.pt").exists()
 
     before = {k: v for k, v in snapshot(results).items() if k in finished_records(results)}
     assert run_suite(load_suite(path), results) == 0
     after = read_records(results / "trials", strict=True)
     assert after[record["id"]]["status"] == "ok" and len(after) == 3
+    assert after[record["id"]]["resumed_from_step"] >= saved  # (the worker may save once more)
+    assert after[record["id"]]["curve"][: len(steps)] == record["curve"]
+    assert not list((results / "checkpoints").iterdir())  # removed with the record
     assert {k: v for k, v in snapshot(results).items() if k in before} == before
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import typing
+from pathlib import Path
 
 from membench.errors import MembenchError
 
@@ -56,12 +57,19 @@ def add_train(sub) -> None:
         parser.add_argument_group("training (membench.config.spec.TrainConfig)"), TrainConfig
     )
     parser.add_argument("--json", action="store_true", help="print the record as JSON on stdout")
+    parser.add_argument(
+        "--checkpoints",
+        metavar="DIR",
+        help="keep a checkpoint in DIR every 10 minutes of training: after Ctrl-C the same "
+        "command goes on from it (membench run keeps them in RESULTS/checkpoints)",
+    )
 
     def handler(args) -> int:
         import os
 
         from membench.cli.checks import check_at_least
         from membench.config.identity import make_spec, parse_assignment
+        from membench.run.checkpoint import Checkpoints
         from membench.run.contract import check_contract
         from membench.run.display import TrialBar, print_summary
         from membench.run.train import TrialInterrupted, run_trial
@@ -93,7 +101,8 @@ def add_train(sub) -> None:
         check_contract(spec)  # a user's model: its contract checked before it trains
         try:
             with TrialBar(spec) as bar:
-                record = run_trial(spec, progress=bar.update)
+                checkpoints = Checkpoints(Path(args.checkpoints)) if args.checkpoints else None
+                record = run_trial(spec, progress=bar.update, checkpoints=checkpoints)
         except TrialInterrupted as cut:  # Ctrl-C: what it trained, marked as cut off
             record = cut.record
         if args.json:

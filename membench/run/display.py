@@ -315,6 +315,10 @@ def print_summary(record: dict[str, Any], console=None) -> None:
             f"[yellow]trial {record['id']} interrupted[/yellow] after ~{m['steps_trained']:,} "
             f"steps{last}"
         )
+        if record.get("checkpoint_step") is not None:
+            console.print(
+                f"a checkpoint at step {record['checkpoint_step']:,}: run it again to go on"
+            )
         return
     if record["status"] != "ok":
         error = rich_escape(str(record["error"]))  # '[batch, ...]' is text, not markup
@@ -344,3 +348,7 @@ def print_summary(record: dict[str, Any], console=None) -> None:
             console.print(part, highlight=False, soft_wrap=True)
     if record.get("stopped") == "plateau":
         console.print(f"stopped at step {m['steps_trained']}: no improvement (train.patience)")
+    if record.get("resumed_from_step") is not None:
+        console.print(f"went on from its checkpoint at step {record['resumed_from_step']:,}")
+    if record.get("checkpoint_unused"):
+        console.print(record["checkpoint_unused"], highlight=False)

@@ -35,6 +35,7 @@ import torch
 import membench
 from membench import tasks
 from membench.config.identity import TrialSpec
+from membench.run.checkpoint import Checkpoints
 from membench.run.packing import pack_indices, pack_key, unpackable
 from membench.run.stacked import Member, Pack
 from membench.run.train import build, pick_device, run_trial, start_record
@@ -57,19 +58,22 @@ def run_pack(
     progress: Callable | None = None,
     graphs: bool = False,
     done: Callable | None = None,
+    checkpoints: Checkpoints | None = None,
 ) -> list[dict[str, Any]]:
     """Train `specs` (which `make_packs` put together) as one stacked program; one record per
     spec, as `run_trial` would make it. `progress`: None, or a callable receiving (index of the
     member in `specs`, the dict `run_trial`'s progress gets). `graphs`: on CUDA, replay each
     step as a CUDA graph (bench/packed.py measures it). `done`: None, or a callable receiving
     (index, record) the moment a member's record is complete (a sweep writes it then, so an
-    interrupted pack keeps its finished members)."""
+    interrupted pack keeps its finished members). `checkpoints`: where a trial that runs alone
+    keeps its checkpoint (`membench.run.checkpoint`); packs write none (their members are short
+    trials on a GPU)."""
     keys = {pack_key(s) for s in specs}
     if len(specs) == 1 or None in keys:
         records = []
         for i, spec in enumerate(specs):
             lone = None if progress is None else (lambda point, i=i: progress(i, point))
-            record = run_trial(spec, lone)
+            record = run_trial(spec, lone, checkpoints)
             note = unpackable(spec) if len(specs) > 1 else None
             if note:
                 record["notes"] = [*record.get("notes", []), note]

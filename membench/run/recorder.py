@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ray.tune import Callback
 
+from membench.run.checkpoint import Checkpoints
 from membench.run.display import SweepProgress
 from membench.run.train import interrupted_fields, now
 from membench.store.fingerprint import fingerprint
@@ -69,11 +70,13 @@ class Recorder(Callback):
                 continue
             job, start, curve = self.running.pop(key)
             steps = curve[-1]["step"] if curve else 0
+            folder = job.get("checkpoints")  # the step its checkpoint reached: a resume goes on
+            saved = Checkpoints(Path(folder)).step_of(job["id"]) if folder else None
             record = {
                 "schema_version": RECORD_SCHEMA_VERSION,
                 "id": job["id"],
                 **job["spec"],
-                **interrupted_fields(curve, steps, reason),
+                **interrupted_fields(curve, steps, reason, saved),
                 "code": fingerprint(job["spec"].get("factory")),
                 "start_time": start,
                 "end_time": now(),

@@ -26,6 +26,7 @@ from rich.live import Live
 from membench.analysis.tuning import choose, extend_space
 from membench.config.identity import TrialSpec
 from membench.errors import MembenchError
+from membench.run.checkpoint import CHECKPOINTS, Checkpoints, interval_s
 from membench.run.climbing import climb
 from membench.run.cluster import capture_output, check_fits, cluster_line, connect
 from membench.run.display import SweepProgress, say
@@ -161,10 +162,17 @@ def train_missing(
             f"{suite.name}: {what}: all {len(trials)} trials are recorded; nothing to train",
         )
         return None
+    checkpoints = Checkpoints(results / CHECKPOINTS)
+    if force:  # trained again from step 0, as asked
+        for t in todo:
+            checkpoints.remove(t.id)
+    going_on = sum(checkpoints.path(t.id).exists() for t in todo)
     say(
         console,
         f"{suite.name}: {what}: {len(todo)} of {len(trials)} trials to train "
-        f"({len(trials) - len(todo)} already recorded)",
+        f"({len(trials) - len(todo)} already recorded"
+        + (f"; {going_on} go on from their checkpoints" if going_on else "")
+        + ")",
     )
     plan = pack_plan([t.spec for t in todo], pack_size(suite.resources))
     if plan:
@@ -256,7 +264,7 @@ def launch(suite, todo, results: Path, address, max_concurrent) -> SweepProgress
         say(display, cluster_line(address))
         progress.plan(*live_estimate(suite, todo, results, max_concurrent))
         say(display, f"Ray's own output: {results / 'ray.log'}")
-        recorder = Recorder(jobs_of(suite, todo), results / TRIALS, suite.name, progress)
+        recorder = Recorder(jobs_of(suite, todo, results), results / TRIALS, suite.name, progress)
         try:
             check_fits(suite)
             # Python-level prints (Tune's experiment box) go to ray.log with the rest, not
@@ -279,8 +287,11 @@ def launch(suite, todo, results: Path, address, max_concurrent) -> SweepProgress
     return progress
 
 
-def jobs_of(suite: Suite, todo: list[Trial]) -> list[dict[str, Any]]:
-    """What a worker needs of each trial, and the labels its record gets."""
+def jobs_of(suite: Suite, todo: list[Trial], results: Path) -> list[dict[str, Any]]:
+    """What a worker needs of each trial, and the labels its record gets. A long trial's
+    checkpoints go in RESULTS/checkpoints (`membench.run.checkpoint`): on this machine's disk,
+    so on a cluster only a node that shares it can go on from them (others start again)."""
+    every = interval_s()  # the driver's setting, for every node
     return [
         {
             "id": t.id,
@@ -292,6 +303,8 @@ def jobs_of(suite: Suite, todo: list[Trial]) -> list[dict[str, Any]]:
             "cpu": suite.resources.cpu,
             "gpu": suite.resources.gpu,
             "code_paths": suite.code_paths,
+            "checkpoints": str((results / CHECKPOINTS).resolve()),
+            "checkpoint_every_s": every,
         }
         for t in todo
     ]
@@ -356,6 +369,7 @@ def train_one(config: dict[str, Any], jobs: list[dict[str, Any]]) -> None:
     import torch
     from ray import tune
 
+    from membench.run.checkpoint import Checkpoints
     from membench.run.packed import run_pack
 
     members = [jobs[i] for i in config["trial"]["members"]]
@@ -375,7 +389,9 @@ def train_one(config: dict[str, Any], jobs: list[dict[str, Any]]) -> None:
         reported.add(index)
 
     try:
-        run_pack(specs, lambda i, point: tune.report({**point, "member": i}), done=report)
+        checkpoints = Checkpoints(Path(members[0]["checkpoints"]), members[0]["checkpoint_every_s"])
+        progress = lambda i, point: tune.report({**point, "member": i})  # noqa: E731
+        run_pack(specs, progress, done=report, checkpoints=checkpoints)
     except Exception as err:  # e.g. a user's model that does not import on this node
         for i, (job, spec) in enumerate(zip(members, specs, strict=True)):
             if i not in reported:

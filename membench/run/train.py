@@ -1,11 +1,13 @@
 """One trial: build the task and model, train, evaluate, and return a JSON-ready record.
 
-Pure of file I/O: the caller (CLI or sweep) decides where the record goes.
+Pure of file I/O but for the checkpoints a caller may pass (`membench.run.checkpoint`): the
+caller (CLI or sweep) decides where the record goes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import platform
 import socket
@@ -26,6 +28,7 @@ from membench.config.spec import TrainConfig
 from membench.metrics import aulc
 from membench.models.attention_flops import FLOPS_COUNT
 from membench.models.loss import scored_only, step_loss
+from membench.run.checkpoint import Checkpoints, Resumable
 from membench.store.fingerprint import fingerprint
 from membench.suite.schema import RECORD_SCHEMA_VERSION
 from membench.tasks import IGNORE
@@ -155,17 +158,22 @@ def training_batches(spec: TrialSpec, task, data: torch.Generator):
     """The training batches, endless: fresh examples from the task's stream, or with
     `train.train_examples: N` a pool of N examples drawn once from that stream and sampled
     with replacement (MAD and zoology train on a finite set: with too few examples a model
-    memorises it and stays at chance on held-out examples)."""
+    memorises it and stays at chance on held-out examples).
+    The pool is drawn when this is called, not at the first batch, so that a resumed trial can
+    set `data`'s state after it (`train_loop`)."""
     cfg = spec.training
     if not cfg.train_examples:
-        while True:
-            yield task.generate(cfg.batch_size, data, **spec.task_params)
+        return (task.generate(cfg.batch_size, data, **spec.task_params) for _ in itertools.count())
     pool_src, pool_tgt = task.generate(cfg.train_examples, data, **spec.task_params)
-    while True:
-        pick = torch.randint(
-            cfg.train_examples, (cfg.batch_size,), generator=data, device=data.device
-        )
-        yield pool_src[pick], pool_tgt[pick]
+
+    def sample():
+        while True:
+            pick = torch.randint(
+                cfg.train_examples, (cfg.batch_size,), generator=data, device=data.device
+            )
+            yield pool_src[pick], pool_tgt[pick]
+
+    return sample()
 
 
 class Stopping:
@@ -202,26 +210,32 @@ class TrialInterrupted(KeyboardInterrupt):
     interrupted, the curve so far) for a caller that writes it; a caller that does not stops
     as from any Ctrl-C."""
 
-    def __init__(self, curve: list[dict[str, Any]], steps: int):
+    def __init__(self, curve: list[dict[str, Any]], steps: int, checkpoint_step: int | None):
         super().__init__("trial interrupted")
-        self.curve, self.steps = curve, steps
+        self.curve, self.steps, self.checkpoint_step = curve, steps, checkpoint_step
         self.record: dict[str, Any] | None = None
 
 
-def interrupted_fields(curve: list[dict[str, Any]], steps: int, reason: str) -> dict[str, Any]:
+def interrupted_fields(
+    curve: list[dict[str, Any]], steps: int, reason: str, checkpoint_step: int | None = None
+) -> dict[str, Any]:
     """A record's fields for a trial cut off before it finished (Ctrl-C, a time limit's SIGTERM,
     a lost worker or device): its evaluations so far and the steps they reach. Reports count it
-    as started, not finished; a resume trains it again from the start."""
+    as started, not finished; a resume trains it again, from its checkpoint where one was
+    written (`checkpoint_step`), else from the start."""
     last = curve[-1] if curve else {}
     metrics = {"steps_trained": steps, "solved": False}
     metrics |= {k: last[k] for k in ("token_accuracy", "exact_match") if k in last}
-    return {
+    fields = {
         "status": "interrupted",
         "stopped": "interrupted",
         "error": reason,
         "curve": curve,
         "metrics": metrics,
     }
+    if checkpoint_step is not None:
+        fields["checkpoint_step"] = checkpoint_step
+    return fields
 
 
 def check_loss(loss_value: float, step: int) -> None:
@@ -264,8 +278,17 @@ def loop_result(
     }
 
 
-def train_loop(spec: TrialSpec, model, task, device, progress: Callable | None) -> dict[str, Any]:
-    """Train until the budget or the solve threshold; returns metrics and the learning curve."""
+def train_loop(
+    spec: TrialSpec,
+    model,
+    task,
+    device,
+    progress: Callable | None,
+    checkpoints: Checkpoints | None = None,
+) -> dict[str, Any]:
+    """Train until the budget or the solve threshold; returns metrics and the learning curve.
+    With `checkpoints`, goes on from the trial's checkpoint if it has a usable one, and writes
+    one at an evaluation every `checkpoints.every_s` seconds of training."""
     cfg = spec.training
     data = torch.Generator(device=device).manual_seed(spec.seed)
     held_out = torch.Generator(device=device).manual_seed(EVAL_SEED)
@@ -277,9 +300,11 @@ def train_loop(spec: TrialSpec, model, task, device, progress: Callable | None) 
     )
     stopping, step_flops, eval_seconds = Stopping(cfg), 0.0, 0.0
     scored = scored_only(model, task)
-    start, step = time.perf_counter(), 0
+    loop = Resumable(spec, device, model, optimizer, schedule, data, stopping, checkpoints)
+    first, step_flops, spent, eval_seconds = loop.resume()
+    start, step = time.perf_counter() - spent, first - 1
     try:
-        for step in range(1, cfg.steps + 1):
+        for step in range(first, cfg.steps + 1):
             src, tgt = next(batches)
             counter = FlopCounterMode(display=False) if step == 1 else None
             with counter or contextlib.nullcontext():
@@ -299,12 +324,15 @@ def train_loop(spec: TrialSpec, model, task, device, progress: Callable | None) 
                     progress({**point, "steps": cfg.steps})
                 if stopping.add(point):
                     break
+                seconds = time.perf_counter() - start
+                loop.maybe_save(step, step_flops, seconds, eval_seconds)
     except KeyboardInterrupt:
-        raise TrialInterrupted(stopping.curve, max(0, step - 1)) from None
+        raise TrialInterrupted(stopping.curve, max(0, step - 1), loop.saved_step) from None
     seconds = time.perf_counter() - start
-    return loop_result(
+    result = loop_result(
         spec, task, stopping, step, step_flops, seconds, eval_seconds, correct, eval_tgt
     )
+    return result | loop.resumed_fields()
 
 
 def knockout_metrics(spec: TrialSpec, model, task, device) -> dict[str, float]:
@@ -336,28 +364,35 @@ def knockout_metrics(spec: TrialSpec, model, task, device) -> dict[str, float]:
     return out
 
 
-def run_trial(spec: TrialSpec, progress: Callable | None = None) -> dict[str, Any]:
+def run_trial(
+    spec: TrialSpec, progress: Callable | None = None, checkpoints: Checkpoints | None = None
+) -> dict[str, Any]:
     """Train one trial and return its record. Training errors (NaN loss, an exception in a user's
     model) give status 'failed' with the error; an invalid spec raises MembenchError.
 
     `progress`: None, or a callable receiving a dict (step, steps, loss, token_accuracy,
     exact_match) at each evaluation (a sweep's tune.report, `membench train`'s bar).
+    `checkpoints`: None, or where this trial's checkpoint is kept (`membench.run.checkpoint`):
+    a cut-off trial goes on from it next time; it is removed once the record is complete.
     """
     device = pick_device(spec.training.device)
     task = tasks.get(spec.task)
     record = start_record(spec, device)
     try:
         _, model = build(spec, device)
-        result = train_loop(spec, model, task, device, progress)
+        result = train_loop(spec, model, task, device, progress, checkpoints)
         finish_record(record, spec, model, task, device, result)
     except TrialInterrupted as cut:  # the caller writes cut.record, or stops without it
-        record.update(interrupted_fields(cut.curve, cut.steps, INTERRUPTED), end_time=now())
+        fields = interrupted_fields(cut.curve, cut.steps, INTERRUPTED, cut.checkpoint_step)
+        record.update(fields, end_time=now())
         cut.record = record
         raise
     except membench.errors.MembenchError:
         raise
     except Exception as err:  # a failed trial is a result, not a crash of the sweep
         fail_record(record, spec, err)
+    if checkpoints is not None:
+        checkpoints.remove(record["id"])  # finished or failed: a resume would not change it
     record["end_time"] = now()
     return record
 
@@ -386,6 +421,9 @@ def finish_record(record, spec: TrialSpec, model, task, device, result: dict[str
     knockouts, attention summary."""
     curve = result.pop("curve")
     record["stopped"] = result.pop("stopped")  # solved | plateau | budget
+    for key in ("resumed_from_step", "checkpoint_unused"):  # a checkpoint's word, if any
+        if key in result:
+            record[key] = result.pop(key)
     per_position = result.pop("per_position")
     record["per_position"] = per_position and {"token_accuracy": per_position}
     record["metrics"] = {

@@ -1,0 +1,116 @@
+"""Mid-trial checkpoints: a trial cut off goes on from its checkpoint and ends exactly as one never
+cut off; a checkpoint of another trial, or an unreadable one, is not used and the record says so."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from membench.config.identity import make_spec
+from membench.errors import MembenchError
+from membench.run.checkpoint import Checkpoints, interval_s
+from membench.run.train import TrialInterrupted, run_trial
+
+# dropout and a finite training pool: the random state of both must come back on a resume
+SPEC = make_spec(
+    task="copy",
+    task_overrides={"length": 6, "vocab": 6},
+    model={"d_model": 16, "n_layers": 1, "n_heads": 2, "d_ff": 32, "dropout": 0.1, "mem_tokens": 2},
+    train={
+        "steps": 60,
+        "batch_size": 8,
+        "eval_every": 10,
+        "eval_size": 32,
+        "train_examples": 100,
+        "solve_threshold": 1.0,
+        "attention": False,
+        "device": "cpu",
+    },
+    seed=3,
+)
+
+
+def stop_at(step: int):
+    """A progress callback that stops the trial (as Ctrl-C does) at the evaluation of `step`."""
+
+    def progress(point):
+        if point["step"] == step:
+            raise KeyboardInterrupt
+
+    return progress
+
+
+def cut_off(checkpoints: Checkpoints, step: int) -> dict:
+    with pytest.raises(TrialInterrupted) as cut:
+        run_trial(SPEC, stop_at(step), checkpoints)
+    return cut.value.record
+
+
+@pytest.fixture(scope="module")
+def straight() -> dict:
+    torch.set_num_threads(1)
+    return run_trial(SPEC)
+
+
+def test_a_resumed_trial_ends_exactly_as_one_never_cut_off(straight, tmp_path):
+    checkpoints = Checkpoints(tmp_path, every_s=0)  # a checkpoint at every evaluation
+    record = cut_off(checkpoints, 40)
+    assert record["status"] == "interrupted" and record["checkpoint_step"] == 30
+    assert checkpoints.step_of(record["id"]) == 30
+
+    resumed = run_trial(SPEC, checkpoints=checkpoints)
+    assert resumed["status"] == "ok" and resumed["resumed_from_step"] == 30
+    assert resumed["curve"] == straight["curve"]  # the same batches, dropout and updates
+    for key in ("token_accuracy", "exact_match", "final_loss", "aulc", "train_flops"):
+        assert resumed["metrics"][key] == straight["metrics"][key], key
+    assert resumed["id"] == straight["id"]
+    assert not checkpoints.path(record["id"]).exists()  # the record is complete: removed
+
+
+def test_without_a_checkpoint_due_a_cut_trial_starts_again(tmp_path):
+    checkpoints = Checkpoints(tmp_path, every_s=3600)  # none written in a 60-step trial
+    record = cut_off(checkpoints, 40)
+    assert "checkpoint_step" not in record and checkpoints.step_of(record["id"]) is None
+    resumed = run_trial(SPEC, checkpoints=checkpoints)
+    assert "resumed_from_step" not in resumed and resumed["metrics"]["steps_trained"] == 60
+
+
+def test_another_trials_checkpoint_is_not_used(straight, tmp_path):
+    other = make_spec(**{**_kwargs(), "seed": 4})
+    checkpoints = Checkpoints(tmp_path, every_s=0)
+    with pytest.raises(TrialInterrupted):
+        run_trial(other, stop_at(40), checkpoints)
+    checkpoints.path(other.trial_id()).rename(checkpoints.path(SPEC.trial_id()))
+    record = run_trial(SPEC, checkpoints=checkpoints)
+    assert "resumed_from_step" not in record
+    assert "another id" in record["checkpoint_unused"]
+    assert record["curve"] == straight["curve"]  # trained from step 0
+
+
+def test_an_unreadable_checkpoint_is_not_used(straight, tmp_path):
+    checkpoints = Checkpoints(tmp_path, every_s=0)
+    tmp_path.mkdir(exist_ok=True)
+    checkpoints.path(SPEC.trial_id()).write_bytes(b"cut off mid-write")
+    record = run_trial(SPEC, checkpoints=checkpoints)
+    assert "unreadable" in record["checkpoint_unused"]
+    assert record["curve"] == straight["curve"]
+
+
+def test_the_interval_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv("MEMBENCH_CHECKPOINT_MINUTES", "2.5")
+    assert interval_s() == 150.0
+    monkeypatch.setenv("MEMBENCH_CHECKPOINT_MINUTES", "soon")
+    with pytest.raises(MembenchError, match="MEMBENCH_CHECKPOINT_MINUTES='soon'"):
+        interval_s()
+    monkeypatch.delenv("MEMBENCH_CHECKPOINT_MINUTES")
+    assert interval_s() == 600.0
+
+
+def _kwargs() -> dict:
+    return {
+        "task": SPEC.task,
+        "task_overrides": SPEC.task_params,
+        "model": SPEC.model,
+        "train": SPEC.train,
+        "seed": SPEC.seed,
+    }
