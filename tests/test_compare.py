@@ -45,6 +45,23 @@ def test_dry_run_says_what_trains_and_writes_nothing(smoke, tmp_path, capsys):
     assert not out.exists() and snapshot(smoke) == before
 
 
+def test_dry_run_of_a_climb_says_its_next_round_not_the_grid(tmp_path, capsys, monkeypatch):
+    """Against a climbing reference the new variant climbs too: the bottom of each ladder first."""
+    from membench.suite.climb import ladders
+    from membench.suite.load import load_suite
+
+    monkeypatch.chdir(ROOT)
+    core = load_suite(ROOT / "suites" / "core.yaml")
+    out = tmp_path / "out"
+    assert main(["compare", "mem_tokens=3", "--against", "results/core", "--results", str(out),
+                 "--dry-run"]) == 0  # fmt: skip
+    text = " ".join(capsys.readouterr().out.split())
+    seeds = len(core.seeds)
+    assert f"a climb: at most {len(core.tasks) * seeds} trials of mem3" in text
+    assert f"its next round trains {len(ladders(core)) * seeds}, each later round" in text
+    assert not out.exists()
+
+
 def test_a_factory_by_path_is_named_by_its_module(smoke, capsys):
     args = ["compare", "examples/gru_seq2seq.py:build", "d_model=32", "--against", str(smoke)]
     assert main([*args, "--dry-run"]) == 0

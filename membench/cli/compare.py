@@ -76,17 +76,25 @@ def add_compare(sub) -> None:
             f"{len(suite.variants) - len(new)} variants, only read), tested against "
             f"'{suite.baseline}'",
         )
-        say(
-            console,
-            f"{len(comparison.todo)} of {mine} trials of {', '.join(v.name for v in new)} to "
-            f"train ({len(suite.tasks)} tasks × {len(suite.seeds)} seeds"
-            + (f" × {len(new)} variants)" if len(new) > 1 else ")"),
+        shape = f"{len(suite.tasks)} tasks × {len(suite.seeds)} seeds" + (
+            f" × {len(new)} variants" if len(new) > 1 else ""
         )
+        names = ", ".join(v.name for v in new)
+        todo = comparison.todo
+        if suite.climb is None:
+            say(console, f"{len(todo)} of {mine} trials of {names} to train ({shape})")
+        else:  # a climb trains the next level of each seed, round by round, not the grid
+            todo = comparison.next_round()
+            say(
+                console,
+                f"a climb: at most {mine} trials of {names} ({shape}); its next round trains "
+                f"{len(todo)}, each later round the level above one a seed solved",
+            )
         say(console, f"records: {comparison.results}")
         if args.dry_run:
             from membench.run.display import say_estimate
 
-            say_estimate(suite, comparison.todo, comparison.results / "trials", console)
+            say_estimate(suite, todo, comparison.results / "trials", console)
             say(console, "dry run: nothing trained, nothing written")
             return 0
         copy_reference(comparison)

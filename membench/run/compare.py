@@ -44,6 +44,17 @@ class Comparison:
     def variant(self) -> Variant:  # the first (often the only) new variant
         return self.variants[0]
 
+    def next_round(self) -> list[Trial]:
+        """A climb's next round for the new variants, from their records so far: the bottom of
+        each ladder at first, then the level above each one a seed solved."""
+        from membench.run.climbing import climb_outcomes
+        from membench.suite.climb import plan
+
+        names = {v.name for v in self.variants}
+        mine = [t for t in self.suite.trials() if t.variant in names]
+        outcomes = climb_outcomes(mine, self.results / TRIALS)
+        return plan(self.suite, mine, outcomes, self.suite.climb.beyond)[1]
+
 
 def split_variants(words: list[str]) -> list[list[str]]:
     """VARIANT words, several variants separated by a lone '+': `mem_tokens=4 + mem_tokens=8`."""
