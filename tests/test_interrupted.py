@@ -220,6 +220,7 @@ def children(pid: int) -> list[int]:
 
 @pytest.mark.slow
 def test_local_run_records_its_trial_in_flight_as_cut_off_on_sigterm(tmp_path):
+    import os
     import signal
     import subprocess
     import sys
@@ -239,7 +240,8 @@ def test_local_run_records_its_trial_in_flight_as_cut_off_on_sigterm(tmp_path):
     (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(suite))
     script = Path(__file__).parent.parent / "bench" / "local_run.py"
     args = [sys.executable, script, "tiny.yaml", "--results", "res", "--workers", "1"]
-    driver = subprocess.Popen([*args, "--device", "cpu"], cwd=tmp_path, text=True,
+    env = {**os.environ, "MEMBENCH_CHECKPOINT_MINUTES": "0"}  # a checkpoint at every evaluation
+    driver = subprocess.Popen([*args, "--device", "cpu"], cwd=tmp_path, text=True, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # until the worker has trained for a few CPU seconds
@@ -254,3 +256,7 @@ def test_local_run_records_its_trial_in_flight_as_cut_off_on_sigterm(tmp_path):
     assert record["status"] == "interrupted" and record["variant"] == "baseline"
     steps = [p["step"] for p in record["curve"]]
     assert steps and steps[-1] <= record["metrics"]["steps_trained"] < 100000
+    assert (
+        record["checkpoint_step"] in steps[-2:]
+    )  # saved at its last evaluation (or the one before)
+    assert (tmp_path / "res" / "checkpoints" / f"{record['id']}.pt").exists()  # a rerun goes on
