@@ -58,7 +58,9 @@ def test_a_resumed_trial_ends_exactly_as_one_never_cut_off(straight, tmp_path):
     assert record["status"] == "interrupted" and record["checkpoint_step"] == 30
     assert checkpoints.step_of(record["id"]) == 30
 
-    resumed = run_trial(SPEC, checkpoints=checkpoints)
+    seen = []  # what a caller's progress sees: the evaluations before the cut again, then on
+    resumed = run_trial(SPEC, seen.append, checkpoints)
+    assert [p["step"] for p in seen] == list(range(10, 61, 10))
     assert resumed["status"] == "ok" and resumed["resumed_from_step"] == 30
     assert resumed["curve"] == straight["curve"]  # the same batches, dropout and updates
     for key in ("token_accuracy", "exact_match", "final_loss", "aulc", "train_flops"):

@@ -11,11 +11,10 @@ where it resumed (`resumed_from_step`).
 
 A checkpoint is written at an evaluation once `every_s` seconds of training have passed since
 the last one (10 minutes by default, so short trials never write one; MEMBENCH_CHECKPOINT_MINUTES
-sets it), replaced atomically, and
-removed when the trial's record is complete. One is used only by the same trial (id), the same
-model code (fingerprint), the same torch and the same kind of device; otherwise the trial starts
-again from step 0 and says why. Checkpoints are working files of one machine, not results: they
-live in RESULTS/checkpoints/ and are not committed.
+sets it), replaced atomically, and removed when the trial's record is complete. One is used only
+by the same trial (id), the same model code (fingerprint), the same torch and the same kind of
+device; otherwise the trial starts again from step 0 and says why. Checkpoints are working files
+of one machine, not results: they live in RESULTS/checkpoints/ and are not committed.
 """
 
 from __future__ import annotations

@@ -302,6 +302,8 @@ def train_loop(
     scored = scored_only(model, task)
     loop = Resumable(spec, device, model, optimizer, schedule, data, stopping, checkpoints)
     first, step_flops, spent, eval_seconds = loop.resume()
+    for point in stopping.curve if progress else ():  # resumed: the caller's curve is whole
+        progress({**point, "steps": cfg.steps})
     start, step = time.perf_counter() - spent, first - 1
     try:
         for step in range(first, cfg.steps + 1):
