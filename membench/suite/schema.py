@@ -41,6 +41,11 @@ class Record(BaseModel):
         None  # absent: before the field
     )
     per_position: dict[str, list[float]] | None = None  # held-out accuracy per target position
+    # mid-trial checkpoints (membench.run.checkpoint): where a cut-off trial's checkpoint stands,
+    # where a finished one went on from, and why a checkpoint found was not used
+    checkpoint_step: int | None = None
+    resumed_from_step: int | None = None
+    checkpoint_unused: str | None = None
 
 
 def suite_schema() -> dict[str, Any]:
