@@ -389,7 +389,8 @@ def train_one(config: dict[str, Any], jobs: list[dict[str, Any]]) -> None:
         reported.add(index)
 
     try:
-        checkpoints = Checkpoints(Path(members[0]["checkpoints"]), members[0]["checkpoint_every_s"])
+        folder = members[0].get("checkpoints")  # (a driver from before checkpoints: none)
+        checkpoints = folder and Checkpoints(Path(folder), members[0]["checkpoint_every_s"])
         progress = lambda i, point: tune.report({**point, "member": i})  # noqa: E731
         run_pack(specs, progress, done=report, checkpoints=checkpoints)
     except Exception as err:  # e.g. a user's model that does not import on this node
