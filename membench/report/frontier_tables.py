@@ -178,6 +178,37 @@ def frontier_tables(section: dict) -> list[tuple[str, list[str], list[list[str]]
     if len(section["speed"]):
         out.append(("Learning speed: steps to solve (family: speed)",
                     *speed_rows(section["speed"])))  # fmt: skip
+    out += ordering_tables(section.get("ordering"))
+    return out
+
+
+def ordering_tables(ordering: dict | None) -> list[tuple[str, list[str], list[list[str]]]]:
+    """The published ordering against the tests above (membench.analysis.ordering): no family
+    of its own, so no correction and no mark."""
+    if not ordering or not len(ordering["rows"]) and not len(ordering["summary"]):
+        return []
+    what = f"{ordering['measure']}, " if ordering["measure"] else ""
+    title = (
+        f"Against the published ordering ({what}{ordering['source']}: "
+        f"{ordering['published_order']}): the tests above, read against its direction"
+        + (f"; {ordering['note']}" if ordering["note"] else "")
+    )
+    out = []
+    rows = ordering["rows"]
+    if len(rows):
+        head = ["ladder", "family", "test", "published", "measured (higher/lower/tied)",
+                "p adj.", "verdict"]  # fmt: skip
+        body = [[r.ladder, r.family, r.test, r.published, r.measured, _p(r.p_adjusted),
+                 r.verdict] for r in rows.itertuples()]  # fmt: skip
+        out.append((title, head, body))
+    summary = ordering["summary"]
+    if len(summary):
+        head = ["ladder", "measured order (mean frontier score, best first)", "Kendall's tau"]
+        body = [[r.ladder, r.measured_order, "–" if not np.isfinite(r.tau) else f"{r.tau:+.2f}"]
+                for r in summary.itertuples()]  # fmt: skip
+        out.append(("The published variants by mean frontier score here, and Kendall's tau "
+                    "with the published numbers (a description: one number per variant on "
+                    "each side, no test)", head, body))  # fmt: skip
     return out
 
 

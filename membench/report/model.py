@@ -21,6 +21,7 @@ from membench.analysis.capacity import capacity_section
 from membench.analysis.completeness import complete_only, incomplete_cells, interrupted_trials
 from membench.analysis.frontier import frontier_section
 from membench.analysis.knockouts import knockout_section
+from membench.analysis.ordering import ordering_section
 from membench.analysis.positions import positions_section
 from membench.analysis.published import RULE, published_section
 from membench.analysis.tuning import tuning_section
@@ -175,6 +176,8 @@ def build_report(
             design.get("ladders"),
             design.get("compute_matched"),
         )
+        if frontier is not None:  # a publication's order, read against the tests above
+            frontier["ordering"] = ordering_section(frontier, design.get("ordering"))
     method = _method(metric, baseline, alpha, correction, cells, comparisons, len(failed), test)
     return Report(
         metric=metric,

@@ -147,6 +147,21 @@ class PerTask(BaseModel):
         return model
 
 
+class PublishedOrder(BaseModel):
+    """A publication's number per variant on its own task (a paper's table, e.g. BLEU), held
+    against the frontiers measured here (membench.analysis.ordering): no verdict of its own."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    source: str = Field(min_length=1, description="paper and table the numbers come from")
+    measure: str = Field("", description="what the numbers are, e.g. 'BLEU, WMT-14 DE-EN'")
+    values: dict[str, float] = Field(
+        min_length=2, description="variant -> its published number (at least two variants)"
+    )
+    higher_is_better: bool = True
+    note: str = Field("", description="what differs from the published setting")
+
+
 class SuiteFile(BaseModel):
     """A suite file (docs/suites.md)."""
 
@@ -206,6 +221,11 @@ class SuiteFile(BaseModel):
         None,
         description="variants in an order (e.g. memory size) tested for a monotone trend on "
         "paired seeds (Page's L, exact); a list of such lists for several",
+    )
+    published_order: PublishedOrder | None = Field(
+        None,
+        description="a publication's number per variant: the report reads each declared test "
+        "between the variants it ranks against the published direction",
     )
 
     @field_validator("name", mode="wrap")

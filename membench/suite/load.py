@@ -71,6 +71,7 @@ def load_suite(path: str | Path) -> Suite:
         trends=[file.trend] if file.trend and isinstance(file.trend[0], str) else file.trend or [],
         matched=dict(file.compute_matched or {}),
         log=list(file.log or []),
+        ordering=file.published_order.model_dump() if file.published_order else None,
     )
     check_design(suite)
     check_per_task(suite)
@@ -89,6 +90,8 @@ def check_design(suite: Suite) -> None:
     declared = [(f"contrasts[{i}]", c) for i, c in enumerate(suite.contrasts)]
     declared += [(f"trend[{i}]" if len(suite.trends) > 1 else "trend", t) for i, t in
                  enumerate(suite.trends)]  # fmt: skip
+    if suite.ordering is not None:
+        declared.append(("published_order.values", list(suite.ordering["values"])))
     for where, group in declared:
         for name in group:
             if name not in names:

@@ -102,6 +102,7 @@ class Suite:
     trends: list[list[str]] = field(default_factory=list)  # variants in a declared order
     matched: dict[str, str] = field(default_factory=dict)  # variant -> whose FLOPs it matches
     log: list[str] = field(default_factory=list)  # experiment trackers (run.tracking)
+    ordering: dict[str, Any] | None = None  # `published_order:` (analysis.ordering)
 
     @property
     def definition(self) -> dict[str, Any]:
@@ -143,7 +144,7 @@ class Suite:
             for ladder in ladders(self)
             if ladder.parameter
         ]
-        return {
+        design = {
             "primary": self.primary,
             "ladders": levels,
             "climb": self.climb.model_dump() if self.climb is not None else None,
@@ -151,6 +152,9 @@ class Suite:
             "compute_matched": self.matched,
             "trends": self.trends,
         }
+        if self.ordering is not None:  # only where declared: other suites' definitions stay
+            design["ordering"] = self.ordering
+        return design
 
     def setup(self, task: TaskInstance, variant: Variant) -> tuple[dict, dict] | None:
         """(model, train) of one cell, or None for a variant that does not run on the task."""
