@@ -184,80 +184,33 @@ def frontier_tables(section: dict) -> list[tuple[str, list[str], list[list[str]]
 
 def ordering_tables(ordering: dict | None) -> list[tuple[str, list[str], list[list[str]]]]:
     """The published ordering against the tests above (membench.analysis.ordering): no family
-    of its own, so no correction and no mark."""
+    of its own, so no correction and no mark. The first table's title names the source."""
     if not ordering or not len(ordering["rows"]) and not len(ordering["summary"]):
         return []
     what = f"{ordering['measure']}, " if ordering["measure"] else ""
-    title = (
+    source = (
         f"Against the published ordering ({what}{ordering['source']}: "
-        f"{ordering['published_order']}): the tests above, read against its direction"
+        f"{ordering['published_order']})"
         + (f"; {ordering['note']}" if ordering["note"] else "")
+        + ". "
     )
     out = []
     rows = ordering["rows"]
     if len(rows):
-        head = ["ladder", "family", "test", "published", "measured (higher/lower/tied)",
-                "p adj.", "verdict"]  # fmt: skip
+        head = ["ladder", "family", "test", "published", "measured", "p adj.", "verdict"]
         body = [[r.ladder, r.family, r.test, r.published, r.measured, _p(r.p_adjusted),
                  r.verdict] for r in rows.itertuples()]  # fmt: skip
-        out.append((title, head, body))
+        out.append((source + "The tests above, read against its direction", head, body))
+        source = ""
     summary = ordering["summary"]
     if len(summary):
-        head = ["ladder", "measured order (mean frontier score, best first)", "Kendall's tau"]
-        body = [[r.ladder, r.measured_order, "–" if not np.isfinite(r.tau) else f"{r.tau:+.2f}"]
+        head = ["ladder", "measured order (mean frontier score, best first)", "seeds",
+                "Kendall's tau"]  # fmt: skip
+        body = [[r.ladder, r.measured_order, r.seeds,
+                 "–" if not np.isfinite(r.tau) else f"{r.tau:+.2f}"]
                 for r in summary.itertuples()]  # fmt: skip
-        out.append(("The published variants by mean frontier score here, and Kendall's tau "
-                    "with the published numbers (a description: one number per variant on "
-                    "each side, no test)", head, body))  # fmt: skip
+        out.append((source + "The published variants by mean frontier score here (seeds still "
+                    "climbing left out, the ladder's top counted as the top) and Kendall's tau "
+                    "with the published numbers (from 3 variants; a description: one number per "
+                    "variant on each side, no test)", head, body))  # fmt: skip
     return out
-
-
-def floors(section: dict, alpha: float = 0.05) -> list[str]:
-    """Per family, the smallest effect its seeds show for sure: the sign-flip test's smallest p
-    at m untied seeds is 2/2^m, and Holm's first step must beat alpha/K, so a difference is
-    significant whatever the other tests do with m seeds of one sign and none of the other.
-    Fewer can be: Holm's later steps compare with alpha/(K-1), ..., and tests that cannot reach
-    alpha leave the family (the line says so, not a floor that data can undercut)."""
-    import math
-
-    lines = []
-    for family in ("versus", "contrasts", "speed"):
-        table = section[family]
-        if not len(table):
-            continue
-        k = len(table)
-        m = max(1, math.floor(math.log2(2 * k / alpha)) + 1)
-        n = int(table["n"].max()) if "n" in table.columns else m
-        name = {"versus": "frontier", "contrasts": "contrasts", "speed": "speed"}[family]
-        reach = "" if m <= n else f"; at {n} seeds no difference can be significant"
-        lines.append(
-            f"{name}: {k} tests; significant whatever the other tests do with {m}+ seeds of one "
-            f"sign and none of the other (2/2^{m} < {alpha}/{k}; fewer where other tests are "
-            f"significant first or leave the family){reach}"
-        )
-    return lines
-
-
-def verdicts(section: dict) -> list[str]:
-    """The significant results of every family, one line each (the terminal's summary)."""
-    lines = []
-    for family, table in (("frontier", section["versus"]), ("contrasts", section["contrasts"])):
-        for r in table.itertuples() if len(table) else ():
-            if r.significant:
-                against = getattr(r, "against", None) or "the baseline"
-                word = "higher" if r.sign > 0 else "lower"
-                lines.append(
-                    f"{family}: {r.ladder} / {r.variant} frontier {word} than {against} "
-                    f"({r.wins}/{r.n} seeds higher, {r.losses} lower; p adj. {_p(r.p_adjusted)})"
-                )
-    for r in section["trends"].itertuples() if len(section["trends"]) else ():
-        if r.significant:
-            word = "rises" if r.sign > 0 else "falls"
-            lines.append(f"trend: {r.ladder}: frontier {word} along {r.order} (p adj. "
-                         f"{_p(r.p_adjusted)})")  # fmt: skip
-    for r in section["speed"].itertuples() if len(section["speed"]) else ():
-        if r.significant:
-            word = "faster" if r.sign > 0 else "slower"
-            lines.append(f"speed: {r.ladder} at {_level(r.level)} / {r.variant} solves {word} "
-                         f"than the baseline (p adj. {_p(r.p_adjusted)})")  # fmt: skip
-    return lines
