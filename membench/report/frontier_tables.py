@@ -214,3 +214,54 @@ def ordering_tables(ordering: dict | None) -> list[tuple[str, list[str], list[li
                     "with the published numbers (from 3 variants; a description: one number per "
                     "variant on each side, no test)", head, body))  # fmt: skip
     return out
+
+
+def floors(section: dict, alpha: float = 0.05) -> list[str]:
+    """Per family, the smallest effect its seeds show for sure: the sign-flip test's smallest p
+    at m untied seeds is 2/2^m, and Holm's first step must beat alpha/K, so a difference is
+    significant whatever the other tests do with m seeds of one sign and none of the other.
+    Fewer can be: Holm's later steps compare with alpha/(K-1), ..., and tests that cannot reach
+    alpha leave the family (the line says so, not a floor that data can undercut)."""
+    import math
+
+    lines = []
+    for family in ("versus", "contrasts", "speed"):
+        table = section[family]
+        if not len(table):
+            continue
+        k = len(table)
+        m = max(1, math.floor(math.log2(2 * k / alpha)) + 1)
+        n = int(table["n"].max()) if "n" in table.columns else m
+        name = {"versus": "frontier", "contrasts": "contrasts", "speed": "speed"}[family]
+        reach = "" if m <= n else f"; at {n} seeds no difference can be significant"
+        lines.append(
+            f"{name}: {k} tests; significant whatever the other tests do with {m}+ seeds of one "
+            f"sign and none of the other (2/2^{m} < {alpha}/{k}; fewer where other tests are "
+            f"significant first or leave the family){reach}"
+        )
+    return lines
+
+
+def verdicts(section: dict) -> list[str]:
+    """The significant results of every family, one line each (the terminal's summary)."""
+    lines = []
+    for family, table in (("frontier", section["versus"]), ("contrasts", section["contrasts"])):
+        for r in table.itertuples() if len(table) else ():
+            if r.significant:
+                against = getattr(r, "against", None) or "the baseline"
+                word = "higher" if r.sign > 0 else "lower"
+                lines.append(
+                    f"{family}: {r.ladder} / {r.variant} frontier {word} than {against} "
+                    f"({r.wins}/{r.n} seeds higher, {r.losses} lower; p adj. {_p(r.p_adjusted)})"
+                )
+    for r in section["trends"].itertuples() if len(section["trends"]) else ():
+        if r.significant:
+            word = "rises" if r.sign > 0 else "falls"
+            lines.append(f"trend: {r.ladder}: frontier {word} along {r.order} (p adj. "
+                         f"{_p(r.p_adjusted)})")  # fmt: skip
+    for r in section["speed"].itertuples() if len(section["speed"]) else ():
+        if r.significant:
+            word = "faster" if r.sign > 0 else "slower"
+            lines.append(f"speed: {r.ladder} at {_level(r.level)} / {r.variant} solves {word} "
+                         f"than the baseline (p adj. {_p(r.p_adjusted)})")  # fmt: skip
+    return lines
