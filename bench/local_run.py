@@ -44,11 +44,13 @@ def work(job):
     spec = dataclasses.replace(spec, train={**spec.train, "device": device})
     start = time.perf_counter()
     try:
-        record = run_trial(spec, checkpoints=Checkpoints(Path(checkpoints))) | labels
+        saved = Checkpoints(Path(checkpoints))
+        record = run_trial(spec, checkpoints=saved) | labels
     except TrialInterrupted as cut:  # what it trained, marked as cut off; then this worker ends
         write_record(Path(directory), cut.record | labels)
         os._exit(130)
     write_record(Path(directory), record)
+    saved.done(record)
     return record["id"], record["status"], time.perf_counter() - start
 
 

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import torch
 
+from membench.run.machine import cpu_model
 from membench.run.packed import run_interleaved, run_pack
 from membench.run.packing import make_packs
-from membench.run.train import cpu_model
 from membench.suite.load import load_suite
 
 SUITE = Path(__file__).resolve().parent.parent / "suites" / "core.yaml"

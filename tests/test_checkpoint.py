@@ -66,7 +66,9 @@ def test_a_resumed_trial_ends_exactly_as_one_never_cut_off(straight, tmp_path):
     for key in ("token_accuracy", "exact_match", "final_loss", "aulc", "train_flops"):
         assert resumed["metrics"][key] == straight["metrics"][key], key
     assert resumed["id"] == straight["id"]
-    assert not checkpoints.path(record["id"]).exists()  # the record is complete: removed
+    assert checkpoints.path(record["id"]).exists()  # until the caller has written the record
+    checkpoints.done(resumed)
+    assert not checkpoints.path(record["id"]).exists()
 
 
 def test_without_a_checkpoint_due_a_cut_trial_starts_again(tmp_path):
@@ -85,7 +87,7 @@ def test_another_trials_checkpoint_is_not_used(straight, tmp_path):
     checkpoints.path(other.trial_id()).rename(checkpoints.path(SPEC.trial_id()))
     record = run_trial(SPEC, checkpoints=checkpoints)
     assert "resumed_from_step" not in record
-    assert "another id" in record["checkpoint_unused"]
+    assert "another trial" in record["checkpoint_unused"]
     assert record["curve"] == straight["curve"]  # trained from step 0
 
 
@@ -116,3 +118,53 @@ def _kwargs() -> dict:
         "train": SPEC.train,
         "seed": SPEC.seed,
     }
+
+
+def test_one_saved_on_another_machine_or_unfit_is_not_used(straight, tmp_path):
+    checkpoints = Checkpoints(tmp_path, every_s=0)
+    cut_off(checkpoints, 40)
+    path = checkpoints.path(SPEC.trial_id())
+    state = torch.load(path, weights_only=True)
+    torch.save({**state, "key": {**state["key"], "machine": "cpu: another, 4 threads"}}, path)
+    record = run_trial(SPEC, checkpoints=checkpoints)
+    assert "another machine" in record["checkpoint_unused"]
+    assert record["curve"] == straight["curve"]
+
+    model = {k: v[..., :1] for k, v in state["model"].items()}  # the right key, the wrong shapes
+    torch.save({**state, "model": model}, path)
+    record = run_trial(SPEC, checkpoints=checkpoints)
+    assert "checkpoint unusable (RuntimeError" in record["checkpoint_unused"]
+    assert "resumed_from_step" not in record and record["curve"] == straight["curve"]
+
+
+def test_a_checkpoint_that_cannot_be_written_leaves_the_trial_training(
+    straight, monkeypatch, tmp_path
+):
+    def full_disk(obj, path):
+        raise RuntimeError("PytorchStreamWriter failed writing file")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    checkpoints = Checkpoints(tmp_path, every_s=0)
+    with pytest.warns(UserWarning, match="no checkpoint for trial"):
+        record = run_trial(SPEC, checkpoints=checkpoints)
+    assert record["status"] == "ok" and record["curve"] == straight["curve"]
+    assert not list(tmp_path.iterdir())  # no partial file left
+
+
+def test_a_failed_trial_keeps_its_checkpoint_for_a_retry(tmp_path):
+    checkpoints = Checkpoints(tmp_path, every_s=0)
+    cut_off(checkpoints, 40)
+    checkpoints.done({"id": SPEC.trial_id(), "status": "failed"})
+    assert checkpoints.path(SPEC.trial_id()).exists()
+
+
+def test_the_plateau_rule_goes_on_where_it_was(tmp_path):
+    patient = make_spec(**{**_kwargs(), "train": {**SPEC.train, "patience": 2, "steps": 400}})
+    whole = run_trial(patient)
+    checkpoints = Checkpoints(tmp_path, every_s=0)
+    stop = whole["curve"][-2]["step"]  # cut at the evaluation before the one that stops it
+    with pytest.raises(TrialInterrupted):
+        run_trial(patient, stop_at(stop), checkpoints)
+    resumed = run_trial(patient, checkpoints=checkpoints)
+    assert whole["stopped"] == "plateau"  # the rule, not the budget, ends it
+    assert resumed["curve"] == whole["curve"] and resumed["stopped"] == "plateau"

@@ -64,6 +64,7 @@ def test_each_declared_test_is_read_against_the_published_direction():
     )
     assert set(verdicts(flipped).values()) == {"disagrees"}
     assert flipped["summary"]["tau"].iloc[0] == pytest.approx(-1)
+    assert flipped["published_order"] == "bn > base > m10 > m20"
     level = ordering_section(section({"base": [3.0] * 11, "m10": [3.0] * 11, "bn": [2.0] * 11}),
                              {"source": "s", "values": PAPER})  # fmt: skip
     assert level["summary"]["measured_order"].iloc[0] == "base = m10 > bn"  # ties shown as ties
@@ -76,6 +77,9 @@ def test_a_difference_not_significant_is_undecided_and_too_few_seeds_cannot_sepa
     few = {"base": [3.0] * 5, "m10": [3.5] * 5}  # unanimous, but 2/2^5 > 0.05
     result = ordering_section(section(few), {"source": "s", "values": PAPER})
     assert verdicts(result) == {"m10 vs base": "cannot separate"}
+    level = {"base": [3.0] * 11, "m10": [3.0] * 11}
+    result = ordering_section(section(level), {"source": "s", "values": PAPER})
+    assert verdicts(result) == {"m10 vs base": "tied on every seed"}
 
 
 def test_the_table_says_where_the_numbers_come_from_and_no_ordering_no_table():
@@ -83,19 +87,19 @@ def test_the_table_says_where_the_numbers_come_from_and_no_ordering_no_table():
         section({"base": [3.0] * 11, "m10": [2.0] * 11}),
         {"source": "Burtsev et al. 2020, Table 1", "measure": "BLEU", "values": PAPER},
     )
-    (title, head, body), _ = ordering_tables(result)
+    (title, head, body), (_, _, summary) = ordering_tables(result)
     assert "BLEU, Burtsev et al. 2020, Table 1: m20 > m10 > base > bn" in title
-    assert body == [
-        [
-            "copy",
-            "frontier",
-            "m10 vs base",
-            "above (25.07 vs 24.65)",
-            "0/11/0 of 11",
-            "0.00098",
-            "disagrees",
-        ]
+    row = [
+        "copy",
+        "frontier",
+        "m10 vs base",
+        "better (25.07 vs 24.65)",
+        "0 higher, 11 lower, 0 tied of 11",
+        "0.00098",
+        "disagrees",
     ]  # fmt: skip (2/2^11)
+    assert body == [row]
+    assert summary == [["copy", "base > m10", "11", "–"]]  # no tau from 2 variants
     assert ordering_section(section({"base": [3.0], "m10": [2.0]}), None) is None
     assert ordering_tables(None) == []
 
@@ -109,3 +113,32 @@ def test_a_published_order_names_known_variants(tmp_path):
     suite = load_suite(write(tmp_path, {**SUITE, "published_order": order}))
     assert suite.design["ordering"]["values"] == order["values"]
     assert "ordering" not in load_suite(write(tmp_path, SUITE)).design  # others: unchanged
+
+
+def test_a_published_trend_that_is_not_monotone_gives_no_direction_and_an_untested_trend_says_so():
+    scores = {"base": [3.0] * 11, "m10": [3.5] * 11, "m20": [4.0] * 11}
+    zigzag = {"base": 24.65, "m10": 24.13, "m20": 25.58}
+    result = ordering_section(section(scores, trends=[["base", "m10", "m20"]]),
+                              {"source": "s", "values": zigzag})  # fmt: skip
+    assert verdicts(result)["base < m10 < m20"] == "no published direction"
+    climbing = section(scores, trends=[["base", "m10", "m20"]])
+    climbing["seeds"]["pending"] = True  # every seed still climbing: no trend test
+    climbing["trends"] = frontier.trend_tests(climbing["seeds"], [["base", "m10", "m20"]],
+                                              0.05, "holm")  # fmt: skip
+    result = ordering_section(climbing, {"source": "s", "values": PAPER}, [["base", "m10", "m20"]])
+    assert verdicts(result)["base < m10 < m20"] == "not tested"
+
+
+def test_lower_bounds_count_as_the_top_in_the_measured_order():
+    seeds = section({"base": [4.0] * 3, "m10": [4.0, 4.0, 4.0]})["seeds"]
+    seeds.loc[seeds["variant"] == "base", "score"] = [4.0, 4.0, 4.0]
+    seeds["at_top"] = True  # every seed solved the ladder's top: all equal, whatever the scores
+    seeds.loc[seeds["variant"] == "m10", "score"] = [4.2, 4.0, 4.0]
+    result = ordering_section({"seeds": seeds}, {"source": "s", "values": PAPER})
+    assert result["summary"]["measured_order"].iloc[0] == "base = m10"
+
+
+def test_published_numbers_must_be_finite(tmp_path):
+    order = {"source": "the paper", "values": {"baseline": float("nan"), "mem2": 25.07}}
+    with pytest.raises(MembenchError, match="published_order"):
+        load_suite(write(tmp_path, {**SUITE, "published_order": order}))

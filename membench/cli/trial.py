@@ -60,8 +60,9 @@ def add_train(sub) -> None:
     parser.add_argument(
         "--checkpoints",
         metavar="DIR",
-        help="keep a checkpoint in DIR every 10 minutes of training: after Ctrl-C the same "
-        "command goes on from it (membench run keeps them in RESULTS/checkpoints)",
+        help="keep a checkpoint in DIR every 10 minutes of training ($MEMBENCH_CHECKPOINT_MINUTES"
+        " sets it): after Ctrl-C the same command goes on from it (delete it to start again; "
+        "membench run keeps them in RESULTS/checkpoints)",
     )
 
     def handler(args) -> int:
@@ -103,6 +104,8 @@ def add_train(sub) -> None:
             with TrialBar(spec) as bar:
                 checkpoints = Checkpoints(Path(args.checkpoints)) if args.checkpoints else None
                 record = run_trial(spec, progress=bar.update, checkpoints=checkpoints)
+            if checkpoints is not None:
+                checkpoints.done(record)
         except TrialInterrupted as cut:  # Ctrl-C: what it trained, marked as cut off
             record = cut.record
         if args.json:

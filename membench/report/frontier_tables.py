@@ -184,31 +184,35 @@ def frontier_tables(section: dict) -> list[tuple[str, list[str], list[list[str]]
 
 def ordering_tables(ordering: dict | None) -> list[tuple[str, list[str], list[list[str]]]]:
     """The published ordering against the tests above (membench.analysis.ordering): no family
-    of its own, so no correction and no mark."""
+    of its own, so no correction and no mark. The first table's title names the source."""
     if not ordering or not len(ordering["rows"]) and not len(ordering["summary"]):
         return []
     what = f"{ordering['measure']}, " if ordering["measure"] else ""
-    title = (
+    source = (
         f"Against the published ordering ({what}{ordering['source']}: "
-        f"{ordering['published_order']}): the tests above, read against its direction"
+        f"{ordering['published_order']})"
         + (f"; {ordering['note']}" if ordering["note"] else "")
+        + ". "
     )
     out = []
     rows = ordering["rows"]
     if len(rows):
-        head = ["ladder", "family", "test", "published", "measured (higher/lower/tied)",
-                "p adj.", "verdict"]  # fmt: skip
+        head = ["ladder", "family", "test", "published", "measured", "p adj.", "verdict"]
         body = [[r.ladder, r.family, r.test, r.published, r.measured, _p(r.p_adjusted),
                  r.verdict] for r in rows.itertuples()]  # fmt: skip
-        out.append((title, head, body))
+        out.append((source + "The tests above, read against its direction", head, body))
+        source = ""
     summary = ordering["summary"]
     if len(summary):
-        head = ["ladder", "measured order (mean frontier score, best first)", "Kendall's tau"]
-        body = [[r.ladder, r.measured_order, "–" if not np.isfinite(r.tau) else f"{r.tau:+.2f}"]
+        head = ["ladder", "measured order (mean frontier score, best first)", "seeds",
+                "Kendall's tau"]  # fmt: skip
+        body = [[r.ladder, r.measured_order, r.seeds,
+                 "–" if not np.isfinite(r.tau) else f"{r.tau:+.2f}"]
                 for r in summary.itertuples()]  # fmt: skip
-        out.append(("The published variants by mean frontier score here, and Kendall's tau "
-                    "with the published numbers (a description: one number per variant on "
-                    "each side, no test)", head, body))  # fmt: skip
+        out.append((source + "The published variants by mean frontier score here (seeds still "
+                    "climbing left out, the ladder's top counted as the top) and Kendall's tau "
+                    "with the published numbers (from 3 variants; a description: one number per "
+                    "variant on each side, no test)", head, body))  # fmt: skip
     return out
 
 

@@ -177,7 +177,9 @@ def build_report(
             design.get("compute_matched"),
         )
         if frontier is not None:  # a publication's order, read against the tests above
-            frontier["ordering"] = ordering_section(frontier, design.get("ordering"))
+            frontier["ordering"] = ordering_section(
+                frontier, design.get("ordering"), design.get("trends")
+            )
     method = _method(metric, baseline, alpha, correction, cells, comparisons, len(failed), test)
     return Report(
         metric=metric,

@@ -54,6 +54,8 @@ class Recorder(Callback):
             if isinstance(value, int | float) and not isinstance(value, bool):
                 result[f"final/{name}"] = value
         write_record(self.directory, record)
+        if job.get("checkpoints"):  # written: its checkpoint is no longer needed
+            Checkpoints(Path(job["checkpoints"])).done(record)
         self.progress.finish(key, record)
 
     def on_trial_error(self, iteration, trials, trial, **info):

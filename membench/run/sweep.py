@@ -163,15 +163,15 @@ def train_missing(
         )
         return None
     checkpoints = Checkpoints(results / CHECKPOINTS)
-    if force:  # trained again from step 0, as asked
-        for t in todo:
+    for t in trials:  # recorded ok, or trained again from step 0 as asked (--force): not needed
+        if states[t.id] == "done" or (force and t in todo):
             checkpoints.remove(t.id)
     going_on = sum(checkpoints.path(t.id).exists() for t in todo)
     say(
         console,
         f"{suite.name}: {what}: {len(todo)} of {len(trials)} trials to train "
         f"({len(trials) - len(todo)} already recorded"
-        + (f"; {going_on} go on from their checkpoints" if going_on else "")
+        + (f"; {going_on} have checkpoints to go on from" if going_on else "")
         + ")",
     )
     plan = pack_plan([t.spec for t in todo], pack_size(suite.resources))
@@ -390,7 +390,8 @@ def train_one(config: dict[str, Any], jobs: list[dict[str, Any]]) -> None:
 
     try:
         folder = members[0].get("checkpoints")  # (a driver from before checkpoints: none)
-        checkpoints = folder and Checkpoints(Path(folder), members[0]["checkpoint_every_s"])
+        every = members[0].get("checkpoint_every_s")
+        checkpoints = Checkpoints(Path(folder), every) if folder else None
         progress = lambda i, point: tune.report({**point, "member": i})  # noqa: E731
         run_pack(specs, progress, done=report, checkpoints=checkpoints)
     except Exception as err:  # e.g. a user's model that does not import on this node

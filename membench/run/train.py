@@ -9,13 +9,11 @@ from __future__ import annotations
 import contextlib
 import itertools
 import math
-import platform
 import socket
 import time
 import traceback
 from collections.abc import Callable
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -29,6 +27,7 @@ from membench.metrics import aulc
 from membench.models.attention_flops import FLOPS_COUNT
 from membench.models.loss import scored_only, step_loss
 from membench.run.checkpoint import Checkpoints, Resumable
+from membench.run.machine import cpu_model
 from membench.store.fingerprint import fingerprint
 from membench.suite.schema import RECORD_SCHEMA_VERSION
 from membench.tasks import IGNORE
@@ -118,17 +117,6 @@ def improved(best: dict[str, float], now: dict[str, float]) -> tuple[bool, dict[
     by that much while exact match still climbs), and the new bests."""
     rose = any(now[k] >= best[k] + PLATEAU_DELTA for k in best)
     return rose, {k: max(best[k], now[k]) for k in best}
-
-
-def cpu_model() -> str:
-    """The processor's model name ('AMD EPYC', 'Intel Xeon ...'), or the platform's word."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def make_optimizer(model, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -375,7 +363,8 @@ def run_trial(
     `progress`: None, or a callable receiving a dict (step, steps, loss, token_accuracy,
     exact_match) at each evaluation (a sweep's tune.report, `membench train`'s bar).
     `checkpoints`: None, or where this trial's checkpoint is kept (`membench.run.checkpoint`):
-    a cut-off trial goes on from it next time; it is removed once the record is complete.
+    a cut-off trial goes on from it next time. The caller removes it once it has written an ok
+    record (`Checkpoints.done`); a failed trial keeps it, for a retry to go on from.
     """
     device = pick_device(spec.training.device)
     task = tasks.get(spec.task)
@@ -393,8 +382,6 @@ def run_trial(
         raise
     except Exception as err:  # a failed trial is a result, not a crash of the sweep
         fail_record(record, spec, err)
-    if checkpoints is not None:
-        checkpoints.remove(record["id"])  # finished or failed: a resume would not change it
     record["end_time"] = now()
     return record
 

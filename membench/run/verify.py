@@ -141,7 +141,8 @@ def verify(results: Path, n: int, seed: int, metric: str, console) -> int:
     """Retrain `n` sampled trials of `results` one after another (a progress bar each), say
     each one's outcome, then whether a verdict changes; 1 if one does, else 0."""
     from membench.run.display import TrialBar, say
-    from membench.run.train import cpu_model, run_trial
+    from membench.run.machine import cpu_model
+    from membench.run.train import run_trial
     from membench.store.records import TRIALS, read_records
 
     table, baseline = load(results)

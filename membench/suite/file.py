@@ -155,7 +155,7 @@ class PublishedOrder(BaseModel):
 
     source: str = Field(min_length=1, description="paper and table the numbers come from")
     measure: str = Field("", description="what the numbers are, e.g. 'BLEU, WMT-14 DE-EN'")
-    values: dict[str, float] = Field(
+    values: dict[str, Annotated[float, Field(allow_inf_nan=False)]] = Field(
         min_length=2, description="variant -> its published number (at least two variants)"
     )
     higher_is_better: bool = True
