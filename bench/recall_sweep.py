@@ -32,7 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from membench import tasks  # noqa: E402
 from membench.config.identity import parse_assignment
 from membench.models import build_model  # noqa: E402
-from membench.run.train import EVAL_SEED, evaluate
+from membench.run.evaluation import EVAL_SEED, evaluate
 
 TRAIN = {
     "steps": 2000,

@@ -133,7 +133,8 @@ def test_a_dry_run_fits_80_columns_with_long_variant_summaries(capsys, monkeypat
 def test_a_model_without_layout_is_named_where_attention_is_skipped(tmp_path, monkeypatch):
     from membench.config.identity import make_spec
     from membench.report.model import build_report
-    from membench.run.train import NO_LAYOUT, run_trial
+    from membench.run.record import NO_LAYOUT
+    from membench.run.train import run_trial
     from membench.store.records import write_record
     from membench.store.results import load_results
 

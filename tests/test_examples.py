@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from membench.config.identity import make_spec
-from membench.run.train import NO_LAYOUT, build, run_trial
+from membench.run.record import NO_LAYOUT
+from membench.run.train import build, run_trial
 from membench.suite.load import load_suite
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

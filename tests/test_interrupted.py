@@ -16,8 +16,9 @@ from membench.report.model import build_report
 from membench.report.tables import main_table, problems
 from membench.run.climbing import climb_outcomes
 from membench.run.display import SweepProgress
+from membench.run.record import INTERRUPTED
 from membench.run.recorder import Recorder
-from membench.run.train import INTERRUPTED, TrialInterrupted, run_trial
+from membench.run.train import TrialInterrupted, run_trial
 from membench.store.records import read_records, select, trial_states, write_record
 from membench.suite.schema import check_record
 

@@ -17,7 +17,8 @@ from membench.errors import MembenchError
 from membench.report.model import build_report
 from membench.report.render import render
 from membench.report.terminal import print_report
-from membench.run.train import position_accuracy, scores, train_step, training_batches
+from membench.run.evaluation import position_accuracy, scores
+from membench.run.train import train_step, training_batches
 from membench.suite.load import load_suite
 from membench.tasks import IGNORE
 

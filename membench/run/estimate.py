@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 
 from membench.models.loss import scored_only
-from membench.run.train import build, evaluate, make_optimizer, train_step, training_batches
+from membench.run.evaluation import evaluate
+from membench.run.train import build, make_optimizer, train_step, training_batches
 from membench.store.records import TRIALS, read_records
 from membench.suite.trials import Suite, Trial
 

@@ -37,8 +37,9 @@ from membench import tasks
 from membench.config.identity import TrialSpec
 from membench.run.checkpoint import Checkpoints
 from membench.run.packing import pack_indices, pack_key, unpackable
+from membench.run.record import start_record
 from membench.run.stacked import Member, Pack
-from membench.run.train import build, pick_device, run_trial, start_record
+from membench.run.train import build, pick_device, run_trial
 
 
 def run_packed(

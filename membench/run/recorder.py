@@ -11,7 +11,7 @@ from ray.tune import Callback
 
 from membench.run.checkpoint import Checkpoints
 from membench.run.display import SweepProgress
-from membench.run.train import interrupted_fields, now
+from membench.run.record import interrupted_fields, now
 from membench.store.fingerprint import fingerprint
 from membench.store.records import write_record
 from membench.suite.schema import RECORD_SCHEMA_VERSION

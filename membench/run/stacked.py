@@ -23,19 +23,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import membench
 from membench.config.identity import TrialSpec
-from membench.run.train import (
-    EVAL_SEED,
-    Stopping,
-    check_loss,
-    correct_tokens,
-    fail_record,
-    finish_record,
-    loop_result,
-    lr_factor,
-    now,
-    scores,
-    training_batches,
-)
+from membench.run.evaluation import EVAL_SEED, correct_tokens, scores
+from membench.run.record import fail_record, finish_record, now
+from membench.run.train import Stopping, check_loss, loop_result, lr_factor, training_batches
 from membench.tasks import IGNORE
 
 BETAS, EPS = (0.9, 0.999), 1e-8  # torch.optim.AdamW's defaults, which make_optimizer keeps

@@ -33,8 +33,8 @@ from membench.run.display import SweepProgress, say
 from membench.run.estimate import live_estimate
 from membench.run.interrupts import sigterm_stops
 from membench.run.packing import pack_indices, pack_plan, pack_size
+from membench.run.record import INTERRUPTED
 from membench.run.recorder import Recorder
-from membench.run.train import INTERRUPTED
 from membench.store.records import (
     SUITE_FILE,
     TRIALS,

@@ -1,7 +1,8 @@
 """One trial: build the task and model, train, evaluate, and return a JSON-ready record.
 
-Pure of file I/O but for the checkpoints a caller may pass (`membench.run.checkpoint`): the
-caller (CLI or sweep) decides where the record goes.
+The loop and its stopping rules are here; held-out scoring is `membench.run.evaluation`, the
+record's fields `membench.run.record`. Pure of file I/O but for the checkpoints a caller may pass
+(`membench.run.checkpoint`): the caller (CLI or sweep) decides where the record goes.
 """
 
 from __future__ import annotations
@@ -9,11 +10,8 @@ from __future__ import annotations
 import contextlib
 import itertools
 import math
-import socket
 import time
-import traceback
 from collections.abc import Callable
-from datetime import datetime, timezone
 from typing import Any
 
 import torch
@@ -24,16 +22,17 @@ from membench import tasks
 from membench.config.identity import TrialSpec
 from membench.config.spec import TrainConfig
 from membench.metrics import aulc
-from membench.models.attention_flops import FLOPS_COUNT
 from membench.models.loss import scored_only, step_loss
 from membench.run.checkpoint import Checkpoints, Resumable
-from membench.run.machine import cpu_model
-from membench.store.fingerprint import fingerprint
-from membench.suite.schema import RECORD_SCHEMA_VERSION
-from membench.tasks import IGNORE
-
-EVAL_SEED = 2**31 - 1  # held-out examples come from their own stream, shared by every trial
-ATTENTION_EXAMPLES = 32  # held-out examples the attention summary averages over
+from membench.run.evaluation import EVAL_SEED, correct_tokens, position_accuracy, scores
+from membench.run.record import (
+    INTERRUPTED,
+    fail_record,
+    finish_record,
+    interrupted_fields,
+    now,
+    start_record,
+)
 
 
 def pick_device(name: str) -> torch.device:
@@ -52,45 +51,6 @@ def lr_factor(step: int, warmup: int, total: int) -> float:
         return (step + 1) / warmup
     progress = (step - warmup) / max(1, total - warmup)
     return 0.1 + 0.45 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-
-@torch.no_grad()
-def correct_tokens(model, src: torch.Tensor, tgt: torch.Tensor, batch: int = 512) -> torch.Tensor:
-    """bool [n, Lt]: which target tokens `predict` (which never sees the targets) gets right.
-    An IGNORE target (a position this example does not score) counts as right, so exact match
-    is over the scored positions; `scores` leaves it out of token accuracy."""
-    model.eval()
-    correct = torch.cat(
-        [
-            model.predict(src[i : i + batch], tgt.shape[1]) == tgt[i : i + batch]
-            for i in range(0, len(src), batch)
-        ]
-    )
-    model.train()
-    return correct | (tgt == IGNORE)
-
-
-def scores(correct: torch.Tensor, tgt: torch.Tensor) -> dict[str, float]:
-    """Token accuracy over the scored target tokens, exact match over examples."""
-    scored = tgt != IGNORE
-    return {
-        "token_accuracy": (correct & scored).sum().item() / max(1, scored.sum().item()),
-        "exact_match": correct.all(dim=1).float().mean().item(),
-    }
-
-
-def evaluate(model, src: torch.Tensor, tgt: torch.Tensor, batch: int = 512) -> dict[str, float]:
-    """Token accuracy and exact match of `predict` on a held-out set."""
-    return scores(correct_tokens(model, src, tgt, batch), tgt)
-
-
-def position_accuracy(correct: torch.Tensor, tgt: torch.Tensor) -> list[float] | None:
-    """Held-out accuracy at each target position: exact match far below token accuracy is one
-    hard position or errors spread thin (long_range_sum's units digit is the former). None for a
-    task whose scored positions vary between examples (a position means nothing there)."""
-    if (tgt == IGNORE).any():
-        return None
-    return [round(v, 6) for v in correct.float().mean(dim=0).tolist()]
 
 
 PLATEAU_DELTA = 0.002  # a rise smaller than this, in token accuracy and exact match, is none
@@ -204,28 +164,6 @@ class TrialInterrupted(KeyboardInterrupt):
         self.record: dict[str, Any] | None = None
 
 
-def interrupted_fields(
-    curve: list[dict[str, Any]], steps: int, reason: str, checkpoint_step: int | None = None
-) -> dict[str, Any]:
-    """A record's fields for a trial cut off before it finished (Ctrl-C, a time limit's SIGTERM,
-    a lost worker or device): its evaluations so far and the steps they reach. Reports count it
-    as started, not finished; a resume trains it again, from its checkpoint where one was
-    written (`checkpoint_step`), else from the start."""
-    last = curve[-1] if curve else {}
-    metrics = {"steps_trained": steps, "solved": False}
-    metrics |= {k: last[k] for k in ("token_accuracy", "exact_match") if k in last}
-    fields = {
-        "status": "interrupted",
-        "stopped": "interrupted",
-        "error": reason,
-        "curve": curve,
-        "metrics": metrics,
-    }
-    if checkpoint_step is not None:
-        fields["checkpoint_step"] = checkpoint_step
-    return fields
-
-
 def check_loss(loss_value: float, step: int) -> None:
     if not math.isfinite(loss_value):
         raise FloatingPointError(f"loss became {loss_value} at step {step}")
@@ -325,35 +263,6 @@ def train_loop(
     return result | loop.resumed_fields()
 
 
-def knockout_metrics(spec: TrialSpec, model, task, device) -> dict[str, float]:
-    """The trained model on the held-out set again with memory reads, then writes, knocked out
-    (`membench.models.knockout`): `exact_match_no_read`, `token_accuracy_no_read`, and the same
-    `_no_write`. Nothing for a model without memory or a user's model (no knockouts). A
-    recurrent model with several segments also gets each segment cut alone, `_seg1` the first
-    (`exact_match_no_write_seg1`, ...: which segments' writes the answers need); scalars, as a
-    record's metrics must be."""
-    from membench.models import knockout
-
-    if not spec.model.get("mem_tokens") or not hasattr(model, "knockout"):
-        return {}
-    held_out = torch.Generator(device=device).manual_seed(EVAL_SEED)
-    eval_src, eval_tgt = task.generate_held_out(
-        spec.training.eval_size, held_out, **spec.task_params
-    )
-    out = {}
-    for kind in ("read", "write"):
-        with knockout(model, kind):
-            scores = evaluate(model, eval_src, eval_tgt)
-        out |= {f"{name}_no_{kind}": value for name, value in scores.items()}
-    segments = range(len(model.bounds) if hasattr(model, "knockout_segment") else 0)
-    for kind in ("read", "write") if len(segments) > 1 else ():
-        for i in segments:
-            with knockout(model, kind, segment=i):
-                scores = evaluate(model, eval_src, eval_tgt)
-            out |= {f"{name}_no_{kind}_seg{i + 1}": value for name, value in scores.items()}
-    return out
-
-
 def run_trial(
     spec: TrialSpec, progress: Callable | None = None, checkpoints: Checkpoints | None = None
 ) -> dict[str, Any]:
@@ -384,68 +293,3 @@ def run_trial(
         fail_record(record, spec, err)
     record["end_time"] = now()
     return record
-
-
-def start_record(spec: TrialSpec, device: torch.device) -> dict[str, Any]:
-    """A record's fields known before training."""
-    return {
-        "schema_version": RECORD_SCHEMA_VERSION,
-        "id": spec.trial_id(),
-        **spec.to_dict(),
-        "status": "ok",
-        "error": None,
-        "device": str(device),
-        "host": socket.gethostname(),
-        "cpu": cpu_model(),  # results are bitwise identical only on one machine type
-        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
-        "versions": {"membench": membench.__version__, "torch": torch.__version__},
-        "code": fingerprint(spec.factory),  # which model code made it: stale records are caught
-        "flops_count": FLOPS_COUNT,  # how train_flops is counted (attention included)
-        "start_time": now(),
-    }
-
-
-def finish_record(record, spec: TrialSpec, model, task, device, result: dict[str, Any]) -> None:
-    """Fill `record` from `train_loop`'s result and the trained model: metrics, curve,
-    knockouts, attention summary."""
-    curve = result.pop("curve")
-    record["stopped"] = result.pop("stopped")  # solved | plateau | budget
-    for key in ("resumed_from_step", "checkpoint_unused"):  # a checkpoint's word, if any
-        if key in result:
-            record[key] = result.pop(key)
-    per_position = result.pop("per_position")
-    record["per_position"] = per_position and {"token_accuracy": per_position}
-    record["metrics"] = {
-        **result,
-        "params": sum(p.numel() for p in model.parameters()),
-        "chance": task.chance(**spec.task_params),
-    }
-    record["curve"] = curve
-    record["metrics"].update(knockout_metrics(spec, model, task, device))
-    if spec.training.attention:
-        from membench.analysis.attention import summarize
-
-        held_out = torch.Generator(device=device).manual_seed(EVAL_SEED)
-        eval_src, _ = task.generate_held_out(spec.training.eval_size, held_out, **spec.task_params)
-        _, tgt_len = task.lengths(**spec.task_params)
-        record["attention"] = summarize(model, eval_src[:ATTENTION_EXAMPLES], tgt_len)
-        if record["attention"] is None:  # a built-in model says why; a user's has no layout
-            record["notes"] = [getattr(model, "no_layout", None) or NO_LAYOUT]
-
-
-def fail_record(record, spec: TrialSpec, err: Exception) -> None:
-    whose = f"factory {spec.factory}: " if spec.factory else ""  # a user's model: say whose
-    record.update(status="failed", error=f"{whose}{type(err).__name__}: {err}")
-    record["traceback"] = traceback.format_exc(limit=-8)
-
-
-INTERRUPTED = "interrupted (Ctrl-C or SIGTERM) before it finished"
-
-NO_LAYOUT = (
-    "no attention summary: the model has no `layout` attribute and `forward(..., "
-    "return_attention=True)` (docs/variants.md: 'Your own model' says how to opt in)"
-)
-
-
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
