@@ -163,10 +163,13 @@ def train_missing(
         )
         return None
     checkpoints = Checkpoints(results / CHECKPOINTS)
-    for t in trials:  # recorded ok, or trained again from step 0 as asked (--force): not needed
-        if states[t.id] == "done" or (force and t in todo):
+    saved = {f.name.split(".")[0] for f in checkpoints.folder.glob("*.pt*")}  # (no folder: none)
+    retrain = {t.id for t in todo} if force else set()  # --force: from step 0, as asked
+    for t in trials:  # recorded ok, or trained again from step 0: not needed
+        if t.id in saved and (states[t.id] == "done" or t.id in retrain):
             checkpoints.remove(t.id)
-    going_on = sum(checkpoints.path(t.id).exists() for t in todo)
+            saved.discard(t.id)
+    going_on = sum(t.id in saved and checkpoints.path(t.id).exists() for t in todo)
     say(
         console,
         f"{suite.name}: {what}: {len(todo)} of {len(trials)} trials to train "
