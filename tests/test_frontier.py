@@ -384,3 +384,63 @@ def test_each_family_names_the_smallest_effect_its_seeds_could_show():
                                       [("v", "base")], 0.05, "holm")  # fmt: skip
     line = floors({"versus": five, "contrasts": empty, "speed": empty})[0]
     assert "6+ seeds" in line and "at 5 seeds no difference can be significant" in line
+
+
+def climbed_report():
+    """A finished climb of three variants over 6 seeds: base solves 4, mem 8, mem2 16 (of 32)."""
+    from membench.report.model import build_report
+
+    tops = {"base": 4, "mem": 8, "mem2": 16}
+    spec = {}
+    for variant, top in tops.items():
+        for s in range(6):
+            levels = [lv for lv in (4, 8, 16, 32) if lv <= top]
+            spec[(variant, s)] = [(lv, True, 1.0, "solved", []) for lv in levels]
+            spec[(variant, s)].append((2 * top, False, 0.1 * s, "plateau", flat()))
+    design = {"primary": "frontier", "climb": {"beyond": 0}, "contrasts": [["mem2", "mem"]],
+              "trends": [["base", "mem", "mem2"]]}  # fmt: skip
+    return build_report(rows(spec), baseline="base", design=design)
+
+
+def test_the_latex_report_holds_every_frontier_table_in_plain_ascii(tmp_path):
+    import shutil
+    import subprocess
+
+    from membench.report.frontier_tables import frontier_tables
+    from membench.report.render import render
+
+    report = climbed_report()
+    tex = render(report, "latex")
+    assert tex.isascii() and not any(c in tex for c in "\t\b\f\r\v")
+    assert (
+        tex.count("\\begin{table}")
+        == tex.count("\\end{table}")
+        == 2 + len(frontier_tables(report.frontier))
+    )
+    assert "Contrasts between variants (family: contrasts)" in tex
+    assert "Trend in a declared order (family: trend)" in tex
+    rate = tex[tex.index("Solve counts by level") :].split("\\end{table}")[0]
+    base = next(line for line in rate.splitlines() if line.startswith("base &"))
+    assert base.count("&") == 6 and "6/6 [0.54, 1.00]" in base  # 4 levels, frontiers, score
+    if shutil.which("pdflatex"):
+        doc = "\\documentclass{article}\\usepackage{booktabs}\\begin{document}\n%s\\end{document}\n"
+        (tmp_path / "t.tex").write_text(doc % tex)
+        run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "t.tex"],
+                             cwd=tmp_path, capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert run.returncode == 0, run.stdout[-2000:]
+
+
+def test_the_csv_export_writes_each_seeds_frontier_and_each_test(tmp_path):
+    from membench.report.render import write_report
+
+    paths = write_report(climbed_report(), tmp_path, formats=("csv",), plots=False)
+    assert {p.name for p in paths} == {"report.csv", "frontier_seeds.csv", "frontier_tests.csv"}
+    seeds = pd.read_csv(tmp_path / "frontier_seeds.csv")
+    assert len(seeds) == 18
+    assert seeds.groupby("variant")["frontier"].unique().map(list).to_dict() == {
+        "base": [4], "mem": [8], "mem2": [16]
+    }  # fmt: skip
+    tests = pd.read_csv(tmp_path / "frontier_tests.csv")
+    assert sorted(tests["family"].unique()) == ["contrasts", "frontier", "speed", "trend"]
+    mem2 = tests[(tests.family == "frontier") & (tests.variant == "mem2")].iloc[0]
+    assert mem2["wins"] == 6 and mem2["p_value"] == pytest.approx(2 / 2**6)

@@ -230,7 +230,9 @@ def test_report_has_the_section_in_every_format():
     assert "## Published vs measured" in md and "Paper, Table 1" in md and "reproduced" in md
     assert "reproduced when it lies within the range of membench's seeds" in md  # the rule
     assert "Published vs measured" in render(report, "html")
-    assert "Published vs measured" in render(report, "latex")
+    tex = render(report, "latex")
+    assert "Published vs measured" in tex and "Paper, Table 1" in tex
+    assert not any(c in tex for c in "\t\b") and tex.count("\\begin{table}") == 3  # no "\b"
     assert '"published"' in render(report, "json")
     console = Console(record=True, width=120)
     print_report(report, console)

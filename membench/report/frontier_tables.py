@@ -216,6 +216,26 @@ def ordering_tables(ordering: dict | None) -> list[tuple[str, list[str], list[li
     return out
 
 
+def frontier_frames(section: dict) -> dict[str, pd.DataFrame]:
+    """The section as tidy tables for the CSV export: one row per seed and ladder (its
+    frontier, score and bounds), and one row per test with its family."""
+    seeds = section["seeds"].copy()
+    if "jumps" in seeds.columns:  # levels solved above a failure: a list, written as text
+        seeds["jumps"] = seeds["jumps"].map(lambda j: " ".join(f"{x:g}" for x in j or []))
+    families = {"frontier": "versus", "contrasts": "contrasts", "trend": "trends",
+                "speed": "speed"}  # fmt: skip
+    tests = [
+        section[key].assign(family=name)
+        for name, key in families.items()
+        if key in section and len(section[key])
+    ]
+    tests = pd.concat(tests, ignore_index=True) if tests else pd.DataFrame(columns=["family"])
+    return {
+        "frontier_seeds": seeds,
+        "frontier_tests": tests[["family", *(c for c in tests.columns if c != "family")]],
+    }
+
+
 def floors(section: dict, alpha: float = 0.05) -> list[str]:
     """Per family, the smallest effect its seeds show for sure: the sign-flip test's smallest p
     at m untied seeds is 2/2^m, and Holm's first step must beat alpha/K, so a difference is

@@ -1,4 +1,5 @@
-"""The report as LaTeX: the main table and the comparisons, booktabs, every cell escaped."""
+"""The report as LaTeX (booktabs, every cell escaped): the main table, the comparisons, the
+published values and the frontier section, as in the other formats."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import re
 from typing import TYPE_CHECKING
 
 from membench import metrics
+from membench.report.frontier_tables import frontier_tables
 from membench.report.model import CORRECTIONS, TESTS
 from membench.report.tables import STYLES, latex_escape, main_table, side_tables
 
@@ -43,7 +45,8 @@ def render_latex(report: Report) -> str:
     ]
     lines += [" & ".join(r).replace("–", "--") + " \\\\" for r in rows]
     lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}", ""]
-    return "\n".join(lines + _latex_comparisons(report) + _latex_published(report)) + "\n"
+    tables = _latex_comparisons(report) + _latex_published(report) + _latex_frontier(report)
+    return "\n".join(lines + tables) + "\n"
 
 
 def _latex_published(report: Report) -> list[str]:
@@ -53,25 +56,59 @@ def _latex_published(report: Report) -> list[str]:
     from membench.report.tables import published_table
 
     head, rows = published_table(report)
-    keep = [0, 1, 3, 5, 7, 8]  # task, variant, published, measured, solved, verdict
-    lines = [
+    keep = [0, 1, 3, 4, 5, 7, 8]  # task, variant, published, source, measured, solved, verdict
+    return _booktabs(
+        "Published vs measured (rule: the report's method paragraph).",
+        "published",
+        [head[i] for i in keep],
+        [[r[i] for i in keep] for r in rows],
+        spec="llcp{4cm}ccl",
+    )
+
+
+def _latex_frontier(report: Report) -> list[str]:
+    """The frontier section (the primary measure of a climbing suite): every table the other
+    formats show, in the same order, each a booktabs table of its own."""
+    if not report.frontier:
+        return []
+    out = []
+    for i, (title, head, body) in enumerate(frontier_tables(report.frontier), 1):
+        out += _booktabs(title + ".", f"frontier-{i}", head, body)
+    return out
+
+
+def _booktabs(caption: str, label: str, head: list[str], rows: list[list[str]], spec: str = ""):
+    """One small booktabs table of plain-text cells (escaped; marks as arrows); `spec`: its
+    column types, left-aligned columns by default."""
+    return [
         "",
-        "\begin{table}[t]",
+        r"\begin{table}[t]",
         r"\centering",
-        r"\caption{Published vs measured (rule: the report's method paragraph).}",
-        "\begin{tabular}{llcccl}",
-        "\toprule",
-        " & ".join(latex_escape(head[i]) for i in keep) + " \\\\",
+        r"\small",
+        f"\\caption{{{_latex_text(caption)}}}",
+        f"\\label{{tab:membench-{label}}}",
+        f"\\begin{{tabular}}{{{spec or 'l' * len(head)}}}",
+        r"\toprule",
+        " & ".join(_latex_text(h) for h in head) + r" \\",
         r"\midrule",
+        *(" & ".join(_latex_text(str(c)) for c in r) + r" \\" for r in rows),
+        r"\bottomrule",
+        r"\end{tabular}",
+        r"\end{table}",
     ]
-    lines += [" & ".join(latex_escape(r[i]) for i in keep) + " \\\\" for r in rows]
-    return lines + ["\bottomrule", r"\end{tabular}", r"\end{table}"]
 
 
 def _latex_text(s: str) -> str:
     """A plain-text cell for a tabular: escaped, with < > and en dashes that LaTeX can set."""
     out = latex_escape(s).replace("<", "$<$").replace(">", "$>$")
-    return out.replace("–", "--").replace("×", "$\\times$")
+    for char, tex in _UNICODE.items():
+        out = out.replace(char, tex)
+    return out
+
+
+# What the other formats print that pdflatex cannot set from plain UTF-8 without packages.
+_UNICODE = {"–": "--", "×": r"$\times$", "▲": r"$\uparrow$", "▼": r"$\downarrow$", "±": r"$\pm$",
+            "≥": r"$\geq$", "≤": r"$\leq$", "…": "...", "τ": r"$\tau$", "ρ": r"$\rho$"}  # fmt: skip
 
 
 def _latex_comparisons(report: Report) -> list[str]:

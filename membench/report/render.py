@@ -16,7 +16,12 @@ import pandas as pd
 
 from membench import metrics
 from membench.report.attention_tables import render_attention_markdown
-from membench.report.frontier_tables import FRONTIER_INTRO, floors, frontier_tables
+from membench.report.frontier_tables import (
+    FRONTIER_INTRO,
+    floors,
+    frontier_frames,
+    frontier_tables,
+)
 from membench.report.tables import (
     CAPACITY_INTRO,
     KNOCKOUT_INTRO,
@@ -194,4 +199,9 @@ def write_report(report: Report, out_dir, formats=tuple(FORMATS), plots: bool = 
         path = out / f"report.{FORMATS[fmt]}"
         write_atomic(path, text)
         paths.append(path)
+    if "csv" in formats and report.frontier:  # report.csv holds cells; frontiers are per seed
+        for name, frame in frontier_frames(report.frontier).items():
+            path = out / f"{name}.csv"
+            write_atomic(path, frame.to_csv(index=False))
+            paths.append(path)
     return paths

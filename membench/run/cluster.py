@@ -18,11 +18,12 @@ from membench.suite.trials import Suite
 
 @contextlib.contextmanager
 def capture_output(log_path: Path):
-    """Send fds 1 and 2 (Ray's Python and C++ output alike) to a log; yield the real terminal."""
+    """Send fds 1 and 2 (Ray's Python and C++ output alike) to a log; yield the real terminal,
+    line-buffered, so progress written to a file or pipe (`nohup ... > log`) shows as it comes."""
     sys.stdout.flush()
     sys.stderr.flush()
     saved = [os.dup(1), os.dup(2)]
-    terminal = os.fdopen(os.dup(saved[0]), "w")
+    terminal = os.fdopen(os.dup(saved[0]), "w", buffering=1)
     try:
         with open(log_path, "ab") as log:
             os.dup2(log.fileno(), 1)
