@@ -3,6 +3,7 @@ curve so far), reports count it as started and not finished, a cell with a seed 
 gets no mean or verdict, and a resume trains it again."""
 
 import json
+import os
 from types import SimpleNamespace
 
 import pandas as pd
@@ -261,3 +262,32 @@ def test_local_run_records_its_trial_in_flight_as_cut_off_on_sigterm(tmp_path):
         record["checkpoint_step"] in steps[-2:]
     )  # saved at its last evaluation (or the one before)
     assert (tmp_path / "res" / "checkpoints" / f"{record['id']}.pt").exists()  # a rerun goes on
+
+
+def test_incomplete_cells_keep_the_order_given_whatever_the_hash_seed():
+    """The report's list of incomplete cells, in JSON too, is the same on every run (it came
+    from a set, whose order moved with PYTHONHASHSEED)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import pandas as pd\n"
+        "from membench.analysis.completeness import incomplete_cells\n"
+        "missing = [dict(task=f't{i}', variant=f'v{i % 3}', seeds=[1]) for i in range(12)]\n"
+        "cut = [dict(task='t0', variant='v9', seed=0, steps=10)]\n"
+        "done = pd.DataFrame([dict(task=m['task'], variant=m['variant'], seed=0, solved=True)\n"
+        "                     for m in missing])\n"
+        "print(list(incomplete_cells(done, cut, missing)))\n"
+    )
+    outs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout  # fmt: skip
+        for seed in ("1", "2", "3", "4")
+    }
+    expected = [(f"t{i}", f"v{i % 3}") for i in range(12)] + [("t0", "v9")]
+    assert outs == {f"{expected}\n"}

@@ -27,7 +27,8 @@ def incomplete_cells(
     """(task, variant) -> what the cell holds, in words, for each cell with a seed missing
     (`missing`: the report's cells short of seeds) or cut off (`cut`). A seed that failed (NaN
     loss, an error) is a result, listed with the failures: alone it leaves a cell complete."""
-    cells = {(m["task"], m["variant"]) for m in missing} | {(c["task"], c["variant"]) for c in cut}
+    # in the order given (a set's order moves with the hash seed: reports would differ by run)
+    cells = dict.fromkeys([(m["task"], m["variant"]) for m in missing + list(cut)])
     out = {}
     for task, variant in cells:
         done = usable[(usable["task"] == task) & (usable["variant"] == variant)]
