@@ -369,7 +369,7 @@ def test_joining_a_cluster_says_which_before_training(ray_local, tmp_path, capfd
 
 def test_progress_written_to_a_file_shows_before_the_run_ends(tmp_path, capfd):
     """`nohup membench run ... > log`: each progress line reaches the log as it is written, not
-    when a 4-8 KiB buffer fills (a suite's first lines arrived tens of minutes late)."""
+    when a 4-8 KiB buffer fills (a suite's lines arrived minutes late, in bursts)."""
     from membench.run.cluster import capture_output
 
     with capture_output(tmp_path / "ray.log") as terminal:

@@ -40,10 +40,10 @@ def render_latex(report: Report) -> str:
         f"\\label{{tab:membench-{re.sub(r'[^A-Za-z0-9]+', '-', report.metric)}}}",
         f"\\begin{{tabular}}{{l{'c' * (len(headers) - 1)}}}",
         "\\toprule",
-        " & ".join(h.replace("×", "$\\times$") for h in headers) + " \\\\",
+        " & ".join(_unicode(h) for h in headers) + " \\\\",
         "\\midrule",
     ]
-    lines += [" & ".join(r).replace("–", "--") + " \\\\" for r in rows]
+    lines += [_unicode(" & ".join(r)) + " \\\\" for r in rows]
     lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}", ""]
     tables = _latex_comparisons(report) + _latex_published(report) + _latex_frontier(report)
     return "\n".join(lines + tables) + "\n"
@@ -100,10 +100,14 @@ def _booktabs(caption: str, label: str, head: list[str], rows: list[list[str]], 
 
 def _latex_text(s: str) -> str:
     """A plain-text cell for a tabular: escaped, with < > and en dashes that LaTeX can set."""
-    out = latex_escape(s).replace("<", "$<$").replace(">", "$>$")
+    return _unicode(latex_escape(s).replace("<", "$<$").replace(">", "$>$"))
+
+
+def _unicode(s: str) -> str:
+    """`s` with the characters of _UNICODE in LaTeX (a cell already in LaTeX stays as it is)."""
     for char, tex in _UNICODE.items():
-        out = out.replace(char, tex)
-    return out
+        s = s.replace(char, tex)
+    return s
 
 
 # What the other formats print that pdflatex cannot set from plain UTF-8 without packages.
