@@ -430,7 +430,7 @@ def test_the_same_unanimous_evidence_gets_the_same_mark_whatever_its_size():
 
 
 def test_exact_interval_inverts_the_sign_flip_test():
-    from membench.analysis.stats import sign_flip_interval, sign_flip_p
+    from membench.analysis.signflip import sign_flip_interval, sign_flip_p
 
     d = np.array([0.3, 0.1, 0.5, -0.05, 0.2, 0.4, 0.25, 0.15])
     lo, hi = sign_flip_interval(d)

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import scipy.stats as st
 
-from membench.analysis import stats
+from membench.analysis import signflip, stats
 from membench.analysis.capacity import ladders
 
 RISE = 0.01  # held-out token accuracy gained over a curve's last quarter: still improving
@@ -149,8 +149,8 @@ def paired_scores(a: pd.DataFrame, b: pd.DataFrame) -> dict:
     if not np.any(d):
         p, p_min = 1.0, 1.0
     else:
-        signs = stats.sign_patterns(n)
-        p, p_min = stats.sign_flip_p(d, signs), stats.sign_flip_p(np.abs(d), signs)
+        signs = signflip.sign_patterns(n)
+        p, p_min = signflip.sign_flip_p(d, signs), signflip.sign_flip_p(np.abs(d), signs)
     return dict(
         n=n, wins=int((d > 0).sum()), losses=int((d < 0).sum()), ties=int((d == 0).sum()),
         bounds=int((bx | by).sum()), diff=float(np.median(d)) if n else math.nan,

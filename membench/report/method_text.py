@@ -4,7 +4,7 @@ for reading them (which test ran how often, how many comparisons could reach alp
 from __future__ import annotations
 
 from membench import metrics
-from membench.analysis import comparison, stats
+from membench.analysis import comparison, signflip, stats
 
 
 def method_text(metric, baseline, alpha, correction, cells, comparisons, n_failed, test) -> str:
@@ -38,7 +38,7 @@ def method_text(metric, baseline, alpha, correction, cells, comparisons, n_faile
     exact_text = (
         "the exact sign-flip (paired permutation) test on per-seed differences "
         f"({count('sign-flip')} of {m}; every one of the 2^n sign patterns up to "
-        f"{stats.SIGN_FLIP_EXACT} seeds, {stats.SIGN_FLIP_SAMPLES} random ones beyond), a "
+        f"{signflip.SIGN_FLIP_EXACT} seeds, {signflip.SIGN_FLIP_SAMPLES} random ones beyond), a "
         f"two-sample permutation test where fewer than 2 seeds are shared "
         f"({count('permutation')}; scipy permutation_test); identical values are not tested "
         f"({count('identical')}). The interval of the difference is exact: the shifts the "

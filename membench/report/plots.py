@@ -1,5 +1,5 @@
 """PNG plots for a report: per-task means, learning curves, critical differences, memory size,
-capacity.
+capacity and frontiers (the last two, one panel per ladder, in `ladder_plots.py`).
 
 Drawn so that they do not mislead:
 
@@ -37,7 +37,6 @@ from membench.metrics import metric_direction, metric_kind
 from membench.report.figures import (
     COLORS,
     SEED_POINTS,
-    SEED_STYLE,
     bounds,
     carry_forward,
     curve_frame,
@@ -50,8 +49,8 @@ from membench.report.figures import (
     save_png,
     seed_points,
     set_range,
-    spread,
 )
+from membench.report.ladder_plots import capacity, frontier
 
 matplotlib.use("Agg")  # files only: never needs a display
 
@@ -264,82 +263,6 @@ def cd_diagram(report):
         title += "\n" + left_out(missing)
     ax.set_title(title, fontsize=10)
     fig.subplots_adjust(left=0.25, right=0.75)
-    return fig, None
-
-
-# ---- capacity ---------------------------------------------------------------------------------
-
-
-def capacity(report, df: pd.DataFrame | None = None):
-    """Exact match against each ladder's difficulty level, one line per variant, 95% intervals,
-    each seed's value on top at small n. Returns (Figure or None, None)."""
-    if not report.capacity:
-        return None, None
-    from membench.analysis.capacity import ladders
-
-    df = report.data if df is None else df
-    rows = {name: ladder for name, _, ladder in ladders(df)} if df is not None else {}
-    fig, axes = panel_grid(len(report.capacity), width=4.5, sharey=True)
-    any_seeds = False
-    for ax, entry in zip(axes, report.capacity, strict=True):
-        cells = entry["cells"]
-        ladder = rows.get(entry["ladder"])
-        for v in entry["variants"]:
-            c = cells[cells["variant"] == v["variant"]].sort_values("level")
-            low, high = c["ci_low"].clip(0, 1), c["ci_high"].clip(0, 1)
-            err = np.clip(np.nan_to_num(np.array([c["mean"] - low, high - c["mean"]])), 0, None)
-            bars = ax.errorbar(
-                c["level"], c["mean"], yerr=err, marker="o", capsize=3, label=v["variant"]
-            )
-            if ladder is None:
-                continue
-            mine = ladder[ladder["variant"] == v["variant"]]
-            for level, g in mine.groupby("level"):
-                values = pd.to_numeric(g.sort_values("seed")["exact_match"], errors="coerce")
-                values = values[np.isfinite(values)]
-                # log x: spread the seeds by a factor, not a distance
-                xs = level * 2.0 ** spread(len(values), 0.06)
-                if 0 < len(values) <= SEED_POINTS:
-                    color = bars.lines[0].get_color()
-                    ax.scatter(xs, values, edgecolors=color, **SEED_STYLE)
-                    any_seeds = True
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(entry["levels"], [str(lv) for lv in entry["levels"]])
-        ax.axhline(0.5, color="grey", linewidth=0.8, linestyle=":")
-        ax.set_title(entry["ladder"])
-        ax.set_xlabel(entry["parameter"])
-        ax.grid(alpha=0.3)
-    set_range(axes, "exact_match")
-    axes[0].set_ylabel("exact match (mean, 95% CI)")
-    axes[0].legend(fontsize="small")
-    if any_seeds:
-        figure_title(fig, f"hollow: each seed (up to {SEED_POINTS} seeds)")
-    return fig, None
-
-
-def frontier(report):
-    """Share of seeds that solved each level of a ladder, one line per variant, with exact
-    (Clopper-Pearson) 95% intervals. Returns (Figure or None, None)."""
-    if not report.frontier:
-        return None, None
-    rates = report.frontier["rates"]
-    names = list(dict.fromkeys(rates["ladder"]))
-    fig, axes = panel_grid(len(names), width=4.5, sharey=True)
-    for ax, name in zip(axes, names, strict=True):
-        mine = rates[rates["ladder"] == name]
-        for i, (variant, c) in enumerate(mine.groupby("variant", sort=False)):
-            c = c.sort_values("level")
-            err = np.clip(np.array([c["rate"] - c["low"], c["high"] - c["rate"]]), 0, None)
-            xs = c["level"] * 2.0 ** ((i - len(mine["variant"].unique()) / 2) * 0.02)
-            ax.errorbar(xs, c["rate"], yerr=err, marker="o", capsize=2, label=variant)
-        levels = sorted(mine["level"].unique())
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(levels, [f"{lv:g}" for lv in levels])
-        ax.set_title(name)
-        ax.set_ylim(-0.05, 1.05)
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("seeds that solved (share, exact 95% CI)")
-    axes[0].legend(fontsize="small")
     return fig, None
 
 
