@@ -154,6 +154,23 @@ def test_frontier_score_bounds_and_a_break_of_monotonicity():
     ]
 
 
+def test_exact_match_still_rising_at_the_token_accuracy_ceiling_makes_a_lower_bound():
+    """Seen in results/paper: sort trials cut by the budget at token accuracy 0.997 whose exact
+    match still climbed 0.94 -> 0.98 were scored as failures (token accuracy cannot rise 0.01)."""
+    ceiling = [
+        {"step": 100 * (i + 1), "token_accuracy": 0.996 + 0.0001 * i, "exact_match": 0.8 + 0.01 * i}
+        for i in range(20)
+    ]
+    stuck = [{**p, "exact_match": 0.8} for p in ceiling]
+    assert frontier.still_improving(ceiling) and not frontier.still_improving(stuck)
+    df = rows({
+        ("a", 0): [(4, True, 1, "solved", []), (8, False, 0.98, "budget", ceiling)],
+        ("a", 1): [(4, True, 1, "solved", []), (8, False, 0.8, "budget", stuck)],
+    })  # fmt: skip
+    seeds = frontier.seed_frontiers(df).set_index("seed")
+    assert seeds.loc[0, "cut"] and not seeds.loc[1, "cut"]
+
+
 def test_solve_counts_count_untrained_levels_as_unsolved_with_exact_intervals():
     df = rows({
         ("a", s): [(4, True, 1, "solved", []), (8, s < 2, 1 if s < 2 else 0.1, "budget", flat())]
@@ -246,6 +263,23 @@ def test_page_trend_is_exact_calibrated_under_the_null_and_has_power():
         out = frontier.trend_tests(table, [["m0", "m1", "m2"]], 0.05, "holm")
         hits += bool(out["significant"].iloc[0] and out["sign"].iloc[0] == 1)
     assert hits >= 90
+
+
+def test_the_trend_leaves_out_a_seed_whose_ranking_a_cut_frontier_leaves_unknown():
+    """A seed cut by the budget while improving has only a lower bound: where it sits at or
+    below another variant's score, its rank is unknown, and the seed cannot enter Page's L.
+    Before: such seeds were ranked by their bound, and a falling trend was found on sort in
+    results/core where the frontier test tied every seed."""
+    falling = {"m5": [3.0] * 8, "m10": [2.5] * 8, "m20": [2.0] * 8}
+    out = frontier.trend_tests(seeds_table(falling), [["m5", "m10", "m20"]], 0.05, "holm")
+    assert out["n"].iloc[0] == 8 and out["significant"].iloc[0] and out["sign"].iloc[0] == -1
+    cut = [("m20", s) for s in range(5)] + [("m10", 5)]  # bounds below the others: unknown
+    out = frontier.trend_tests(seeds_table(falling, cut=cut), [["m5", "m10", "m20"]], 0.05, "holm")
+    assert out["n"].iloc[0] == 2 and not out["significant"].iloc[0]
+    # a cut frontier above every other score on its seed leaves the ranking known
+    high = [("m5", s) for s in range(8)]
+    out = frontier.trend_tests(seeds_table(falling, cut=high), [["m5", "m10", "m20"]], 0.05, "holm")
+    assert out["n"].iloc[0] == 8 and out["significant"].iloc[0]
 
 
 def test_page_null_is_a_distribution_over_every_order_of_each_block():

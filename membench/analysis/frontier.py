@@ -34,18 +34,24 @@ import scipy.stats as st
 from membench.analysis import signflip, stats
 from membench.analysis.capacity import ladders
 
-RISE = 0.01  # held-out token accuracy gained over a curve's last quarter: still improving
+RISE = 0.01  # held-out token accuracy or exact match gained over a curve's last quarter
+IMPROVING = ("token_accuracy", "exact_match")  # as the plateau rule (`run.train.improved`)
 
 
 def still_improving(curve: list, rise: float = RISE) -> bool:
-    """Whether held-out token accuracy rose by more than `rise` over the last quarter of the
-    evaluations (best in the last quarter against the best before it): a trial cut by the
-    budget while still learning, whose failure is not a frontier."""
-    values = [p.get("token_accuracy") for p in curve or [] if p.get("token_accuracy") is not None]
-    if len(values) < 4:
-        return False
-    cut = len(values) - max(1, len(values) // 4)
-    return max(values[cut:]) - max(values[:cut]) > rise
+    """Whether held-out token accuracy or exact match rose by more than `rise` over the last
+    quarter of the evaluations (best in the last quarter against the best before it): a trial
+    cut by the budget while still learning, whose failure is not a frontier. Both, as the
+    plateau rule: near its ceiling token accuracy cannot rise by `rise` while exact match,
+    the solve criterion, still climbs."""
+    for metric in IMPROVING:
+        values = [p.get(metric) for p in curve or [] if p.get(metric) is not None]
+        if len(values) < 4:
+            continue
+        cut = len(values) - max(1, len(values) // 4)
+        if max(values[cut:]) - max(values[:cut]) > rise:
+            return True
+    return False
 
 
 def planned_levels(ladder: pd.DataFrame, param: str, design: list | None) -> np.ndarray:
@@ -220,24 +226,42 @@ def trend_tests(
     seeds: pd.DataFrame, trends: list[list[str]], alpha: float, correction: str
 ) -> pd.DataFrame:
     """Each declared order on every ladder, as one family: Page's L on the seeds every variant
-    of the order ran. Scores at the ladder's top tie (all are lower bounds there)."""
+    of the order ran. Scores at the ladder's top tie (all are lower bounds there). A seed whose
+    ranks a bound leaves unknown (a frontier cut by the budget while improving, at or below
+    another variant's score on that seed) is left out, as a seed still climbing is: the
+    paired tests count such a pair as a tie, and a ranking has no place for one pair's tie."""
     rows = []
     for name, g in seeds.groupby("ladder", sort=False):
         if "pending" in g.columns:  # an unfinished climb's seed has no final rank yet
             g = g[~g["seed"].isin(g.loc[g["pending"], "seed"])]
         capped = g.assign(score=np.where(g["at_top"], g["score"].max(), g["score"]))
+        open_ended = capped["cut"] & ~capped["at_top"]
         for order in trends:
-            table = capped[capped["variant"].isin(order)].pivot(
-                index="seed", columns="variant", values="score"
-            )
+            mine = capped["variant"].isin(order)
+            table = capped[mine].pivot(index="seed", columns="variant", values="score")
             if set(table.columns) != set(order):
                 continue
-            table = table[order].dropna()
-            if len(table) < 2:
-                continue
-            test = page_test(table.to_numpy(float))
+            cut = (
+                capped[mine]
+                .assign(cut=open_ended[mine])
+                .pivot(index="seed", columns="variant", values="cut")
+            )
+            table = table[order][~unknown_order(table[order], cut[order])].dropna()
+            if len(table) < 2:  # said in the table, not dropped: no test at these seeds
+                test = dict(L=math.nan, p_value=1.0, p_min=1.0, rho=math.nan, sign=0)
+            else:
+                test = page_test(table.to_numpy(float))
             rows.append(dict(ladder=name, order=" < ".join(order), n=len(table), **test))
     return _family(rows, alpha, correction)
+
+
+def unknown_order(scores: pd.DataFrame, cut: pd.DataFrame) -> pd.Series:
+    """Per seed (row): whether a cut frontier sits at or below another variant's score, so
+    that the seed's ranking is not known."""
+    x, c = scores.to_numpy(float), cut.fillna(False).to_numpy(bool)
+    below = x[:, :, None] <= x[:, None, :]  # [seed, i, j]: i's score at or below j's
+    np.einsum("sii->si", below)[:] = False  # a variant against itself
+    return pd.Series((c[:, :, None] & below).any(axis=(1, 2)), index=scores.index)
 
 
 def speed_level(rates: pd.DataFrame, name: str, variants: list[str] | None = None) -> float:

@@ -100,7 +100,8 @@ def ordering_rows(section: dict, ordering: dict, trends: list[list[str]] | None 
         rows.append(dict(
             ladder=r.ladder, family="trend", test=r.order,
             published=trend_text(values, order, higher),
-            measured=f"rho {r.rho:+.2f} over {r.n} seeds", p_adjusted=r.p_adjusted,
+            measured=(f"rho {r.rho:+.2f} over {r.n} seeds" if r.n >= 2
+                      else f"no test: {r.n} seeds with a known ranking"), p_adjusted=r.p_adjusted,
             verdict=verdict(r, sign),
         ))  # fmt: skip
     for order in trends or []:

@@ -3,6 +3,7 @@ counts per level, each seed's frontier, and the four test families, each named i
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 import numpy as np
@@ -14,15 +15,16 @@ FRONTIER_INTRO = (
     "the hardest level it solved with every easier one solved; its score is log2 of that level "
     "plus the exact match reached one level up (in log2 units of that step), one rung below the "
     "ladder when it solved none. A frontier at the ladder's top, or whose next level ran out of "
-    "steps while held-out token accuracy was still rising (by more than 0.01 over the last "
-    "quarter of the curve), or whose next level has no record yet (a climb not finished), is a "
-    "lower bound ('>='). Levels above a seed's first failure are "
+    "steps while held-out token accuracy or exact match was still rising (by more than 0.01 over "
+    "the last quarter of the curve), or whose next level has no record yet (a climb not "
+    "finished), is a lower bound ('>='). Levels above a seed's first failure are "
     "not trained unless the suite says `climb: {beyond: N}`: a seed that fails a level is "
     "assumed to fail every harder one, and solve counts count it as unsolved there. Solve "
     "counts: seeds that solved the level, of all seeds, with the exact (Clopper-Pearson) 95% "
     "interval. Four families, each corrected on its own: frontier (each variant's scores "
     "against the baseline's), contrasts (declared pairs), trend (declared orders: Page's L, "
-    "exact, two-sided) and speed (steps to solve at the hardest level both the variant and the "
+    "exact, two-sided, on the seeds whose ranking no lower bound leaves unknown) and speed "
+    "(steps to solve at the hardest level both the variant and the "
     "baseline solve on at least half their seeds, censored at the budget). Paired scores are "
     "compared by the exact sign-flip test on per-seed differences; a difference whose sign a "
     "lower bound leaves unknown counts as a tie."
@@ -97,10 +99,10 @@ def trend_rows(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
             r.ladder,
             r.order,
             str(r.n),
-            f"{r.rho:+.2f}",
-            f"{r.L:g}",
-            _p(r.p_value),
-            _p(r.p_adjusted),
+            "–" if math.isnan(r.rho) else f"{r.rho:+.2f}",
+            "–" if math.isnan(r.L) else f"{r.L:g}",
+            _p(r.p_value) if r.n >= 2 else "–",
+            _p(r.p_adjusted) if r.n >= 2 else "– (fewer than 2 seeds with a known ranking)",
             {1: "▲ rising", -1: "▼ falling"}.get(r.sign, "") if r.significant else "",
         ]  # fmt: skip
         for r in table.itertuples()
