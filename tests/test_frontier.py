@@ -171,6 +171,19 @@ def test_exact_match_still_rising_at_the_token_accuracy_ceiling_makes_a_lower_bo
     assert seeds.loc[0, "cut"] and not seeds.loc[1, "cut"]
 
 
+def test_a_seed_that_solved_nothing_but_was_cut_while_improving_is_shown_as_cut():
+    """Seen in results/core: recall seeds cut while still rising at the ladder's bottom showed
+    as '<4' like seeds that had stopped learning, and the findings called them failures."""
+    from membench.report.frontier_tables import seeds_text
+
+    df = rows({
+        ("a", 0): [(4, False, 0.3, "budget", rising())],
+        ("a", 1): [(4, False, 0.4, "plateau", flat())],
+        ("a", 2): [(4, True, 1, "solved", []), (8, False, 0.1, "plateau", flat())],
+    })  # fmt: skip
+    assert seeds_text(frontier.seed_frontiers(df), 4) == "<4: 1, <4 (cut): 1, 4: 1"
+
+
 def test_solve_counts_count_untrained_levels_as_unsolved_with_exact_intervals():
     df = rows({
         ("a", s): [(4, True, 1, "solved", []), (8, s < 2, 1 if s < 2 else 0.1, "budget", flat())]

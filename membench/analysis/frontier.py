@@ -7,8 +7,10 @@ that level, so two seeds with the same frontier are told apart by how close they
 next one. A frontier is a lower bound where the seed solved the ladder's top, or where the
 next level was cut by the step budget while still improving (`still_improving`), or where the
 next level has no record yet (an unfinished climb: the seed is still climbing); two seeds whose
-order a bound leaves unknown tie, as in `capacity`, and the trend test leaves still-climbing
-seeds out.
+order a bound leaves unknown tie, as in `capacity`; the trend test leaves out still-climbing
+seeds and seeds whose ranking a frontier cut while improving leaves unknown (`unknown_order`).
+A seed is left out only where its bound sits at or below another score, so which seeds remain
+depends on the outcome: the trend's seed count is in its row.
 
 Families, each corrected on its own (Holm by default):
 - **frontier**: every variant's paired scores against the baseline's, per ladder (the exact

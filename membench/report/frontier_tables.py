@@ -17,13 +17,15 @@ FRONTIER_INTRO = (
     "ladder when it solved none. A frontier at the ladder's top, or whose next level ran out of "
     "steps while held-out token accuracy or exact match was still rising (by more than 0.01 over "
     "the last quarter of the curve), or whose next level has no record yet (a climb not "
-    "finished), is a lower bound ('>='). Levels above a seed's first failure are "
+    "finished), is a lower bound ('>='; '<L (cut)' where a seed solved no level and its first "
+    "was cut so). Levels above a seed's first failure are "
     "not trained unless the suite says `climb: {beyond: N}`: a seed that fails a level is "
     "assumed to fail every harder one, and solve counts count it as unsolved there. Solve "
     "counts: seeds that solved the level, of all seeds, with the exact (Clopper-Pearson) 95% "
     "interval. Four families, each corrected on its own: frontier (each variant's scores "
     "against the baseline's), contrasts (declared pairs), trend (declared orders: Page's L, "
-    "exact, two-sided, on the seeds whose ranking no lower bound leaves unknown) and speed "
+    "exact, two-sided; seeds at the ladder's top tie, and a seed with a frontier cut while "
+    "improving at or below another variant's is left out) and speed "
     "(steps to solve at the hardest level both the variant and the "
     "baseline solve on at least half their seeds, censored at the budget). Paired scores are "
     "compared by the exact sign-flip test on per-seed differences; a difference whose sign a "
@@ -47,11 +49,13 @@ def _level(x: float) -> str:
 
 
 def seeds_text(g: pd.DataFrame, bottom: float) -> str:
-    """Each seed's frontier as counts: '32: 5, >=64: 4, <16: 2'."""
+    """Each seed's frontier as counts: '32: 5, >=64: 4, <16: 2, <16 (cut): 1' (solved no level;
+    '(cut)': its first level cut by the budget while still improving, so not known to fail)."""
     counts: Counter = Counter()
     for r in g.itertuples():
         if not np.isfinite(r.frontier):
-            counts[(-1.0, f"<{_level(bottom)}")] += 1
+            cut = r.cut or getattr(r, "pending", False)
+            counts[(-1.0, f"<{_level(bottom)}" + (" (cut)" if cut else ""))] += 1
         else:
             bound = ">=" if (r.at_top or r.cut or getattr(r, "pending", False)) else ""
             counts[(r.frontier, f"{bound}{_level(r.frontier)}")] += 1
