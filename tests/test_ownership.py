@@ -56,6 +56,13 @@ def test_the_shipped_folders_stand_for_their_suite_files():
         suite = load_suite(ROOT / data["path"])
         assert suite.name == data["suite"], listing
         assert differences(data["definition"], plain(suite.definition)) == [], listing
+        # what a run writes: else `membench run` on a complete shipped folder, which trains
+        # nothing, rewrites a tracked file (seen: design without compute_matched, records
+        # labelled with the suite's old name)
+        assert data["design"] == json.loads(json.dumps(suite.design)), listing
+        listed = [listing.parent / "trials" / f"{t['id']}.json" for t in data["trials"]]
+        labels = {json.loads(f.read_text()).get("suite") for f in listed if f.is_file()}
+        assert labels <= {suite.name}, (listing, labels)
 
 
 def test_its_own_file_may_change_a_copy_may_not_unless_update_suite(tmp_path, monkeypatch):

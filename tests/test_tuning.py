@@ -394,8 +394,13 @@ def test_a_choice_on_the_grid_edge_extends_the_grid_and_tunes_again(ray_local, t
     assert run_suite(load_suite(path), results) == 0
     out = capsys.readouterr().out
     assert "sits on the edge of the grid; extending it by lr 0.001 (0 more" in out
-    tuning = json.loads((results / "suite.json").read_text())["tuning"]
+    listing = json.loads((results / "suite.json").read_text())
+    tuning = listing["tuning"]
     assert tuning["space"]["lr"] == [0.00001, 0.0001, 0.001]
+    # the folder still stands for the suite as its file declares it (the extended grid is in
+    # `tuning`): seen in results/core-tuned, whose definition took the extended grid on a rerun
+    assert listing["definition"]["tune"]["space"]["lr"] == [0.00001, 0.0001]
+    assert listing["definition"]["tune"]["extend"] == 1
     assert len(tuning["trials"]) == 3  # the new point was tuned too
     [choice] = tuning["choices"]
     assert choice["point"] == {

@@ -92,6 +92,7 @@ def run_suite(
             + "; ".join(f"{k} {', '.join(f'{v:g}' for v in vs)}" for k, vs in added.items())
             + f" ({wider.extend} more extensions allowed)",
         )
+        suite.declared_tune = suite.declared_tune or suite.tune
         suite.tune = wider
     for task, variant in unchosen(suite, choices):
         say(

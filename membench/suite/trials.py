@@ -103,6 +103,7 @@ class Suite:
     matched: dict[str, str] = field(default_factory=dict)  # variant -> whose FLOPs it matches
     log: list[str] = field(default_factory=list)  # experiment trackers (run.tracking)
     ordering: dict[str, Any] | None = None  # `published_order:` (analysis.ordering)
+    declared_tune: Any = None  # `tune` as the file declares it, once a run extends its grid
 
     @property
     def definition(self) -> dict[str, Any]:
@@ -110,8 +111,8 @@ class Suite:
         runs and how it is reported, less its description and resources (how it runs). A results
         folder records it (suite.json), so a changed suite is never run into it unnoticed."""
         tune = None
-        if self.tune is not None:
-            t = self.tune
+        if self.tune is not None:  # as declared: a run's extensions are in suite.json's tuning
+            t = self.declared_tune or self.tune
             tune = dict(space=t.space, seeds=t.seeds, metric=t.metric, per=list(t.per),
                         margin=t.margin, samples=t.samples, extend=t.extend)  # fmt: skip
         return {
