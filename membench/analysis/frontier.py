@@ -236,18 +236,16 @@ def trend_tests(
     for name, g in seeds.groupby("ladder", sort=False):
         if "pending" in g.columns:  # an unfinished climb's seed has no final rank yet
             g = g[~g["seed"].isin(g.loc[g["pending"], "seed"])]
-        capped = g.assign(score=np.where(g["at_top"], g["score"].max(), g["score"]))
-        open_ended = capped["cut"] & ~capped["at_top"]
+        capped = g.assign(
+            score=np.where(g["at_top"], g["score"].max(), g["score"]),
+            open_ended=g["cut"] & ~g["at_top"],
+        )
         for order in trends:
             mine = capped["variant"].isin(order)
             table = capped[mine].pivot(index="seed", columns="variant", values="score")
             if set(table.columns) != set(order):
                 continue
-            cut = (
-                capped[mine]
-                .assign(cut=open_ended[mine])
-                .pivot(index="seed", columns="variant", values="cut")
-            )
+            cut = capped[mine].pivot(index="seed", columns="variant", values="open_ended")
             table = table[order][~unknown_order(table[order], cut[order])].dropna()
             if len(table) < 2:  # said in the table, not dropped: no test at these seeds
                 test = dict(L=math.nan, p_value=1.0, p_min=1.0, rho=math.nan, sign=0)
