@@ -9,6 +9,8 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
+from membench.analysis.frontier import bound as frontier_bound
+
 FRONTIER_INTRO = (
     "Each seed climbs a task's difficulty ladder: the easiest level first, a level above only "
     "once the one below is solved (exact match >= the solve threshold). A seed's frontier is "
@@ -52,13 +54,11 @@ def seeds_text(g: pd.DataFrame, bottom: float) -> str:
     """Each seed's frontier as counts: '32: 5, >=64: 4, <16: 2, <16 (cut): 1' (solved no level;
     '(cut)': its first level cut by the budget while still improving, so not known to fail)."""
     counts: Counter = Counter()
-    for r in g.itertuples():
-        if not np.isfinite(r.frontier):
-            cut = r.cut or getattr(r, "pending", False)
-            counts[(-1.0, f"<{_level(bottom)}" + (" (cut)" if cut else ""))] += 1
+    for frontier, lower in zip(g["frontier"], frontier_bound(g), strict=True):
+        if not np.isfinite(frontier):  # solved no level (so not at the top): cut or pending
+            counts[(-1.0, f"<{_level(bottom)}" + (" (cut)" if lower else ""))] += 1
         else:
-            bound = ">=" if (r.at_top or r.cut or getattr(r, "pending", False)) else ""
-            counts[(r.frontier, f"{bound}{_level(r.frontier)}")] += 1
+            counts[(frontier, (">=" if lower else "") + _level(frontier))] += 1
     return ", ".join(f"{label}: {n}" for (_, label), n in sorted(counts.items()))
 
 
