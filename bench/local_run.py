@@ -5,9 +5,10 @@ with Ray later trains only what is still missing, and `membench report RESULTS` 
 
     python bench/local_run.py SUITE --results DIR [--workers 8] [--device cuda] [--only TASK ...]
 
-Every worker trains one trial at a time with one torch thread; the longest budgets (steps x
-batch) start first, so a run cut off by a time limit keeps the trials only a GPU can train. A
-trial's labels (task, variant, seed) are added to its record as the sweep adds them.
+Every worker trains one trial at a time with one torch thread and prints a line at each of its
+evaluations; the longest budgets (steps x batch) start first, so a run cut off by a time limit
+keeps the trials only a GPU can train. A trial's labels (task, variant, seed) are added to its
+record as the sweep adds them.
 
 Ctrl-C or SIGTERM (a time limit's) stops it as `membench run` stops: each trial in flight writes
 a record with status interrupted (its curve so far, its steps), which reports show as cut off
@@ -38,6 +39,17 @@ def interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
+def progress_line(spec, labels):
+    """A line per evaluation, so a run of hour-long trials shows where each one is."""
+    name = f"{spec.trial_id()} {labels['task_label']} / {labels['variant']} / seed {spec.seed}"
+
+    def show(m):
+        print(f"  {name}: step {m['step']}/{m['steps']}, exact {m['exact_match']:.3f}, "
+              f"token {m['token_accuracy']:.3f}", flush=True)  # fmt: skip
+
+    return show
+
+
 def work(job):
     spec, labels, device, directory, checkpoints = job
     torch.set_num_threads(1)
@@ -45,7 +57,7 @@ def work(job):
     start = time.perf_counter()
     try:
         saved = Checkpoints(Path(checkpoints))
-        record = run_trial(spec, checkpoints=saved) | labels
+        record = run_trial(spec, progress_line(spec, labels), checkpoints=saved) | labels
     except TrialInterrupted as cut:  # what it trained, marked as cut off; then this worker ends
         write_record(Path(directory), cut.record | labels)
         os._exit(130)

@@ -256,6 +256,7 @@ def test_local_run_records_its_trial_in_flight_as_cut_off_on_sigterm(tmp_path):
     assert driver.returncode == 130, output
     (record,) = read_records(tmp_path / "res" / "trials", strict=True).values()
     assert record["status"] == "interrupted" and record["variant"] == "baseline"
+    assert f"{record['id']} " in output and "/ seed 0: step 100/100000, exact" in output  # progress
     steps = [p["step"] for p in record["curve"]]
     assert steps and steps[-1] <= record["metrics"]["steps_trained"] < 100000
     assert (
