@@ -68,6 +68,19 @@ def test_train_finds_a_factory_in_the_current_directory(tmp_path, monkeypatch, c
     assert '"factory": "my_models_here:lookup"' in capsys.readouterr().out
 
 
+@pytest.mark.parametrize(
+    "flags, key, value",
+    [(["--mem-kv", "2"], "mem_kv", 2), (["--pause-tokens", "2"], "pause_tokens", 2),
+     (["--sink"], "sink", True), (["--mem-tokens", "2", "--mem-every", "4"], "mem_every", 4)],
+    ids=["mem_kv", "pause", "sink", "interspersed"],
+)  # fmt: skip
+def test_train_takes_each_memory_style_option_and_records_it(capsys, flags, key, value):
+    argv = ["train", "--task", "copy", "--set", "length=4", "--set", "vocab=3", "--steps", "5"]
+    assert main([*argv, "--eval-every", "5", "--json", *flags]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["status"] == "ok" and record["model"][key] == value
+
+
 def test_a_wrong_output_shape_is_one_line_naming_the_contract(tmp_path, monkeypatch, capsys):
     shutil.copy(HERE / "user_models.py", tmp_path / "my_flat_models.py")
     monkeypatch.chdir(tmp_path)
