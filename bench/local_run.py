@@ -4,11 +4,13 @@ that has torch but no Ray (the device tool's image). Records go where `membench 
 with Ray later trains only what is still missing, and `membench report RESULTS` reads them.
 
     python bench/local_run.py SUITE --results DIR [--workers 8] [--device cuda] [--only TASK ...]
+                              [--first VARIANT ...]
 
 Every worker trains one trial at a time with one torch thread and prints a line at each of its
 evaluations; the longest budgets (steps x batch) start first, so a run cut off by a time limit
-keeps the trials only a GPU can train. A trial's labels (task, variant, seed) are added to its
-record as the sweep adds them.
+keeps the trials only a GPU can train; `--first` puts the variants named before the others (a
+run over several sessions finishes the cells a claim needs first). A trial's labels (task,
+variant, seed) are added to its record as the sweep adds them.
 
 Ctrl-C or SIGTERM (a time limit's) stops it as `membench run` stops: each trial in flight writes
 a record with status interrupted (its curve so far, its steps), which reports show as cut off
@@ -50,6 +52,14 @@ def progress_line(spec, labels):
     return show
 
 
+def order(todo, first=()):
+    """The variants named in `first` before the others, then the longest budgets first."""
+    return sorted(
+        todo,
+        key=lambda t: (t.variant not in first, -t.spec.training.steps * t.spec.training.batch_size),
+    )
+
+
 def work(job):
     spec, labels, device, directory, checkpoints = job
     torch.set_num_threads(1)
@@ -73,6 +83,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--only", nargs="*", help="task labels to train (default: all)")
+    parser.add_argument("--first", nargs="*", default=[], help="variants to train before others")
     args = parser.parse_args()
     suite = load_suite(args.suite)
     results = Path(args.results).resolve()
@@ -81,7 +92,11 @@ def main() -> int:
     done = {i for i, r in read_records(results / TRIALS).items() if r.get("status") == "ok"}
     # an interrupted record is not done: trained again
     todo = [t for t in trials if t.id not in done and (not args.only or t.task in args.only)]
-    todo.sort(key=lambda t: -t.spec.training.steps * t.spec.training.batch_size)  # long first
+    unknown = sorted(set(args.first) - {t.variant for t in trials})
+    if unknown:
+        print(f"error: --first {' '.join(unknown)}: not a variant of {args.suite}", file=sys.stderr)
+        return 2
+    todo = order(todo, args.first)
     print(f"{len(trials)} trials, {len(todo)} to train, {args.workers} workers", flush=True)
     folders = str(results / TRIALS), str(results / CHECKPOINTS)
     jobs = [(t.spec, labels(suite.name, t), args.device, *folders) for t in todo]

@@ -159,6 +159,10 @@ def test_a_cell_with_seeds_cut_off_shows_counts_not_a_mean():
     lines = problems(report)
     assert "cut off: mqar / baseline seed 0 at ~4,000 steps" in lines[0]
     assert not report.failed  # cut off is not failed
+    planned = {(t, v): {0, 1, 2, 3} for t in ("mqar", "copy") for v in ("baseline", "mem8")}
+    report = build_report(df, "exact_match", "baseline", planned=planned)
+    (line,) = [x for x in problems(report) if x.startswith("missing: mqar / baseline")]
+    assert line == "missing: mqar / baseline: 1 of 4 (seed 3 without a record; seeds 0, 2 cut off)"
 
 
 def test_a_cell_with_a_missing_record_is_incomplete_as_well():
@@ -292,3 +296,24 @@ def test_incomplete_cells_keep_the_order_given_whatever_the_hash_seed():
     }
     expected = [(f"t{i}", f"v{i % 3}") for i in range(12)] + [("t0", "v9")]
     assert outs == {f"{expected}\n"}
+
+
+def test_local_run_trains_the_variants_named_first_before_the_others():
+    """`--first baseline layer1` puts those cells ahead (a run over several sessions finishes
+    what a claim needs first); within each group the longest budgets still start first."""
+    import importlib.util
+    from pathlib import Path
+
+    from membench.suite.load import load_suite
+
+    root = Path(__file__).parent.parent
+    spec = importlib.util.spec_from_file_location("local_run", root / "bench" / "local_run.py")
+    local_run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(local_run)
+    trials = load_suite(root / "suites" / "published.yaml").trials()
+    mqar = [t for t in trials if t.task == "mqar_64_4"]
+    ordered = local_run.order(mqar, ["baseline", "layer1"])
+    assert [t.variant for t in ordered[:6]].count("mem8") == 0
+    assert {t.variant for t in ordered[6:]} == {"mem8"} and len(ordered) == len(mqar) == 9
+    budget = [-t.spec.training.steps * t.spec.training.batch_size for t in local_run.order(trials)]
+    assert budget == sorted(budget)  # no variant named: the longest first, as before

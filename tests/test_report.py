@@ -215,7 +215,7 @@ def test_terminal_output():
     # the verdicts come last, then the problems, then where the method is: not in the terminal
     assert "Method." not in text and text.index("Verdicts") > text.index("Aggregates")
     assert text.rstrip().endswith("method and every table: membench report RESULTS --out DIR")
-    assert "missing: sort / mem_20: 4 of 5 (missing seeds 4)" in text
+    assert "missing: sort / mem_20: 4 of 5 (seed 4 without a record)" in text
 
 
 def test_task_names_with_markup_survive():

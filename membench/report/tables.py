@@ -366,6 +366,10 @@ CAPACITY_INTRO = (
 )
 
 
+def seeds_named(seeds) -> str:
+    return ("seed " if len(seeds) == 1 else "seeds ") + ", ".join(map(str, seeds))
+
+
 def problems(report: Report) -> list[str]:
     """One line per note, failed trial and cell short of seeds."""
     lines = [f"note: {n}" for n in report.notes]
@@ -377,7 +381,12 @@ def problems(report: Report) -> list[str]:
     for f in report.failed:
         err = (f["error"] or "no error message").strip().splitlines() or [""]
         lines.append(f"failed: {f['task']} / {f['variant']} seed {f['seed']}: {err[-1][:160]}")
+    cut = {(c["task"], c["variant"], c["seed"]) for c in report.interrupted}
     for m in report.missing:
-        absent = f" (missing seeds {', '.join(map(str, m['seeds']))})" if m["seeds"] else ""
-        lines.append(f"missing: {m['task']} / {m['variant']}: {m['n']} of {m['expected']}{absent}")
+        was_cut = [s for s in m["seeds"] if (m["task"], m["variant"], s) in cut]
+        absent = [s for s in m["seeds"] if s not in was_cut]
+        why = [f"{seeds_named(absent)} without a record"] if absent else []
+        why += [f"{seeds_named(was_cut)} cut off"] if was_cut else []
+        detail = f" ({'; '.join(why)})" if why else ""
+        lines.append(f"missing: {m['task']} / {m['variant']}: {m['n']} of {m['expected']}{detail}")
     return lines
