@@ -4,11 +4,14 @@ that has torch but no Ray (the device tool's image). Records go where `membench 
 with Ray later trains only what is still missing, and `membench report RESULTS` reads them.
 
     python bench/local_run.py SUITE --results DIR [--workers 8] [--device cuda] [--only TASK ...]
-                              [--first VARIANT ...]
+                              [--first VARIANT ...] [--threads 1]
 
-Every worker trains one trial at a time with one torch thread and prints a line at each of its
-evaluations; the longest budgets (steps x batch) start first, so a run cut off by a time limit
-keeps the trials only a GPU can train; `--first` puts the variants named before the others (a
+Every worker trains one trial at a time with `--threads` torch threads (default 1) and prints a
+line at each of its evaluations. On the 2-core machine one worker with 2 threads beats two with
+one each for a large trial: MQAR's step at zoology's point took 0.41 s alone on 2 threads, 0.69 s
+alone on 1 and about 1.0 s beside a second trial (bench/RESULTS.md). The longest budgets
+(steps x batch) start first, so a run cut off by a time limit keeps the trials only a GPU can
+train; `--first` puts the variants named before the others (a
 run over several sessions finishes the cells a claim needs first). A trial's labels (task,
 variant, seed) are added to its record as the sweep adds them.
 
@@ -61,8 +64,8 @@ def order(todo, first=()):
 
 
 def work(job):
-    spec, labels, device, directory, checkpoints = job
-    torch.set_num_threads(1)
+    spec, labels, device, directory, checkpoints, threads = job
+    torch.set_num_threads(threads)
     spec = dataclasses.replace(spec, train={**spec.train, "device": device})
     start = time.perf_counter()
     try:
@@ -84,7 +87,11 @@ def main() -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--only", nargs="*", help="task labels to train (default: all)")
     parser.add_argument("--first", nargs="*", default=[], help="variants to train before others")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per worker")
     args = parser.parse_args()
+    if args.threads < 1:
+        print(f"error: --threads {args.threads}: give 1 or more", file=sys.stderr)
+        return 2
     suite = load_suite(args.suite)
     results = Path(args.results).resolve()
     trials = suite.trials()
@@ -97,9 +104,10 @@ def main() -> int:
         print(f"error: --first {' '.join(unknown)}: not a variant of {args.suite}", file=sys.stderr)
         return 2
     todo = order(todo, args.first)
-    print(f"{len(trials)} trials, {len(todo)} to train, {args.workers} workers", flush=True)
+    print(f"{len(trials)} trials, {len(todo)} to train, {args.workers} workers, "
+          f"{args.threads} thread(s) each", flush=True)  # fmt: skip
     folders = str(results / TRIALS), str(results / CHECKPOINTS)
-    jobs = [(t.spec, labels(suite.name, t), args.device, *folders) for t in todo]
+    jobs = [(t.spec, labels(suite.name, t), args.device, *folders, args.threads) for t in todo]
     start = time.perf_counter()
     signal.signal(signal.SIGTERM, interrupt)  # a time limit stops it as Ctrl-C does
     pool = mp.get_context("spawn").Pool(args.workers, signal.signal, (signal.SIGTERM, interrupt))

@@ -84,6 +84,7 @@ def start_record(spec: TrialSpec, device: torch.device) -> dict[str, Any]:
         "device": str(device),
         "host": socket.gethostname(),
         "cpu": cpu_model(),  # results are bitwise identical only on one machine type
+        "threads": torch.get_num_threads(),  # what the record's seconds were timed with
         "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
         "versions": {"membench": membench.__version__, "torch": torch.__version__},
         "code": fingerprint(spec.factory),  # which model code made it: stale records are caught
