@@ -71,6 +71,16 @@ def test_a_resumed_trial_ends_exactly_as_one_never_cut_off(straight, tmp_path):
     assert not checkpoints.path(record["id"]).exists()
 
 
+def test_a_resumed_trial_cut_off_again_says_where_it_went_on_from(tmp_path):
+    checkpoints = Checkpoints(tmp_path, every_s=0)
+    first = cut_off(checkpoints, 30)
+    assert first["checkpoint_step"] == 20 and "resumed_from_step" not in first
+    again = cut_off(checkpoints, 50)
+    assert again["status"] == "interrupted" and again["resumed_from_step"] == 20
+    assert again["checkpoint_step"] == 40 and again["metrics"]["steps_trained"] == 49
+    assert [p["step"] for p in again["curve"]] == [10, 20, 30, 40]  # the cut came at 50's
+
+
 def test_without_a_checkpoint_due_a_cut_trial_starts_again(tmp_path):
     checkpoints = Checkpoints(tmp_path, every_s=3600)  # none written in a 60-step trial
     record = cut_off(checkpoints, 40)

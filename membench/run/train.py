@@ -155,12 +155,19 @@ class Stopping:
 
 class TrialInterrupted(KeyboardInterrupt):
     """Ctrl-C or SIGTERM during a trial's training. `run_trial` fills `record` (status
-    interrupted, the curve so far) for a caller that writes it; a caller that does not stops
-    as from any Ctrl-C."""
+    interrupted, the curve so far, and the step it went on from if it was resumed) for a caller
+    that writes it; a caller that does not stops as from any Ctrl-C."""
 
-    def __init__(self, curve: list[dict[str, Any]], steps: int, checkpoint_step: int | None):
+    def __init__(
+        self,
+        curve: list[dict[str, Any]],
+        steps: int,
+        checkpoint_step: int | None,
+        resumed: dict[str, Any] | None = None,
+    ):
         super().__init__("trial interrupted")
         self.curve, self.steps, self.checkpoint_step = curve, steps, checkpoint_step
+        self.resumed = resumed or {}
         self.record: dict[str, Any] | None = None
 
 
@@ -255,7 +262,10 @@ def train_loop(
                 seconds = time.perf_counter() - start
                 loop.maybe_save(step, step_flops, seconds, eval_seconds)
     except KeyboardInterrupt:
-        raise TrialInterrupted(stopping.curve, max(0, step - 1), loop.saved_step) from None
+        cut_at = max(0, step - 1)
+        raise TrialInterrupted(
+            stopping.curve, cut_at, loop.saved_step, loop.resumed_fields()
+        ) from None
     seconds = time.perf_counter() - start
     result = loop_result(
         spec, task, stopping, step, step_flops, seconds, eval_seconds, correct, eval_tgt
@@ -284,7 +294,7 @@ def run_trial(
         finish_record(record, spec, model, task, device, result)
     except TrialInterrupted as cut:  # the caller writes cut.record, or stops without it
         fields = interrupted_fields(cut.curve, cut.steps, INTERRUPTED, cut.checkpoint_step)
-        record.update(fields, end_time=now())
+        record.update(fields, **cut.resumed, end_time=now())
         cut.record = record
         raise
     except membench.errors.MembenchError:
