@@ -153,3 +153,5 @@ def test_report_says_what_memory_is_for_on_solved_and_stuck_seeds_apart():
     assert stuck["read"]["drop"] == pytest.approx(0.41 - 0.22)
     md = render(report, "md")
     assert "## Memory knockouts" in md and "| unsolved 3/4 | exact -0.001, token -0.190 |" in md
+    # the cells are signed changes (a loss is negative), and the section's first line says so
+    assert "(knocked out minus intact" in md and "intact minus knocked out" not in md

@@ -208,8 +208,9 @@ def rank_summary(report: Report) -> str:
 
 
 KNOCKOUT_INTRO = (
-    "What is lost when memory is cut off at the end of training (intact minus knocked out, per "
-    "seed, mean over seeds): reads cut = no sequence position attends to memory, in any layer; "
+    "How the score changes when memory is cut off at the end of training (knocked out minus "
+    "intact, per seed, mean over seeds: negative where the cut costs accuracy): reads cut = no "
+    "sequence position attends to memory, in any layer; "
     "writes cut = memory attends to memory only. Solved and unsolved seeds of a cell are judged "
     "apart: solved seeds on exact match, unsolved seeds (their exact match is near 0 either way) "
     "on token accuracy, so a score computed through memory shows. A causal test of what the "
