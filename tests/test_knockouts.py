@@ -8,6 +8,7 @@ import torch
 from membench.models import build_model, knockout
 from membench.report.model import build_report
 from membench.report.render import render
+from membench.report.tables import problems
 
 SMALL = dict(d_model=32, n_layers=2, n_heads=2, d_ff=64)
 VARIANTS = [
@@ -136,7 +137,8 @@ def test_report_says_what_memory_is_for_on_solved_and_stuck_seeds_apart():
     # (token accuracy 0.41) is computed through memory
     rows.append(knocked("bimodal", 0, 1.0, 1.0, 0.98, 0.99))
     rows += [knocked("bimodal", s, 0.005, 0.41, 0.004, 0.2 + 0.01 * s) for s in (1, 2, 3)]
-    report = build_report(pd.DataFrame(rows))
+    planned = {("copy", v): {0, 1, 2} for v in ("baseline", "neck", "mem", "odd", "chance")}
+    report = build_report(pd.DataFrame(rows), planned=planned | {("copy", "bimodal"): {0, 1, 2, 3}})
     by = {(e["variant"], e["outcome"]): e for e in report.knockouts}
     assert {v for v, _ in by} == {"neck", "mem", "odd", "chance", "bimodal"}  # only with memory
     assert by["neck", "solved"]["read"]["verdict"] == "needs memory's reads"
@@ -155,3 +157,30 @@ def test_report_says_what_memory_is_for_on_solved_and_stuck_seeds_apart():
     assert "## Memory knockouts" in md and "| unsolved 3/4 | exact -0.001, token -0.190 |" in md
     # the cells are signed changes (a loss is negative), and the section's first line says so
     assert "(knocked out minus intact" in md and "intact minus knocked out" not in md
+
+
+def test_unsolved_seeds_that_hold_exact_match_are_judged_on_it():
+    # MAD's recall: unsolved at exact 0.9, token 0.99; cutting reads costs 0.3 exact match and
+    # 0.02 token accuracy, which token accuracy alone would call nothing lost
+    rows = [dict(task="copy", variant="baseline", seed=s, status="ok", exact_match=0.9)
+            for s in range(3)]  # fmt: skip
+    rows += [knocked("regs", s, 0.9, 0.99, 0.6 - 0.01 * s, 0.97, solved=False) for s in range(3)]
+    (entry,) = build_report(pd.DataFrame(rows)).knockouts
+    assert (entry["outcome"], entry["judged"]) == ("unsolved", "exact_match")
+    assert entry["read"]["drop"] == pytest.approx(0.31)
+    assert entry["read"]["verdict"] == "score computed through memory's reads"
+
+
+def test_a_cell_short_of_seeds_gets_no_knockout_summary_until_it_finishes():
+    """Its finished seeds are selected by outcome, so no mean or verdict of theirs is shown."""
+    planned = {("copy", "baseline"): {0, 1, 2}, ("copy", "mem"): {0, 1, 2}}
+    rows = [dict(task="copy", variant="baseline", seed=s, status="ok", exact_match=1.0)
+            for s in range(3)]  # fmt: skip
+    rows += [knocked("mem", s, 0.0, 0.6, 0.0, 0.4) for s in range(2)]
+    report = build_report(pd.DataFrame(rows), planned=planned)
+    assert report.knockouts == [] and report.positions == []
+    assert any("left out of the knockouts" in line for line in problems(report))
+    rows.append(knocked("mem", 2, 0.0, 0.6, 0.0, 0.4))
+    report = build_report(pd.DataFrame(rows), planned=planned)
+    assert [(e["variant"], e["seeds"]) for e in report.knockouts] == [("mem", 3)]
+    assert not any("left out of the knockouts" in line for line in problems(report))

@@ -212,9 +212,9 @@ KNOCKOUT_INTRO = (
     "intact, per seed, mean over seeds: negative where the cut costs accuracy): reads cut = no "
     "sequence position attends to memory, in any layer; "
     "writes cut = memory attends to memory only. Solved and unsolved seeds of a cell are judged "
-    "apart: solved seeds on exact match, unsolved seeds (their exact match is near 0 either way) "
-    "on token accuracy, so a score computed through memory shows. A causal test of what the "
-    "attention maps suggest."
+    "apart: solved seeds on exact match, unsolved seeds on token accuracy and exact match (a "
+    "loss of at least 0.05 in either is a loss), so a score computed through memory shows. A "
+    "causal test of what the attention maps suggest."
 )
 
 
@@ -390,4 +390,9 @@ def problems(report: Report) -> list[str]:
         why += [f"{seeds_named(was_cut)} cut off"] if was_cut else []
         detail = f" ({'; '.join(why)})" if why else ""
         lines.append(f"missing: {m['task']} / {m['variant']}: {m['n']} of {m['expected']}{detail}")
+    if report.incomplete:  # their finished seeds are selected by outcome: no mean anywhere
+        lines.append(
+            "note: cells with a seed missing or cut off are left out of the knockouts, attention "
+            "and per-position sections until they finish"
+        )
     return lines
