@@ -299,3 +299,21 @@ def test_local_run_trains_the_variants_named_first_before_the_others():
     assert {t.variant for t in ordered[6:]} == {"mem8"} and len(ordered) == len(mqar) == 9
     budget = [-t.spec.training.steps * t.spec.training.batch_size for t in local_run.order(trials)]
     assert budget == sorted(budget)  # no variant named: the longest first, as before
+
+
+def test_a_finished_trial_that_went_on_from_a_checkpoint_is_named_in_the_report():
+    from membench.report.model import metric_columns
+
+    rows = [
+        dict(task="copy", variant=v, seed=s, status="ok", exact_match=1.0, resumed_from_step=r)
+        for v in ("baseline", "mem8")
+        for s, r in ((0, None), (1, 4500 if v == "mem8" else None))
+    ]
+    report = build_report(pd.DataFrame(rows))
+    assert report.resumed == [dict(task="copy", variant="mem8", seed=1, step=4500)]
+    lines = [line for line in problems(report) if line.startswith("resumed:")]
+    assert lines == [
+        "resumed: copy / mem8 seed 1 went on from its checkpoint at step 4,500 after a cut "
+        "(finished)"
+    ]
+    assert "resumed_from_step" not in metric_columns(pd.DataFrame(rows))  # not a metric

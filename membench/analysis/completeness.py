@@ -21,6 +21,18 @@ def interrupted_trials(df: pd.DataFrame) -> list[dict]:
     ]
 
 
+def resumed_trials(ok: pd.DataFrame) -> list[dict]:
+    """One entry per finished trial that went on from a checkpoint after a cut (its record's
+    `resumed_from_step`): complete, and said, so that a reader can find the cut."""
+    if "resumed_from_step" not in ok.columns:
+        return []
+    went_on = ok[pd.to_numeric(ok["resumed_from_step"], errors="coerce").notna()]
+    return [
+        dict(task=r.task, variant=r.variant, seed=int(r.seed), step=int(r.resumed_from_step))
+        for r in went_on.itertuples()
+    ]
+
+
 def incomplete_cells(
     usable: pd.DataFrame, cut: list[dict], missing: list[dict], failed: list[dict] | None = None
 ) -> dict[tuple[str, str], str]:

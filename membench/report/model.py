@@ -18,7 +18,12 @@ from membench import metrics
 from membench.analysis import across, comparison, stats
 from membench.analysis.attention_roles import attention_section
 from membench.analysis.capacity import capacity_section
-from membench.analysis.completeness import complete_only, incomplete_cells, interrupted_trials
+from membench.analysis.completeness import (
+    complete_only,
+    incomplete_cells,
+    interrupted_trials,
+    resumed_trials,
+)
 from membench.analysis.frontier import frontier_section
 from membench.analysis.knockouts import knockout_section
 from membench.analysis.ordering import ordering_section
@@ -71,6 +76,7 @@ class Report:
     interrupted: list[dict] = field(default_factory=list)  # trials cut off before they finished
     # (task, variant) -> the cell in words, where a seed has no finished record: no mean shown
     incomplete: dict[tuple[str, str], str] = field(default_factory=dict)
+    resumed: list[dict] = field(default_factory=list)  # finished trials that went on from a cut
 
 
 NOT_METRICS = {
@@ -79,6 +85,7 @@ NOT_METRICS = {
     "solved",
     "stale",
     "flops_count",
+    "resumed_from_step",
 }  # numeric columns that describe a trial
 
 
@@ -200,6 +207,7 @@ def build_report(
         failed=failed,
         missing=missing,
         interrupted=cut,
+        resumed=resumed_trials(ok),
         incomplete=incomplete,
         attention=attention_section(complete_only(df, incomplete)),
         knockouts=knockout_section(complete),

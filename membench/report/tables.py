@@ -372,7 +372,8 @@ def seeds_named(seeds) -> str:
 
 
 def problems(report: Report) -> list[str]:
-    """One line per note, failed trial and cell short of seeds."""
+    """One line per note, failed trial, cell short of seeds and trial that went on from a
+    checkpoint."""
     lines = [f"note: {n}" for n in report.notes]
     for c in report.interrupted:
         lines.append(
@@ -390,6 +391,11 @@ def problems(report: Report) -> list[str]:
         why += [f"{seeds_named(was_cut)} cut off"] if was_cut else []
         detail = f" ({'; '.join(why)})" if why else ""
         lines.append(f"missing: {m['task']} / {m['variant']}: {m['n']} of {m['expected']}{detail}")
+    for r in report.resumed:
+        lines.append(
+            f"resumed: {r['task']} / {r['variant']} seed {r['seed']} went on from its checkpoint "
+            f"at step {r['step']:,} after a cut (finished)"
+        )
     if report.incomplete:  # their finished seeds are selected by outcome: no mean anywhere
         lines.append(
             "note: cells with a seed missing or cut off are left out of the knockouts, attention "

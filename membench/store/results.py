@@ -201,6 +201,7 @@ def flatten(record: dict[str, Any]) -> dict[str, Any]:
     row["flops_count"] = record.get("flops_count", 1)  # 1: attention not counted on the CPU
     row["curve"] = record.get("curve") or []
     row["stopped"] = record.get("stopped")  # solved | plateau | budget (None: older records)
+    row["resumed_from_step"] = record.get("resumed_from_step")  # went on from a checkpoint
     row["per_position"] = (record.get("per_position") or {}).get("token_accuracy")
     row["attention"] = record.get("attention")  # the report's attention section reads it
     for section in ("model", "train", "task_params"):
