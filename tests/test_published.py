@@ -357,3 +357,49 @@ def test_planned_cells_without_records_are_missing():
         ("baseline", 3, [3]),
         ("layer1", 0, [0, 1, 2, 3]),
     ]
+
+
+def test_a_climbs_solve_rate_counts_seeds_that_failed_lower_as_unsolved_at_the_published_level():
+    """A reference on a rung some seeds never reached: measured over every seed, the ones that
+    failed a lower level unsolved (as the frontier's solve counts), not 'not measured' and not
+    over the climbers alone, which are selected by outcome."""
+    out = []
+    for variant, solved8 in (("baseline", [False] * 3), ("pause", [True, False, False])):
+        for seed, ok8 in enumerate(solved8):
+            levels = [(4, True), (8, ok8)] + ([(16, False)] if ok8 else [])
+            for level, solved in levels:
+                out.append({
+                    "task": f"copy[length={level}]", "generator": "copy", "variant": variant,
+                    "seed": seed, "task_params.length": level, "solved": solved,
+                    "exact_match": 1.0 if solved else 0.3, "token_accuracy": 0.5,
+                    "solve_rate": float(solved),
+                    "stopped": "solved" if solved else "plateau", "curve": [], "status": "ok",
+                    "steps_to_solve": 500 if solved else 2000, "train.steps": 2000,
+                })  # fmt: skip
+    df = pd.DataFrame(out)
+    ladder = [dict(generator="copy", parameter="length", values=[4, 8, 16, 32])]
+    design = dict(primary="frontier", climb=dict(beyond=0), ladders=ladder)
+    refs = [
+        dict(task="copy[length=16]", variant="pause", metric="solve_rate", value=1.0,
+             source="paper", indicative=True),
+        dict(task="copy[length=32]", variant="baseline", metric="solve_rate", value=0.0,
+             source="paper", indicative=True),
+        dict(task="copy[length=8]", variant="pause", metric="solve_rate", value=1 / 3,
+             source="paper"),
+        dict(task="copy[length=16]", variant="pause", metric="exact_match", value=1.0,
+             source="paper"),
+    ]  # fmt: skip
+    planned = df.groupby(["task", "variant"])["seed"].agg(set).to_dict()  # the climb's trials
+    report = build_report(df, "solve_rate", "baseline", references=refs, planned=planned,
+                          design=design)  # fmt: skip
+    at16, at32, at8, exact = report.published
+    assert (at16["n"], at16["solved"], at16["mean"]) == (3, 0, 0.0)
+    assert at16["verdict"] == "indicative: seeds below"
+    assert at16["climbed"] == "1 of 3 trained here; 2 failed a lower level (unsolved)"
+    assert (at32["n"], at32["solved"], at32["verdict"]) == (3, 0, "indicative: seeds within")
+    assert at32["climbed"].startswith("0 of 3 trained here")
+    assert at8["n"] == 3 and at8["solved"] == 1 and "climbed" not in at8  # every seed trained
+    assert exact["verdict"] == "undecided (1 seed)"  # not a solve rate: the one climber only
+    md = render(report, "md")
+    assert "1 of 3 trained here; 2 failed a lower level (unsolved)" in md
+    assert "counts a seed that failed a lower level" in md  # the rule says so

@@ -5,9 +5,11 @@ count, with a verdict by one stated rule (`RULE`)."""
 from __future__ import annotations
 
 import math
+import re
 
 import pandas as pd
 
+from membench import tasks
 from membench.analysis.stats import cell_stats
 from membench.metrics import metric_bounds, metric_direction
 
@@ -23,7 +25,10 @@ RULE = (
     "A value at the metric's ceiling (exact match 1.0) is reached, not reproduced: any variant "
     "that solves the task reaches it, so it cannot separate variants. "
     "A value marked indicative (a third party's, or a setup that differs in what it measures) "
-    "gets no verdict: the report says on which side membench's seeds fall."
+    "gets no verdict: the report says on which side membench's seeds fall. "
+    "On a climb, a solve rate at a level counts a seed that failed a lower level (so was not "
+    "trained there) as unsolved, as the frontier's solve counts do; the seeds column says how "
+    "many trained there."
 )
 
 
@@ -65,14 +70,40 @@ def at_ceiling(metric: str, value: float) -> bool:
     return math.isfinite(best) and abs(value - best) < 1e-12
 
 
+def climbed(rates: pd.DataFrame | None, label: str, variant: str) -> dict | None:
+    """A climb's solve count at the level a task label names (`frontier.solve_rates`: seeds
+    that failed a lower level count as unsolved), or None where no ladder holds that level."""
+    match = re.fullmatch(r"(\w+)\[(.*)\]", label)
+    if rates is None or rates.empty or match is None or match[1] not in tasks.names():
+        return None
+    generator, params = match[1], dict(kv.split("=", 1) for kv in match[2].split(","))
+    difficulty = tasks.get(generator).difficulty
+    if difficulty not in params:
+        return None
+    level = float(params.pop(difficulty))
+    fixed = {f"{k}={v}" for k, v in params.items()}
+    for name in dict.fromkeys(rates["ladder"]):
+        inner = re.fullmatch(rf"{generator}(?:\[(.*)\])?", name)
+        if inner is None or (set(inner[1].split(",")) if inner[1] else fixed) != fixed:
+            continue
+        row = rates[(rates["ladder"] == name) & (rates["variant"] == variant)]
+        row = row[row["level"] == level]
+        if len(row):
+            return row.iloc[0].to_dict()
+    return None
+
+
 def published_section(
     ok: pd.DataFrame,
     references: list[dict] | None,
     incomplete: dict[tuple[str, str], str] | None = None,
+    rates: pd.DataFrame | None = None,
 ) -> list[dict]:
     """One entry per reference, in the suite's order; a cell with no successful trial (or a
     metric the records lack) says so instead of a verdict, and so does a cell with seeds not
-    finished (`incomplete`: its finished seeds are selected by outcome)."""
+    finished (`incomplete`: its finished seeds are selected by outcome). On a climb (`rates`:
+    the frontier's solve counts) a solve rate at a level some seeds never reached is their
+    count there, the seeds that failed lower counted unsolved."""
     out = []
     for ref in references or []:
         entry = dict(ref)
@@ -82,6 +113,10 @@ def published_section(
             out.append(entry | dict(n=0, incomplete=partial, verdict="none yet: incomplete"))
             continue
         cell = ok[(ok["task"] == ref["task"]) & (ok["variant"] == ref["variant"])]
+        climb = climbed(rates, ref["task"], ref["variant"]) if metric == "solve_rate" else None
+        if climb is not None and climb["n"] and climb["trained"] < climb["n"]:
+            out.append(entry | _climbed_entry(climb, ref))
+            continue
         if metric not in cell.columns or cell[metric].dropna().empty:
             out.append(entry | dict(n=0, verdict="not measured"))
             continue
@@ -108,3 +143,19 @@ def published_section(
             )
         )
     return out
+
+
+def _climbed_entry(climb: dict, ref: dict) -> dict:
+    """A solve count on a climb, as an entry: k of n seeds, each 1 or 0."""
+    k, n, trained = int(climb["k"]), int(climb["n"]), int(climb["trained"])
+    low, high = (0.0 if k < n else 1.0), (1.0 if k else 0.0)
+    tol = tolerance("solve_rate", ref["value"])
+    if ref.get("indicative"):
+        word = f"indicative: seeds {side(ref['value'], low, high, tol)}"
+    else:
+        word = verdict(ref["value"], low, high, tol, n, at_ceiling("solve_rate", ref["value"]))
+    return dict(
+        n=n, mean=k / n, ci_low=float(climb["low"]), ci_high=float(climb["high"]), min=low,
+        max=high, solved=k, verdict=word,
+        climbed=f"{trained} of {n} trained here; {n - trained} failed a lower level (unsolved)",
+    )  # fmt: skip

@@ -20,18 +20,20 @@ from membench.report.attention_tables import (
     attention_tables,
 )
 from membench.report.frontier_tables import FRONTIER_INTRO, frontier_tables
-from membench.report.tables import (
+from membench.report.section_tables import (
     CAPACITY_INTRO,
     KNOCKOUT_INTRO,
     POSITIONS_INTRO,
     PUBLISHED_INTRO,
     capacity_tables,
     knockout_table,
+    positions_table,
+    published_table,
+)
+from membench.report.tables import (
     legend_text,
     main_table,
-    positions_table,
     problems,
-    published_table,
     rank_summary,
     side_tables,
 )

@@ -53,7 +53,7 @@ def _latex_published(report: Report) -> list[str]:
     """The published-vs-measured table, when the suite attaches published values."""
     if not report.published:
         return []
-    from membench.report.tables import published_table
+    from membench.report.section_tables import published_table
 
     head, rows = published_table(report)
     keep = [0, 1, 3, 4, 5, 7, 8]  # task, variant, published, source, measured, solved, verdict

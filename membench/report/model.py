@@ -164,7 +164,6 @@ def build_report(
             "(the report covers the trials of the suite that last ran here: suite.json)"
         )
     notes += _no_attention(ok) + _stale(ok) + _flops_counts(ok)
-    published = published_section(ok, references, incomplete)
     design = design or {}
     frontier = None
     if design.get("climb") is not None:
@@ -188,6 +187,8 @@ def build_report(
             frontier["ordering"] = ordering_section(
                 frontier, design.get("ordering"), design.get("trends")
             )
+    rates = frontier["rates"] if frontier is not None else None
+    published = published_section(ok, references, incomplete, rates)
     method = method_text(metric, baseline, alpha, correction, cells, comparisons, len(failed), test)
     return Report(
         metric=metric,

@@ -22,19 +22,21 @@ from membench.report.frontier_tables import (
     frontier_frames,
     frontier_tables,
 )
-from membench.report.tables import (
+from membench.report.section_tables import (
     CAPACITY_INTRO,
     KNOCKOUT_INTRO,
     POSITIONS_INTRO,
     PUBLISHED_INTRO,
-    STYLES,
     capacity_tables,
     knockout_table,
+    positions_table,
+    published_table,
+)
+from membench.report.tables import (
+    STYLES,
     legend_text,
     main_table,
-    positions_table,
     problems,
-    published_table,
     rank_summary,
     side_tables,
 )

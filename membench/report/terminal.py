@@ -15,18 +15,20 @@ from rich.text import Text
 
 from membench.report.frontier_tables import floors, frontier_tables, verdicts
 from membench.report.model import CORRECTIONS
+from membench.report.section_tables import (
+    capacity_tables,
+    knockout_drops,
+    knockout_group,
+    positions_seeds,
+)
 from membench.report.tables import (
     MAX_LINES,
     STYLES,
-    capacity_tables,
     decimals,
-    knockout_drops,
-    knockout_group,
     legend_text,
     main_table,
     num,
     p_text,
-    positions_seeds,
     problems,
     rank_summary,
     side_tables,
@@ -219,6 +221,7 @@ def print_report(
         console.print("\n[bold]Published vs measured[/] (rule: report.md's method)")
         for e in report.published:
             measured = f"{e['mean']:.3f} over {e['n']} seeds" if e["n"] else "not measured"
+            measured += f" ({e['climbed']})" if e.get("climbed") else ""
             line = (
                 f"{e['task']} / {e['variant']}: {e['metric']} published {e['value']:g} "
                 f"({e['source']}), measured {measured}: {e['verdict']}."
