@@ -395,11 +395,11 @@ def test_a_climbs_solve_rate_counts_seeds_that_failed_lower_as_unsolved_at_the_p
     at16, at32, at8, exact = report.published
     assert (at16["n"], at16["solved"], at16["mean"]) == (3, 0, 0.0)
     assert at16["verdict"] == "indicative: seeds below"
-    assert at16["climbed"] == "1 of 3 trained here; 2 failed a lower level (unsolved)"
+    assert at16["climbed"] == "1 of 3 trained here, 2 failed a lower level: unsolved"
     assert (at32["n"], at32["solved"], at32["verdict"]) == (3, 0, "indicative: seeds within")
     assert at32["climbed"].startswith("0 of 3 trained here")
     assert at8["n"] == 3 and at8["solved"] == 1 and "climbed" not in at8  # every seed trained
     assert exact["verdict"] == "undecided (1 seed)"  # not a solve rate: the one climber only
     md = render(report, "md")
-    assert "1 of 3 trained here; 2 failed a lower level (unsolved)" in md
+    assert "1 of 3 trained here, 2 failed a lower level: unsolved" in md
     assert "counts a seed that failed a lower level" in md  # the rule says so

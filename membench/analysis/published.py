@@ -157,5 +157,5 @@ def _climbed_entry(climb: dict, ref: dict) -> dict:
     return dict(
         n=n, mean=k / n, ci_low=float(climb["low"]), ci_high=float(climb["high"]), min=low,
         max=high, solved=k, verdict=word,
-        climbed=f"{trained} of {n} trained here; {n - trained} failed a lower level (unsolved)",
+        climbed=f"{trained} of {n} trained here, {n - trained} failed a lower level: unsolved",
     )  # fmt: skip
