@@ -388,11 +388,13 @@ def test_a_climbs_solve_rate_counts_seeds_that_failed_lower_as_unsolved_at_the_p
              source="paper"),
         dict(task="copy[length=16]", variant="pause", metric="exact_match", value=1.0,
              source="paper"),
+        dict(task="copy[length=32]", variant="pause", metric="solve_rate", value=0.0,
+             source="paper"),
     ]  # fmt: skip
     planned = df.groupby(["task", "variant"])["seed"].agg(set).to_dict()  # the climb's trials
     report = build_report(df, "solve_rate", "baseline", references=refs, planned=planned,
                           design=design)  # fmt: skip
-    at16, at32, at8, exact = report.published
+    at16, at32, at8, exact, unreached = report.published
     assert (at16["n"], at16["solved"], at16["mean"]) == (3, 0, 0.0)
     assert at16["verdict"] == "indicative: seeds below"
     assert at16["climbed"] == "1 of 3 trained here, 2 failed a lower level: unsolved"
@@ -400,6 +402,7 @@ def test_a_climbs_solve_rate_counts_seeds_that_failed_lower_as_unsolved_at_the_p
     assert at32["climbed"].startswith("0 of 3 trained here")
     assert at8["n"] == 3 and at8["solved"] == 1 and "climbed" not in at8  # every seed trained
     assert exact["verdict"] == "undecided (1 seed)"  # not a solve rate: the one climber only
+    assert unreached["verdict"] == "undecided (0 trained here)"  # 0/3 counted, none measured
     md = render(report, "md")
     assert "1 of 3 trained here, 2 failed a lower level: unsolved" in md
     assert "counts a seed that failed a lower level" in md  # the rule says so

@@ -28,7 +28,7 @@ RULE = (
     "gets no verdict: the report says on which side membench's seeds fall. "
     "On a climb, a solve rate at a level counts a seed that failed a lower level (so was not "
     "trained there) as unsolved, as the frontier's solve counts do; the seeds column says how "
-    "many trained there."
+    "many trained there, and a verdict needs at least 3 of them."
 )
 
 
@@ -152,6 +152,8 @@ def _climbed_entry(climb: dict, ref: dict) -> dict:
     tol = tolerance("solve_rate", ref["value"])
     if ref.get("indicative"):
         word = f"indicative: seeds {side(ref['value'], low, high, tol)}"
+    elif trained < MIN_SEEDS:  # a verdict needs seeds measured at this rung, not counted
+        word = f"undecided ({trained} trained here)"
     else:
         word = verdict(ref["value"], low, high, tol, n, at_ceiling("solve_rate", ref["value"]))
     return dict(
