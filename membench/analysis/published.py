@@ -122,11 +122,7 @@ def published_section(
             continue
         row = cell_stats(cell, metric).iloc[0].to_dict()
         n, low, high = int(row["n"]), float(row["min"]), float(row["max"])
-        tol = tolerance(metric, ref["value"])
-        if ref.get("indicative"):
-            word = f"indicative: seeds {side(ref['value'], low, high, tol)}"
-        else:
-            word = verdict(ref["value"], low, high, tol, n, at_ceiling(metric, ref["value"]))
+        word = _word(ref, low, high, n)
         ci = (row["ci_low"], row["ci_high"]) if math.isfinite(row["ci_low"]) else (row["mean"],) * 2
         solved = int(cell["solved"].fillna(False).astype(bool).sum()) if "solved" in cell else None
         out.append(
@@ -145,17 +141,23 @@ def published_section(
     return out
 
 
+def _word(ref: dict, low: float, high: float, n: int) -> str:
+    """The rule's word for seeds spanning [low, high]: a side for an indicative value, else a
+    verdict."""
+    value, metric = ref["value"], ref["metric"]
+    tol = tolerance(metric, value)
+    if ref.get("indicative"):
+        return f"indicative: seeds {side(value, low, high, tol)}"
+    return verdict(value, low, high, tol, n, at_ceiling(metric, value))
+
+
 def _climbed_entry(climb: dict, ref: dict) -> dict:
     """A solve count on a climb, as an entry: k of n seeds, each 1 or 0."""
     k, n, trained = int(climb["k"]), int(climb["n"]), int(climb["trained"])
     low, high = (0.0 if k < n else 1.0), (1.0 if k else 0.0)
-    tol = tolerance("solve_rate", ref["value"])
-    if ref.get("indicative"):
-        word = f"indicative: seeds {side(ref['value'], low, high, tol)}"
-    elif trained < MIN_SEEDS:  # a verdict needs seeds measured at this rung, not counted
+    word = _word(ref, low, high, n)
+    if trained < MIN_SEEDS and not ref.get("indicative"):  # a verdict needs seeds measured here
         word = f"undecided ({trained} trained here)"
-    else:
-        word = verdict(ref["value"], low, high, tol, n, at_ceiling("solve_rate", ref["value"]))
     return dict(
         n=n, mean=k / n, ci_low=float(climb["low"]), ci_high=float(climb["high"]), min=low,
         max=high, solved=k, verdict=word,
